@@ -1,0 +1,26 @@
+/**
+ * One error type for everything a user can get wrong. `kind` decides the CLI exit code:
+ * usage -> 1 (bad flags/arguments), input -> 2 (bad image/tokens/file), model -> 2 (bad
+ * or mismatched model package), device -> 2 (an execution provider that cannot run here).
+ * Only bin/ turns these into a message and an exit code.
+ */
+export type ErrorKind = 'usage' | 'input' | 'model' | 'device';
+
+export class StyledVqError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StyledVqError';
+    this.kind = kind;
+  }
+}
+
+export const usageError = (message: string, cause?: unknown) => new StyledVqError('usage', message, { cause });
+export const inputError = (message: string, cause?: unknown) => new StyledVqError('input', message, { cause });
+export const modelError = (message: string, cause?: unknown) => new StyledVqError('model', message, { cause });
+export const deviceError = (message: string, cause?: unknown) => new StyledVqError('device', message, { cause });
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof StyledVqError) return err.kind === 'usage' ? 1 : 2;
+  return 2;
+}

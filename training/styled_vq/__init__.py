@@ -1,0 +1,1 @@
+"""styled-vq reference model, training and export (PyTorch)."""

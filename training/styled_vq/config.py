@@ -1,0 +1,101 @@
+"""Model configuration: every size of DESIGN section 2 is a field here.
+
+Only the loader and the top-level model read this object; the small modules take
+explicit arguments.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    image_size: int = 256
+    patch_size: int = 16
+    num_tokens: int = 36
+    latent_dim: int = 128
+    # encoder
+    enc_width: int = 1024
+    enc_heads: int = 16
+    enc_dense_blocks: int = 18
+    enc_expert_blocks: int = 6
+    # "soft_anchor": the V2 head of the research model; "noise": the first research
+    # version, which adds Gaussian noise (noise_std) to mu during stage-1 training instead.
+    head: str = "soft_anchor"
+    noise_std: float = 0.0
+    # decoder
+    dec_width: int = 768
+    dec_heads: int = 12
+    dec_cond_blocks: int = 18
+    dec_plain_blocks: int = 6
+    mlp_ratio: int = 4
+    conv_channels: int = 32
+    conv_kernel: int = 17
+    conv_groups: int = 8
+
+    def __post_init__(self):
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.dec_cond_blocks * 2 != self.num_tokens:
+            raise ValueError(f"{self.dec_cond_blocks} conditional blocks consume {2 * self.dec_cond_blocks} tokens, not {self.num_tokens}")
+        if self.enc_width % self.enc_heads or self.dec_width % self.dec_heads:
+            raise ValueError("widths must be multiples of their head counts")
+        if self.head not in ("soft_anchor", "noise"):
+            raise ValueError(f"head must be 'soft_anchor' or 'noise', not {self.head!r}")
+        if self.conv_kernel % 2 == 0:
+            raise ValueError("conv_kernel must be odd ('same' padding)")
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The research model (2.37 B parameters).
+    "seed": ModelConfig(),
+    # The research code's parity fixture (shared/reference/parity/README.md).
+    "parity": ModelConfig(enc_width=64, enc_heads=4, dec_width=64, dec_heads=1),
+    # The random-weight package committed for the TypeScript tests (a few MB).
+    "tiny": ModelConfig(
+        image_size=64, patch_size=8, latent_dim=16,
+        enc_width=32, enc_heads=2, enc_dense_blocks=2, enc_expert_blocks=1,
+        dec_width=32, dec_heads=1, dec_plain_blocks=1, conv_kernel=5,
+    ),
+    # Seed depth at narrow width, for benchmarks (random weights).
+    "seed-narrow": ModelConfig(enc_width=256, enc_heads=4, dec_width=192, dec_heads=3),
+    # The 64 px calibration model of the training issue (36 M parameters).
+    "cal64": ModelConfig(
+        image_size=64, patch_size=8, latent_dim=16,
+        enc_width=192, enc_heads=3, enc_dense_blocks=4, enc_expert_blocks=2,
+        dec_width=192, dec_heads=3, dec_plain_blocks=2, conv_kernel=17,
+    ),
+    # Default model trained on this 2-core machine: narrow decoder (18 conditional
+    # blocks dominate the cost), small conv kernel at 64 px.
+    "small64": ModelConfig(
+        image_size=64, patch_size=8, latent_dim=16,
+        enc_width=128, enc_heads=2, enc_dense_blocks=4, enc_expert_blocks=2,
+        dec_width=96, dec_heads=2, dec_plain_blocks=2, conv_kernel=5,
+    ),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,62 @@
+"""The top-level model: encode / decode / tokenize, the export boundaries (TiTok-style)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .codebook import Codebook
+from .config import ModelConfig
+from .decoder import Decoder
+from .encoder import SoftAnchorHead, build_encoder_parts, encoder_forward
+
+
+class StyledVQ(nn.Module):
+    def __init__(self, cfg: ModelConfig, codebook_size: int = 0, codebook_metric: str = "l2"):
+        super().__init__()
+        self.cfg = cfg
+        build_encoder_parts(self, cfg)
+        if cfg.head == "soft_anchor":
+            self.head = SoftAnchorHead(cfg.latent_dim)
+        self.afer_progject = nn.Linear(cfg.latent_dim, cfg.dec_width)
+        self.decoder = Decoder(cfg)
+        self.codebook = Codebook(codebook_size, cfg.latent_dim, codebook_metric) if codebook_size else None
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """image [B,3,S,S] in [-1,1] -> latents [B,36,D]."""
+        mu = encoder_forward(self, image)
+        if self.cfg.head == "soft_anchor":
+            return self.head(mu)
+        if self.training and self.cfg.noise_std > 0:
+            return mu + self.cfg.noise_std * torch.randn_like(mu)
+        return mu
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """latents [B,36,D] -> image [B,3,S,S] (unbounded)."""
+        return self.decoder(self.afer_progject(latents))
+
+    def tokenize(self, image):
+        return self.codebook.quantize(self.encode(image))
+
+    def decode_tokens(self, ids):
+        return self.decode(self.codebook.dequantize(ids))
+
+    def forward(self, image):
+        return self.decode(self.encode(image))
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, m: StyledVQ):
+        super().__init__()
+        self.m = m
+
+    def forward(self, image):
+        return self.m.encode(image)
+
+
+class DecoderGraph(nn.Module):
+    def __init__(self, m: StyledVQ):
+        super().__init__()
+        self.m = m
+
+    def forward(self, latents):
+        return self.m.decode(latents)
