@@ -1,0 +1,57 @@
+"""k-means for the stage-2 codebook (Lloyd iterations, k-means++-style seeding on a
+subsample, dead codes re-seeded at the points worst served). float32 throughout."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _assign(x: torch.Tensor, c: torch.Tensor, metric: str, chunk: int = 65536):
+    ids, dists = [], []
+    cn = (c * c).sum(1)
+    cc = F.normalize(c, dim=1) if metric == "cosine" else c
+    for i in range(0, len(x), chunk):
+        xb = x[i:i + chunk]
+        if metric == "cosine":
+            sim = F.normalize(xb, dim=1) @ cc.t()
+            v, j = sim.max(1)
+            d = 1 - v
+        else:
+            d_all = cn - 2 * xb @ c.t()
+            d, j = d_all.min(1)
+            d = d + (xb * xb).sum(1)
+        ids.append(j)
+        dists.append(d)
+    return torch.cat(ids), torch.cat(dists)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 25, seed: int = 0, metric: str = "l2", log=print):
+    x = x.float().contiguous()
+    g = torch.Generator().manual_seed(seed)
+    # k-means++ seeding on a subsample (exact k-means++ over 1M points is too slow here).
+    sub = x[torch.randperm(len(x), generator=g)[: min(len(x), 20 * k)]]
+    centers = [sub[torch.randint(len(sub), (1,), generator=g)].squeeze(0)]
+    d2 = ((sub - centers[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        j = torch.multinomial(d2.clamp_min(1e-12), 1, generator=g).item()
+        centers.append(sub[j])
+        d2 = torch.minimum(d2, ((sub - sub[j]) ** 2).sum(1))
+    c = torch.stack(centers)
+    for it in range(iters):
+        ids, d = _assign(x, c, metric)
+        counts = torch.bincount(ids, minlength=k).float()
+        sums = torch.zeros_like(c).index_add_(0, ids, x)
+        alive = counts > 0
+        c[alive] = sums[alive] / counts[alive].unsqueeze(1)
+        dead = int((~alive).sum())
+        if dead:
+            worst = d.topk(dead).indices
+            c[~alive] = x[worst]
+        if it % 5 == 0 or it == iters - 1:
+            log(f"k-means iter {it}: mean distance {d.mean().item():.5f}, dead codes re-seeded {dead}")
+    ids, d = _assign(x, c, metric)
+    counts = torch.bincount(ids, minlength=k).float()
+    p = counts / counts.sum()
+    perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
+    return c, {"used_fraction_train": float((counts > 0).float().mean()), "perplexity_train": perplexity,
+               "mean_distance": float(d.mean())}

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Train styled-vq on the crops of training/data/ (DESIGN section 3).
+
+  stage1  encoder + decoder end to end on continuous latents
+  stage2  k-means the frozen encoder's training latents into K codes, then fine-tune the
+          decoder on quantized latents
+
+Both stages are resumable: rerun the same command and it continues from the last
+checkpoint in --run (written atomically every --save-every steps). Logs go to
+<run>/train.log. Example (the shipped default):
+
+  /usr/bin/python3 training/train.py stage1 --run /work/cache/styled-vq/runs/small64 --preset small64 --steps 9000
+  /usr/bin/python3 training/train.py stage2 --run /work/cache/styled-vq/runs/small64 --codebook-size 4096 --steps 1500
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from styled_vq.checkpoint import model_from_state_dict  # noqa: E402
+from styled_vq.config import PRESETS, ModelConfig, preset  # noqa: E402
+from styled_vq.data import Batches, load_crops, to_batch  # noqa: E402
+from styled_vq.kmeans import kmeans  # noqa: E402
+from styled_vq.losses import psnr, ssim, to_unit  # noqa: E402
+from styled_vq.model import StyledVQ  # noqa: E402
+from styled_vq.nested_dropout import NestedDropout  # noqa: E402
+
+log = logging.getLogger("train")
+
+
+def setup_logging(run: str) -> None:
+    os.makedirs(run, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(message)s")
+    for h in (logging.FileHandler(os.path.join(run, "train.log")), logging.StreamHandler()):
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+
+
+def save_atomic(obj, path: str) -> None:
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def loss_fn(out, x, ssim_weight: float):
+    mse = ((out - x) ** 2).mean()
+    loss = mse
+    if ssim_weight > 0:
+        loss = loss + ssim_weight * (1 - ssim(to_unit(out), to_unit(x))).mean()
+    return loss, mse
+
+
+@torch.no_grad()
+def validate(model: StyledVQ, val: np.ndarray, limit: int = 512, quantized: bool = False) -> dict:
+    model.eval()
+    ps, ss = [], []
+    for i in range(0, min(len(val), limit), 64):
+        x = to_batch(val[i:i + 64])
+        z = model.encode(x)
+        if quantized:
+            z = model.codebook.dequantize(model.codebook.quantize(z))
+        out = model.decode(z)
+        ps.append(psnr(to_unit(out), to_unit(x)))
+        ss.append(ssim(to_unit(out), to_unit(x)))
+    model.train()
+    return {"psnr": torch.cat(ps).mean().item(), "ssim": torch.cat(ss).mean().item()}
+
+
+def make_optimizer(params, lr: float, steps: int, warmup: float):
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup,
+                                                anneal_strategy="cos", div_factor=25, final_div_factor=100)
+    return opt, sched
+
+
+def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: str, extra_state: dict,
+               transform=None, nd: NestedDropout | None = None):
+    train = load_crops("train", model.cfg.image_size)
+    val = load_crops("val", model.cfg.image_size)
+    batches = Batches(train, a.batch, a.seed)
+    opt, sched = make_optimizer(params, a.lr, steps, a.warmup)
+    step = 0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        batches.load_state(ck["batches"])
+        if nd is not None and "nested_dropout" in ck:
+            nd.load_state_dict(ck["nested_dropout"])
+        torch.set_rng_state(ck["rng"])
+        step = ck["step"]
+        log.info(f"{stage}: resumed at step {step}/{steps} from {ckpt_path}")
+    else:
+        log.info(f"{stage}: start, {steps} steps of batch {a.batch}, {len(train)} train / {len(val)} val crops")
+    model.train()
+    t0, seen0 = time.time(), step
+    while step < steps:
+        x = batches.next()
+        if transform is None:
+            z = model.encode(x)
+            if nd is not None:
+                z = nd(z)
+            out = model.decode(z)
+        else:
+            out = transform(x)
+        loss, mse = loss_fn(out, x, a.ssim_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        if step % a.log_every == 0 or step == steps:
+            rate = (step - seen0) * a.batch / (time.time() - t0)
+            log.info(f"{stage} step {step}/{steps} loss {loss.item():.4f} mse {mse.item():.4f} "
+                     f"psnr~{10 * math.log10(4 / max(mse.item(), 1e-12)):.2f} gnorm {gnorm:.2f} "
+                     f"lr {sched.get_last_lr()[0]:.2e} {rate:.1f} img/s epoch {batches.epoch}")
+        if step % a.save_every == 0 or step == steps:
+            state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                     "batches": batches.state(), "rng": torch.get_rng_state(), "step": step,
+                     "config": model.cfg.to_dict(), **extra_state}
+            if nd is not None:
+                state["nested_dropout"] = nd.state_dict()
+            save_atomic(state, ckpt_path)
+            if step % (a.save_every * 4) == 0 or step == steps:
+                v = validate(model, val, quantized=(stage == "stage2"))
+                log.info(f"{stage} step {step} val psnr {v['psnr']:.2f} ssim {v['ssim']:.4f}")
+    return model
+
+
+def export_weights(model: StyledVQ, path: str, extra: dict) -> None:
+    save_atomic({"config": model.cfg.to_dict(), "model": model.state_dict(), **extra}, path)
+
+
+def stage1(a) -> None:
+    cfg_path = os.path.join(a.run, "config.json")
+    if os.path.exists(cfg_path):
+        with open(cfg_path) as f:
+            saved = json.load(f)
+        cfg = ModelConfig.from_dict(saved["model"])
+    else:
+        overrides = json.loads(a.override) if a.override else {}
+        cfg = preset(a.preset, **overrides)
+        with open(cfg_path + ".tmp", "w") as f:
+            json.dump({"model": cfg.to_dict(), "args": vars(a)}, f, indent=2)
+        os.replace(cfg_path + ".tmp", cfg_path)
+    torch.manual_seed(a.seed)
+    model = StyledVQ(cfg)
+    nd = NestedDropout(cfg.num_tokens, cfg.latent_dim, a.nested_dropout) if a.nested_dropout > 0 else None
+    log.info(f"config {cfg.to_dict()}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
+             f"nested dropout {a.nested_dropout}")
+    model = train_loop(a, "stage1", model, [p for p in model.parameters()], a.steps,
+                       os.path.join(a.run, "stage1.ckpt"), {}, nd=nd)
+    extra = {"neutral": nd.neutral.clone()} if nd is not None else {}
+    export_weights(model, os.path.join(a.run, "stage1.pt"), extra)
+    log.info("stage1 done")
+
+
+@torch.no_grad()
+def encode_all(model: StyledVQ, arr: np.ndarray, batch: int = 128) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model.encode(to_batch(arr[i:i + batch])) for i in range(0, len(arr), batch)])
+
+
+def stage2(a) -> None:
+    s1 = torch.load(os.path.join(a.run, "stage1.pt"), map_location="cpu")
+    cfg = ModelConfig.from_dict(s1["config"])
+    cb_path = os.path.join(a.run, "codebook.pt")
+    if os.path.exists(cb_path):
+        cb = torch.load(cb_path)
+        log.info(f"stage2: codebook from {cb_path}")
+    else:
+        model = model_from_state_dict(s1["model"], cfg)
+        train = load_crops("train", cfg.image_size)
+        t0 = time.time()
+        lat = encode_all(model, train).reshape(-1, cfg.latent_dim)
+        log.info(f"stage2: encoded {len(train)} crops -> {lat.shape[0]} latents in {time.time() - t0:.0f}s")
+        t0 = time.time()
+        emb, stats = kmeans(lat, a.codebook_size, iters=a.kmeans_iters, seed=a.seed, metric=a.metric, log=log.info)
+        log.info(f"stage2: k-means K={a.codebook_size} in {time.time() - t0:.0f}s: {stats}")
+        cb = {"embedding": emb, "metric": a.metric, "stats": stats}
+        save_atomic(cb, cb_path)
+    model = StyledVQ(cfg, codebook_size=cb["embedding"].shape[0], codebook_metric=cb["metric"])
+    sd = dict(s1["model"])
+    sd["codebook.embedding"] = cb["embedding"]
+    model.load_state_dict(sd)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    dec_params = list(model.decoder.parameters()) + list(model.afer_progject.parameters())
+    for p in dec_params:
+        p.requires_grad_(True)
+
+    def quantized_forward(x):
+        with torch.no_grad():
+            z = model.codebook.dequantize(model.codebook.quantize(model.encode(x)))
+        return model.decode(z)
+
+    val = load_crops("val", cfg.image_size)
+    log.info(f"stage2: before fine-tune: continuous {validate(model, val)} quantized {validate(model, val, quantized=True)}")
+    model = train_loop(a, "stage2", model, dec_params, a.steps, os.path.join(a.run, "stage2.ckpt"), {},
+                       transform=quantized_forward)
+    extra = {"codebook_metric": cb["metric"], "codebook_stats": cb["stats"]}
+    if "neutral" in s1:
+        extra["neutral"] = s1["neutral"]
+    export_weights(model, os.path.join(a.run, "stage2.pt"), extra)
+    log.info("stage2 done")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=["stage1", "stage2"])
+    ap.add_argument("--run", required=True, help="run directory (checkpoints, log); keep it outside the repo")
+    ap.add_argument("--preset", default="small64", choices=sorted(PRESETS))
+    ap.add_argument("--override", help='JSON of config fields to change, e.g. \'{"head": "noise", "noise_std": 0.1}\'')
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=float, default=0.05, help="fraction of steps rising to --lr (one-cycle)")
+    ap.add_argument("--ssim-weight", type=float, default=0.1)
+    ap.add_argument("--nested-dropout", type=float, default=0.0, help="stage 1: fraction of samples truncated to a prefix")
+    ap.add_argument("--codebook-size", type=int, default=4096)
+    ap.add_argument("--metric", choices=["l2", "cosine"], default="l2")
+    ap.add_argument("--kmeans-iters", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--save-every", type=int, default=250)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    setup_logging(a.run)
+    (stage1 if a.stage == "stage1" else stage2)(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
