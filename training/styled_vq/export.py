@@ -64,38 +64,46 @@ def parameter_counts(model: StyledVQ) -> dict[str, int]:
     return {"encoder": enc, "decoder": dec, "codebook": cb}
 
 
-def _consolidate_external_data(onnx_path: str, data_name: str) -> None:
-    """torch writes one external file per tensor for graphs over 2 GB. Stream them into a
-    single `<graph>.onnx.data` (one tensor in memory at a time) and rewrite the locations."""
+def _consolidate_external_data(onnx_path: str, data_name: str, min_bytes: int = 1024) -> None:
+    """Move every initializer of at least `min_bytes` into a single `<graph>.onnx.data`.
+
+    torch writes one external file per tensor for graphs over 2 GB (and keeps smaller
+    graphs inline): both are streamed into the one file, one tensor in memory at a time,
+    4 KiB-aligned so that ONNX Runtime can memory-map it."""
     folder = os.path.dirname(onnx_path)
     proto = onnx.load(onnx_path, load_external_data=False)
     data_path = os.path.join(folder, data_name)
     moved = []
     with open(data_path + ".tmp", "wb") as out:
         for t in proto.graph.initializer:
-            if t.data_location != onnx.TensorProto.EXTERNAL:
+            external = t.data_location == onnx.TensorProto.EXTERNAL
+            if not external and len(t.raw_data) < min_bytes:
                 continue
-            info = {e.key: e.value for e in t.external_data}
-            src = os.path.join(folder, info["location"])
-            pad = (-out.tell()) % 4096
-            out.write(b"\0" * pad)
+            out.write(b"\0" * ((-out.tell()) % 4096))
             offset = out.tell()
-            with open(src, "rb") as f:
-                f.seek(int(info.get("offset", 0)))
-                remaining = int(info["length"]) if "length" in info else None
-                while True:
-                    chunk = f.read(1 << 24 if remaining is None else min(1 << 24, remaining))
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
+            if external:
+                info = {e.key: e.value for e in t.external_data}
+                src = os.path.join(folder, info["location"])
+                with open(src, "rb") as f:
+                    f.seek(int(info.get("offset", 0)))
+                    remaining = int(info["length"]) if "length" in info else None
+                    while remaining is None or remaining > 0:
+                        chunk = f.read(1 << 24 if remaining is None else min(1 << 24, remaining))
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        if remaining is not None:
+                            remaining -= len(chunk)
+                moved.append(src)
+            else:
+                out.write(t.raw_data)
+                t.ClearField("raw_data")
+                t.data_location = onnx.TensorProto.EXTERNAL
             length = out.tell() - offset
             del t.external_data[:]
             for k, v in (("location", data_name), ("offset", str(offset)), ("length", str(length))):
                 e = t.external_data.add()
                 e.key, e.value = k, v
-            moved.append(src)
     os.replace(data_path + ".tmp", data_path)
     onnx.save(proto, onnx_path)
     for src in set(moved):
@@ -129,15 +137,16 @@ def _export(module: torch.nn.Module, args: tuple, path: str, inputs: list[str], 
 
 def export_package(model: StyledVQ, out_dir: str, name: str, description: str = "",
                    training: dict | None = None, quality: dict | None = None,
-                   parity_batch: int = 0, seed: int = 0) -> dict:
-    """Write the package; returns the manifest. The model must have a codebook."""
+                   parity_batch: int = 0, seed: int = 0, external_data: bool | None = None) -> dict:
+    """Write the package; returns the manifest. The model must have a codebook.
+    external_data: None = only when the weights approach 2 GB (the protobuf limit)."""
     if model.codebook is None:
         raise ValueError("the model has no codebook: run stage 2 (k-means) before exporting")
     cfg = model.cfg
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
     n_params = sum(p.numel() for p in model.parameters())
-    large = n_params * 4 > TWO_GB * 0.9
+    large = n_params * 4 > TWO_GB * 0.9 if external_data is None else external_data
     s, d, t = cfg.image_size, cfg.latent_dim, cfg.num_tokens
     # Trace with batch 2 so that no batch-1 shape gets baked into the graph.
     image = torch.rand(2, 3, s, s) * 2 - 1
