@@ -20,15 +20,27 @@ def load_rgb(path_or_file, alpha: str = "drop", background=(255, 255, 255)) -> I
     img = Image.open(path_or_file)
     img.seek(0)
     img = ImageOps.exif_transpose(img)
-    if alpha == "composite" and (img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: PIL's convert('RGB') clips instead of scaling; keep the high byte
+        # (what PIL does for 16-bit RGB/RGBA/LA PNGs). A tRNS key becomes an alpha band here,
+        # because the 8-bit image can no longer tell the key value apart.
+        arr = np.asarray(img, dtype=np.uint32)
+        trns = img.info.get("transparency")
+        img = Image.fromarray((arr >> 8).astype(np.uint8), "L")
+        if trns is not None:
+            img.putalpha(Image.fromarray(np.where(arr == trns, 0, 255).astype(np.uint8), "L"))
+    if alpha == "composite" and _has_transparency(img):
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, tuple(background) + (255,))
         img = Image.alpha_composite(bg, rgba)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: PIL's convert('RGB') clips instead of scaling; scale to 8 bits.
-        arr = np.asarray(img, dtype=np.uint32) >> 8
-        img = Image.fromarray(arr.astype(np.uint8), "L")
     return img.convert("RGB")
+
+
+def _has_transparency(img: Image.Image) -> bool:
+    """An alpha band, or a tRNS/GIF transparent key ("transparency" in info) in any mode:
+    P, but also L (greyscale GIFs and PNGs) and RGB (PNG tRNS colour key). convert('RGBA')
+    turns each of these into the alpha a decoder such as libvips reports."""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
 def center_crop_arr(pil_image: Image.Image, image_size: int) -> np.ndarray:

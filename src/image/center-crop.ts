@@ -1,0 +1,48 @@
+/**
+ * ADM's `center_crop_arr` (guided-diffusion), as in training/styled_vq/preprocess.py:
+ *   while min(w, h) >= 2 * size: BOX-resize to (w // 2, h // 2)
+ *   BICUBIC-resize so the short side becomes `size` (both sides round()ed half-to-even)
+ *   crop size x size at floor offsets.
+ * Resizes go through pil-resample.ts, so the result equals PIL's bit for bit.
+ *
+ * Images smaller than `size` (down to 1x1) are upscaled by the same bicubic step, as PIL
+ * does; a 1x1 input becomes a flat square of its colour. We accept them rather than refuse:
+ * the Python reference accepts them too, and refusing would make batch runs lossy.
+ */
+import { pilResize } from './pil-resample';
+
+/** Python 3's round() for the non-negative values we see: ties go to the even neighbour. */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f; // exact in binary floating point
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+export function centerCropArr(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array {
+  let cur = rgb;
+  let w = width;
+  let h = height;
+  while (Math.min(w, h) >= 2 * size) {
+    const nw = Math.floor(w / 2);
+    const nh = Math.floor(h / 2);
+    cur = pilResize(cur, w, h, nw, nh, 'box');
+    w = nw;
+    h = nh;
+  }
+  // Same double arithmetic as Python: scale = size / min(...); round(x * scale).
+  const scale = size / Math.min(w, h);
+  const bw = roundHalfEven(w * scale);
+  const bh = roundHalfEven(h * scale);
+  cur = pilResize(cur, w, h, bw, bh, 'bicubic');
+  const cy = Math.floor((bh - size) / 2);
+  const cx = Math.floor((bw - size) / 2);
+  const out = new Uint8Array(size * size * 3);
+  const rowBytes = size * 3;
+  for (let y = 0; y < size; y++) {
+    const from = ((cy + y) * bw + cx) * 3;
+    out.set(cur.subarray(from, from + rowBytes), y * rowBytes);
+  }
+  return out;
+}

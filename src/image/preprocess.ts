@@ -1,0 +1,83 @@
+/**
+ * The public preprocessing entries: file or bytes -> size x size RGB, identical to
+ * `training/styled_vq/preprocess.py` `preprocess(path, size, alpha, background)`, and
+ * `loadRgb`, its decoding half (`load_rgb`).
+ */
+import { usageError } from '../errors';
+import { centerCropArr } from './center-crop';
+import { AlphaMode, decodeRgb } from './decode';
+import { RgbImage } from './types';
+
+/** All defaults in one place. */
+export const PREPROCESS_DEFAULTS = {
+  alpha: 'drop' as AlphaMode,
+  /** sharp's own default (0x3FFF * 0x3FFF): large photos pass, decompression bombs do not. */
+  limitInputPixels: 268402689,
+};
+
+export interface PreprocessOptions {
+  /** Output side in pixels (the model's input resolution). */
+  size: number;
+  /** Default 'drop' (PIL convert('RGB'): colour under transparent pixels is kept). */
+  alpha?: AlphaMode;
+  /** Refuse inputs with more pixels than this. Default PREPROCESS_DEFAULTS.limitInputPixels. */
+  limitInputPixels?: number;
+}
+
+export interface PreprocessedImage {
+  /** size * size * 3 bytes, HWC, RGB. */
+  rgb: Uint8Array;
+  size: number;
+  /** Size after EXIF orientation, before any resizing. */
+  originalWidth: number;
+  originalHeight: number;
+}
+
+const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+const describe = (v: unknown): string => `${JSON.stringify(v)} of type ${typeof v}`;
+
+function normaliseAlpha(alpha: unknown): AlphaMode {
+  if (alpha === undefined) return PREPROCESS_DEFAULTS.alpha;
+  if (alpha === 'drop') return alpha;
+  const bg = (alpha as { background?: unknown } | null)?.background;
+  if (Array.isArray(bg) && bg.length === 3 && bg.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
+    return { background: [bg[0], bg[1], bg[2]] };
+  }
+  throw usageError(`Expected 'drop' or { background: [r, g, b] } (0..255) for alpha but received ${describe(alpha)}`);
+}
+
+function checkCommon(opts: Omit<PreprocessOptions, 'size'> | undefined, input: unknown) {
+  const limit = opts?.limitInputPixels ?? PREPROCESS_DEFAULTS.limitInputPixels;
+  if (!isPositiveInt(limit)) {
+    throw usageError(`Expected positive integer for limitInputPixels but received ${describe(limit)}`);
+  }
+  const alpha = normaliseAlpha(opts?.alpha);
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw usageError(`Expected a file path or a Buffer for input but received ${describe(input)}`);
+  }
+  return { alpha, limitInputPixels: limit };
+}
+
+/**
+ * The decoded image at its own size: `load_rgb` of preprocess.py (first frame, EXIF
+ * orientation applied, ICC ignored, alpha dropped or composited), as packed RGB.
+ */
+export async function loadRgb(
+  input: string | Uint8Array,
+  opts: Omit<PreprocessOptions, 'size'> = {},
+): Promise<RgbImage> {
+  const decoded = await decodeRgb(input, checkCommon(opts, input));
+  return { rgb: decoded.rgb, width: decoded.width, height: decoded.height };
+}
+
+export async function preprocessImage(input: string | Uint8Array, opts: PreprocessOptions): Promise<PreprocessedImage> {
+  // Cheap argument checks before any I/O.
+  if (!isPositiveInt(opts?.size)) throw usageError(`Expected positive integer for size but received ${describe(opts?.size)}`);
+  const decoded = await decodeRgb(input, checkCommon(opts, input));
+  return {
+    rgb: centerCropArr(decoded.rgb, decoded.width, decoded.height, opts.size),
+    size: opts.size,
+    originalWidth: decoded.width,
+    originalHeight: decoded.height,
+  };
+}

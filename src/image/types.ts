@@ -1,0 +1,6 @@
+/** Packed 8-bit RGB pixels, row-major (HWC): rgb.length === width * height * 3. */
+export interface RgbImage {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
