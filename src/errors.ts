@@ -1,10 +1,11 @@
 /**
  * One error type for everything a user can get wrong. `kind` decides the CLI exit code:
  * usage -> 1 (bad flags/arguments), input -> 2 (bad image/tokens/file), model -> 2 (bad
- * or mismatched model package), device -> 2 (an execution provider that cannot run here).
+ * or mismatched model package), device -> 2 (an execution provider that cannot run here),
+ * interrupted -> 130 (stopped by Ctrl-C, like a shell reports SIGINT).
  * Only bin/ turns these into a message and an exit code.
  */
-export type ErrorKind = 'usage' | 'input' | 'model' | 'device';
+export type ErrorKind = 'usage' | 'input' | 'model' | 'device' | 'interrupted';
 
 export class StyledVqError extends Error {
   readonly kind: ErrorKind;
@@ -19,8 +20,9 @@ export const usageError = (message: string, cause?: unknown) => new StyledVqErro
 export const inputError = (message: string, cause?: unknown) => new StyledVqError('input', message, { cause });
 export const modelError = (message: string, cause?: unknown) => new StyledVqError('model', message, { cause });
 export const deviceError = (message: string, cause?: unknown) => new StyledVqError('device', message, { cause });
+export const interruptedError = (message: string) => new StyledVqError('interrupted', message);
 
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof StyledVqError) return err.kind === 'usage' ? 1 : 2;
+  if (err instanceof StyledVqError) return err.kind === 'usage' ? 1 : err.kind === 'interrupted' ? 130 : 2;
   return 2;
 }

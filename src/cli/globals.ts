@@ -1,0 +1,86 @@
+/**
+ * Global CLI options, typed once so flags and argv cannot drift, and the small helpers
+ * every handler shares (opening the model, notices on stderr, JSON on stdout).
+ */
+import type { Options } from 'yargs';
+import { DEFAULTS } from '../defaults';
+import { usageError } from '../errors';
+import { Model } from '../model/model';
+import { formatPretty } from '../tokens/token-file';
+import { Device, DEVICE_NAMES, ExecutionInfo, parseDevice } from '../runtime/onnx';
+
+export interface GlobalArgs {
+  model?: string;
+  device: Device;
+  threads?: number;
+  quiet: boolean;
+  json: boolean;
+  debug: boolean;
+}
+
+export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
+  model: {
+    type: 'string',
+    describe: `Model package directory (default: $${DEFAULTS.modelEnv}, then the shipped default in models/)`,
+    requiresArg: true,
+  },
+  device: {
+    type: 'string',
+    default: DEFAULTS.device,
+    describe: `Execution provider: ${DEVICE_NAMES.join(' | ')}; auto tries CUDA, then falls back to CPU (and says so)`,
+    requiresArg: true,
+    coerce: parseDevice,
+  },
+  threads: {
+    type: 'number',
+    describe: 'ONNX Runtime threads (default: all cores)',
+    requiresArg: true,
+    coerce: (v: unknown) => positiveIntegerArg('--threads', v),
+  },
+  quiet: { type: 'boolean', alias: 'q', default: false, describe: 'No notices or progress bars on stderr' },
+  json: { type: 'boolean', default: false, describe: 'Machine-readable JSON on stdout' },
+  debug: { type: 'boolean', default: false, describe: 'Stack traces and ONNX Runtime logs on errors' },
+};
+
+export function positiveIntegerArg(flag: string, v: unknown): number {
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Where handlers write. Replaceable in tests; defaults to the process streams. */
+export const io = {
+  stdout: (text: string) => void process.stdout.write(text),
+  stderr: (text: string) => void process.stderr.write(text),
+};
+
+/** A notice on stderr, unless --quiet. */
+export function notice(argv: GlobalArgs, message: string): void {
+  if (!argv.quiet) io.stderr(`styled-vq: ${message}\n`);
+}
+
+/** A line of human-readable output on stdout (nothing in --json mode). */
+export function say(argv: GlobalArgs, line: string): void {
+  if (!argv.json) io.stdout(line + '\n');
+}
+
+export function printJson(value: unknown): void {
+  io.stdout(formatPretty(value) + '\n');
+}
+
+/** Announce a fallback ('auto' could not use CUDA): never silent. */
+export function announce(argv: GlobalArgs, execution: ExecutionInfo | undefined): void {
+  if (execution?.fallback) {
+    notice(argv, `running on ${execution.provider.toUpperCase()}: ${execution.fallback}; --device cpu skips the attempt`);
+  }
+}
+
+/** Open the model the flags name, run `fn`, and release every session, also on failure. */
+export async function withModel<T>(argv: GlobalArgs, fn: (model: Model) => Promise<T>): Promise<T> {
+  const model = await Model.open({ model: argv.model, device: argv.device, threads: argv.threads });
+  try {
+    return await fn(model);
+  } finally {
+    await model.dispose();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The yargs program: global options, the commands of commands/index.ts, and failures
+ * turned into StyledVqErrors (bin/ maps those to a message and an exit code).
+ */
+import yargs, { Argv } from 'yargs';
+import { StyledVqError, usageError } from '../errors';
+import { COMMANDS } from '../commands';
+import { DEFAULTS } from '../defaults';
+import { GLOBAL_OPTIONS, GlobalArgs } from './globals';
+import { packageVersion } from '../util/package-root';
+
+export function buildParser(args: string[]): Argv<GlobalArgs> {
+  let y = yargs(args)
+    .scriptName('styled-vq')
+    .usage('$0 <command> [options]\n\nImages <-> 36 discrete tokens, ordered from high-level to low-level attributes.')
+    .options(GLOBAL_OPTIONS)
+    .group(Object.keys(GLOBAL_OPTIONS), 'Global options:') as unknown as Argv<GlobalArgs>;
+  for (const c of COMMANDS) y = y.command(c);
+  return y
+    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor)')
+    .recommendCommands()
+    .strict()
+    .example('$0 encode examples/pier.jpg', 'tokens.json record on stdout')
+    .example('$0 encode examples/pier.jpg -o pier.json && $0 decode pier.json -o pier.png', 'round trip through 36 tokens')
+    .example('$0 doctor', 'what runs here: providers, versions, default model')
+    .epilogue(
+      `Model: --model DIR, else $${DEFAULTS.modelEnv}, else the default in models/. ` +
+        'Exit codes: 0 ok, 1 bad usage, 2 bad input or model. Docs: README.md.',
+    )
+    .help()
+    .alias('h', 'help')
+    .version(packageVersion())
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err instanceof StyledVqError) throw err;
+      // A YError is yargs' own (including errors thrown by option coerce functions): usage.
+      if (err?.name === 'YError') throw usageError(err.message);
+      if (err) throw err;
+      // yargs' own messages can span lines; errors are one line.
+      throw usageError(`${msg.replace(/\s*\n\s*/g, ' ').trim()} (see styled-vq --help)`);
+    });
+}

@@ -1,0 +1,76 @@
+import type { Argv, ArgumentsCamelCase } from 'yargs';
+import { extname } from 'node:path';
+import { dequantizeTokens } from '../api/quantize';
+import { latentRows } from '../api/encode';
+import { usageError } from '../errors';
+import { readTokens } from '../tokens/arrays';
+import { writeNpy } from '../tokens/npy';
+import { makeRecord, TokenRecord } from '../tokens/record';
+import { formatTokenFile } from '../tokens/token-file';
+import { checkOutputPath, writeFileAtomic } from '../util/atomic';
+import { announce, GlobalArgs, io, printJson, say, withModel } from '../cli/globals';
+
+export interface DequantizeArgs extends GlobalArgs {
+  tokens: string;
+  output?: string;
+  force: boolean;
+}
+
+export const command = 'dequantize <tokens>';
+export const describe = 'Token ids -> their codebook latents (float32 [N,36,D])';
+
+export function builder(y: Argv<GlobalArgs>): Argv<DequantizeArgs> {
+  return y
+    .positional('tokens', { type: 'string', describe: 'tokens.json / .jsonl records, .npy int32/int64 [N,36] or [36], or nested JSON arrays', demandOption: true })
+    .options({
+      output: { alias: 'o', type: 'string', requiresArg: true, describe: '.npy (float32 [N,36,D]) or .json/.jsonl records with latents; default: records on stdout' },
+      force: { type: 'boolean', default: false, describe: 'Accept records made by another model' },
+    })
+    .example('$0 dequantize tokens.jsonl -o latents.npy', 'codebook rows as a float32 [N,36,D] array')
+    .example('$0 dequantize tokens.json', 'print the record with its latents filled in') as unknown as Argv<DequantizeArgs>;
+}
+
+export async function handler(argv: ArgumentsCamelCase<DequantizeArgs>): Promise<void> {
+  const output = argv.output;
+  const ext = output ? extname(output).toLowerCase() : '';
+  if (output) {
+    if (!['.json', '.jsonl', '.npy'].includes(ext)) throw usageError(`-o ${output}: write .npy, .json or .jsonl`);
+    await checkOutputPath(output, [argv.tokens]);
+  }
+  await withModel(argv, async (model) => {
+    const input = await readTokens(argv.tokens, model, { force: argv.force });
+    const rows = input.batch.dims[0];
+    if (ext === '.json' && rows > 1) throw usageError(`-o ${output}: ${rows} rows make JSONL records; name the file .jsonl`);
+    const latents = await dequantizeTokens(model, input.batch);
+    announce(argv, model.execution);
+    const n = latents.dims[0];
+    if (ext === '.npy') {
+      await writeNpy(output!, latents.data, latents.dims);
+    } else {
+      const t = model.numTokens;
+      const records: TokenRecord[] = [];
+      for (let i = 0; i < n; i++) {
+        const from = input.records?.[i];
+        records.push(
+          makeRecord(
+            { name: model.name, fingerprint: model.fingerprint, preprocessing: from?.preprocessing },
+            {
+              source: input.sources[i],
+              originalSize: from?.original_size,
+              tokens: input.batch.data.subarray(i * t, (i + 1) * t),
+              latents: latentRows(latents, i),
+            },
+          ),
+        );
+      }
+      const text = formatTokenFile(records, output);
+      if (!output) {
+        io.stdout(text);
+        return;
+      }
+      await writeFileAtomic(output, text);
+    }
+    if (argv.json) printJson({ output, shape: latents.dims, execution: model.execution });
+    else say(argv, `wrote latents of shape [${latents.dims.join(',')}] to ${output}`);
+  });
+}

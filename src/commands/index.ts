@@ -1,0 +1,15 @@
+/** Every CLI command, listed here (not discovered by scanning a folder). */
+import type { CommandModule } from 'yargs';
+import type { GlobalArgs } from '../cli/globals';
+import * as encode from './encode';
+import * as decode from './decode';
+import * as reconstruct from './reconstruct';
+import * as preprocess from './preprocess';
+import * as quantize from './quantize';
+import * as dequantize from './dequantize';
+import * as info from './info';
+import * as doctor from './doctor';
+import * as batch from './batch';
+
+// Each module's builder/handler are typed against its own argv interface.
+export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];

@@ -1,0 +1,40 @@
+import type { Argv, ArgumentsCamelCase } from 'yargs';
+import { modelInfo } from '../api/info';
+import { GlobalArgs, printJson, say, withModel } from '../cli/globals';
+
+export type InfoArgs = GlobalArgs;
+
+export const command = 'info';
+export const describe = 'Show the model: name, config, parameter counts, codebook, fingerprint, files (verified)';
+
+export function builder(y: Argv<GlobalArgs>): Argv<InfoArgs> {
+  return y
+    .example('$0 info', 'the default model')
+    .example('$0 info --model test/fixtures/model-tiny --json', 'another package, as JSON');
+}
+
+const fmtCount = (n: number) => n.toLocaleString('en-US');
+
+export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void> {
+  await withModel(argv, async (model) => {
+    const info = modelInfo(model);
+    if (argv.json) {
+      printJson(info);
+      return;
+    }
+    const lines = [
+      `name          ${info.name}${info.description ? `  (${info.description})` : ''}`,
+      `directory     ${info.dir}  [${info.source === 'option' ? '--model' : info.source === 'env' ? '$STYLED_VQ_MODEL' : 'default'}]`,
+      `fingerprint   ${info.fingerprint}  (all files verified)`,
+      `image size    ${info.imageSize}x${info.imageSize}`,
+      `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
+      `codebook      ${fmtCount(info.codebook.size)} entries x ${info.codebook.dim}, ${info.codebook.metric}`,
+      `parameters    ${Object.entries(info.parameters).map(([k, v]) => `${k} ${fmtCount(v)}`).join(', ') || 'not recorded'}`,
+      `config        ${Object.entries(info.config).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      `preprocessing ${Object.entries(info.preprocessing).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`,
+      'files',
+      ...info.files.map((f) => `  ${f.role.padEnd(16)} ${f.path.padEnd(24)} ${fmtCount(f.bytes).padStart(15)} bytes  sha256 ${f.sha256.slice(0, 16)}...`),
+    ];
+    say(argv, lines.join('\n'));
+  });
+}

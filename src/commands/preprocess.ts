@@ -1,0 +1,41 @@
+import type { Argv, ArgumentsCamelCase } from 'yargs';
+import { preprocess } from '../api/preprocess';
+import { writeImage } from '../image';
+import { readManifest } from '../model/manifest';
+import { resolveModelDir } from '../model/resolve';
+import { checkOutputPath } from '../util/atomic';
+import { GlobalArgs, positiveIntegerArg, printJson, say } from '../cli/globals';
+import { checkImageExtension, IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+
+export interface PreprocessArgs extends GlobalArgs, ImageReadArgs {
+  image: string;
+  output: string;
+  size?: number;
+}
+
+export const command = 'preprocess <image>';
+export const describe = 'Write exactly what the model sees (orientation, RGB conversion, crop, resize)';
+
+export function builder(y: Argv<GlobalArgs>): Argv<PreprocessArgs> {
+  return y
+    .positional('image', { type: 'string', describe: 'Image file', demandOption: true })
+    .options({
+      output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Where to write the crop (.png keeps it exact)' },
+      size: { type: 'number', requiresArg: true, describe: "Square side; default: the model's input size", coerce: (v: unknown) => positiveIntegerArg('--size', v) },
+      ...IMAGE_READ_OPTIONS,
+    })
+    .example('$0 preprocess photo.jpg -o crop.png', 'see the crop the default model encodes')
+    .example('$0 preprocess logo.png --background white -o crop.png', 'composite transparency on white first')
+    .example('$0 preprocess photo.jpg --size 256 -o crop256.png', 'no model needed when the size is given') as unknown as Argv<PreprocessArgs>;
+}
+
+export async function handler(argv: ArgumentsCamelCase<PreprocessArgs>): Promise<void> {
+  checkImageExtension(argv.output);
+  await checkOutputPath(argv.output, [argv.image]);
+  // Only the manifest is needed (for the size): no graphs are loaded or hashed.
+  const size = argv.size ?? (await readManifest(resolveModelDir(argv.model).dir)).preprocessing.image_size;
+  const pre = await preprocess(argv.image, size, imageOptions(argv));
+  await writeImage(pre.rgb, pre.width, pre.height, argv.output);
+  if (argv.json) printJson({ source: pre.source, output: argv.output, size: [pre.width, pre.height], original_size: pre.originalSize });
+  else say(argv, `wrote ${argv.output} (${pre.width}x${pre.height} from ${pre.originalSize[0]}x${pre.originalSize[1]})`);
+}

@@ -1,0 +1,66 @@
+/**
+ * styled-vq as a library: every CLI command is a thin wrapper over these functions.
+ *
+ *   const model = await Model.open({ model: 'models/my-model', device: 'auto' });
+ *   try {
+ *     const { records, execution } = await encodeImages(model, ['cat.jpg']);
+ *     const [image] = await decodeTokens(model, [records[0].tokens]);
+ *   } finally {
+ *     await model.dispose();
+ *   }
+ */
+export { StyledVqError, exitCodeFor } from './errors';
+export type { ErrorKind } from './errors';
+export { DEFAULTS } from './defaults';
+
+// Model packages
+export { Model } from './model/model';
+export type { FloatBatch, TokenBatch, ModelOptions, OpenOptions } from './model/model';
+export { readManifest, validateManifest, GRAPH_ROLES, MODEL_FORMAT, MODEL_VERSION } from './model/manifest';
+export type { Manifest, GraphRole, Preprocessing, ModelConfig, FileEntry, GraphFileEntry } from './model/manifest';
+export { verifyPackage, computeFingerprint, sha256File } from './model/verify';
+export { resolveModelDir, defaultModelDir, modelsDir } from './model/resolve';
+export type { ResolvedModel, ModelSource } from './model/resolve';
+
+// Execution providers
+export { DEVICES, DEVICE_NAMES, parseDevice, probeProvider, ortVersion } from './runtime/onnx';
+export type { Device, Provider, ExecutionInfo, TensorData, ProbeResult } from './runtime/onnx';
+
+// Operations
+export { encodeImages, encodeImage, packImages, latentRows } from './api/encode';
+export type { ImageInput, ImageOptions, EncodeOptions, EncodeResult } from './api/encode';
+export { decodeTokens, decodeLatents, decodeRecords, toImages, toTokenBatch } from './api/decode';
+export type { RgbImage, BatchOptions, TokensInput, DecodeRecordsOptions, DecodeRecordsResult, DecodedRecord } from './api/decode';
+export { reconstruct } from './api/reconstruct';
+export type { ReconstructOptions, ReconstructResult } from './api/reconstruct';
+export { preprocess } from './api/preprocess';
+export type { PreprocessResult } from './api/preprocess';
+export { quantizeLatents, dequantizeTokens } from './api/quantize';
+export { modelInfo } from './api/info';
+export type { ModelInfo } from './api/info';
+export { doctor } from './api/doctor';
+export type { DoctorReport, DoctorOptions } from './api/doctor';
+export { psnr, ssim } from './metrics/quality';
+
+// Token files and arrays
+export { TOKENS_FORMAT, TOKENS_VERSION, makeRecord, makeErrorRecord, parseRecord, checkRecordForModel, isErrorRecord } from './tokens/record';
+export type { TokenRecord, ErrorRecord, AnyRecord, ModelRef, ModelShape, CheckOptions } from './tokens/record';
+export {
+  readTokenFile,
+  parseTokenText,
+  writeTokenFile,
+  formatTokenFile,
+  formatRecordJson,
+  formatRecordsJsonl,
+  float32Text,
+} from './tokens/token-file';
+export type { LocatedRecord } from './tokens/token-file';
+export { readNpy, writeNpy, encodeNpy, decodeNpy } from './tokens/npy';
+export type { NpyArray, NpyData, NpyDtype } from './tokens/npy';
+export { readLatents, readTokens } from './tokens/arrays';
+export type { ArraysFrom } from './tokens/arrays';
+export { writeFileAtomic, checkOutputPath, OutputSet } from './util/atomic';
+
+// Images (src/image owns sharp)
+export { preprocessImage, writeImage, resizeRgb, sideBySide } from './image';
+export type { AlphaMode } from './image';

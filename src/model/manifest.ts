@@ -1,0 +1,156 @@
+/**
+ * model.json: types and structural validation (docs/model-package.md). Only the loader
+ * reads the manifest; everything downstream takes the few numbers it needs.
+ */
+import { promises as fs } from 'node:fs';
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import { modelError } from '../errors';
+
+export const MODEL_FORMAT = 'styled-vq-model';
+export const MODEL_VERSION = 1;
+
+/** The four graphs of a package, in the order the fingerprint lists them. */
+export const GRAPH_ROLES = ['codebook', 'decoder', 'dequantize', 'encoder'] as const;
+export type GraphRole = (typeof GRAPH_ROLES)[number];
+
+export interface FileEntry {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface GraphFileEntry extends FileEntry {
+  /** External weights (`<graph>.onnx.data`), only when the graph exceeds 2 GB. */
+  data: FileEntry | null;
+}
+
+export interface Preprocessing {
+  image_size: number;
+  resize: string;
+  range: [number, number];
+  channels: string;
+  exif_orientation: boolean;
+  alpha: string;
+  [extra: string]: unknown;
+}
+
+export interface ModelConfig {
+  image_size: number;
+  num_tokens: number;
+  latent_dim: number;
+  [size: string]: unknown;
+}
+
+export interface Manifest {
+  format: typeof MODEL_FORMAT;
+  version: typeof MODEL_VERSION;
+  name: string;
+  description?: string;
+  config: ModelConfig;
+  preprocessing: Preprocessing;
+  codebook: { size: number; dim: number; metric: 'l2' | 'cosine' };
+  files: Record<GraphRole, GraphFileEntry>;
+  parameters?: Record<string, number>;
+  fingerprint: string;
+  training?: unknown;
+  quality?: unknown;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX16 = /^[0-9a-f]{16}$/;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/** Read and validate `<dir>/model.json`; errors name the file and the field. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = join(dir, 'model.json');
+  let text: string;
+  try {
+    const stat = await fs.stat(dir);
+    if (!stat.isDirectory()) throw modelError(`Model ${dir} is not a directory (a model package is a directory holding model.json and its .onnx files)`);
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as { kind?: string }).kind) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw modelError(
+        (await fs.stat(dir).catch(() => null))
+          ? `Model package ${dir} has no model.json`
+          : `Model directory ${dir} does not exist`,
+        err,
+      );
+    }
+    throw modelError(`Cannot read ${file}: ${(err as Error).message}`, err);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw modelError(`${file} is not valid JSON: ${(err as Error).message}`, err);
+  }
+  return validateManifest(raw, file);
+}
+
+/** Check the structure of a parsed manifest. `where` names the file in messages. */
+export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
+  const fail = (what: string) => modelError(`${where}: ${what}`);
+  if (!isObject(raw)) throw fail('expected a JSON object');
+  if (raw.format !== MODEL_FORMAT) throw fail(`format is ${JSON.stringify(raw.format)}, expected "${MODEL_FORMAT}" (is this a styled-vq model package?)`);
+  if (raw.version !== MODEL_VERSION) {
+    throw fail(
+      typeof raw.version === 'number' && raw.version > MODEL_VERSION
+        ? `version ${raw.version} is newer than this styled-vq supports (${MODEL_VERSION}); upgrade styled-vq`
+        : `unsupported version ${JSON.stringify(raw.version)} (expected ${MODEL_VERSION})`,
+    );
+  }
+  if (typeof raw.name !== 'string' || !raw.name) throw fail('name must be a non-empty string');
+
+  const config = raw.config;
+  if (!isObject(config)) throw fail('config must be an object');
+  for (const key of ['image_size', 'num_tokens', 'latent_dim']) {
+    if (!isPositiveInt(config[key])) throw fail(`config.${key} must be a positive integer`);
+  }
+
+  const pre = raw.preprocessing;
+  if (!isObject(pre)) throw fail('preprocessing must be an object');
+  if (!isPositiveInt(pre.image_size)) throw fail('preprocessing.image_size must be a positive integer');
+  if (pre.image_size !== config.image_size) {
+    throw fail(`preprocessing.image_size (${pre.image_size}) differs from config.image_size (${config.image_size})`);
+  }
+  if (pre.resize !== undefined && pre.resize !== 'adm-center-crop') throw fail(`preprocessing.resize "${String(pre.resize)}" is not supported (expected "adm-center-crop")`);
+  if (pre.alpha !== undefined && pre.alpha !== 'drop') throw fail(`preprocessing.alpha "${String(pre.alpha)}" is not supported (expected "drop")`);
+  if (pre.channels !== undefined && pre.channels !== 'RGB') throw fail(`preprocessing.channels "${String(pre.channels)}" is not supported (expected "RGB")`);
+
+  const cb = raw.codebook;
+  if (!isObject(cb)) throw fail('codebook must be an object');
+  if (!isPositiveInt(cb.size)) throw fail('codebook.size must be a positive integer');
+  if (!isPositiveInt(cb.dim)) throw fail('codebook.dim must be a positive integer');
+  if (cb.dim !== config.latent_dim) throw fail(`codebook.dim (${cb.dim}) differs from config.latent_dim (${config.latent_dim})`);
+  if (cb.metric !== 'l2' && cb.metric !== 'cosine') throw fail(`codebook.metric must be "l2" or "cosine", got ${JSON.stringify(cb.metric)}`);
+
+  const files = raw.files;
+  if (!isObject(files)) throw fail('files must be an object');
+  for (const role of GRAPH_ROLES) {
+    const entry = files[role];
+    if (!isObject(entry)) throw fail(`files.${role} is missing`);
+    checkFileEntry(entry, `files.${role}`, fail);
+    if (entry.data !== undefined && entry.data !== null) {
+      if (!isObject(entry.data)) throw fail(`files.${role}.data must be an object or null`);
+      checkFileEntry(entry.data, `files.${role}.data`, fail);
+    }
+  }
+
+  if (typeof raw.fingerprint !== 'string' || !HEX16.test(raw.fingerprint)) throw fail('fingerprint must be 16 lowercase hex characters');
+  return raw as unknown as Manifest;
+}
+
+function checkFileEntry(entry: Json, where: string, fail: (what: string) => Error): void {
+  const p = entry.path;
+  if (typeof p !== 'string' || !p) throw fail(`${where}.path must be a file name`);
+  const norm = normalize(p);
+  if (isAbsolute(p) || norm.startsWith('..' + sep) || norm === '..') throw fail(`${where}.path "${p}" must stay inside the package directory`);
+  if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256)) throw fail(`${where}.sha256 must be 64 lowercase hex characters`);
+  if (typeof entry.bytes !== 'number' || !Number.isInteger(entry.bytes) || entry.bytes < 0) throw fail(`${where}.bytes must be a non-negative integer`);
+}

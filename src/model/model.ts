@@ -1,0 +1,211 @@
+/**
+ * A model package loaded for inference: a thin wrapper over four named ONNX sessions
+ * (after transformers.js' model classes and TiTok's encode / decode / decode_tokens).
+ * Each method takes and returns one batch as a plain typed array with its dims; sessions
+ * open on first use, so `info` never pays for them and `encode` never opens the decoder.
+ */
+import { join } from 'node:path';
+import { inputError, modelError } from '../errors';
+import { Device, ExecutionInfo, GraphSession, openSession, parseDevice, TensorData } from '../runtime/onnx';
+import { GraphRole, Manifest, Preprocessing, readManifest } from './manifest';
+import { resolveModelDir, ModelSource } from './resolve';
+import { verifyPackage } from './verify';
+
+export type FloatBatch = TensorData<Float32Array>;
+export type TokenBatch = TensorData<Int32Array>;
+
+export interface ModelOptions {
+  /** 'auto' (default): CUDA if it loads, else CPU, reported in {@link Model.execution}. */
+  device?: Device;
+  /** ONNX Runtime intra-op threads; default all cores. */
+  threads?: number;
+}
+
+export interface OpenOptions extends ModelOptions {
+  /** Package directory; default: $STYLED_VQ_MODEL, then the shipped default. */
+  model?: string;
+}
+
+/** Graph input/output names fixed by docs/model-package.md. */
+const IO: Record<GraphRole, { input: string; output: string }> = {
+  encoder: { input: 'image', output: 'latents' },
+  codebook: { input: 'latents', output: 'tokens' },
+  dequantize: { input: 'tokens', output: 'latents' },
+  decoder: { input: 'latents', output: 'image' },
+};
+
+export class Model {
+  private readonly sessions = new Map<GraphRole, Promise<GraphSession>>();
+  private opening: Promise<unknown> = Promise.resolve();
+  private executionInfo: ExecutionInfo | undefined;
+  private readonly device: Device;
+  private readonly threads: number | undefined;
+
+  private constructor(
+    /** The package directory. */
+    readonly dir: string,
+    readonly manifest: Manifest,
+    options: ModelOptions,
+    /** How the directory was chosen. */
+    readonly source: ModelSource = 'option',
+  ) {
+    this.device = parseDevice(options.device ?? 'auto');
+    this.threads = options.threads;
+  }
+
+  /** Load and verify a package (format, version, sizes, sha256 of every file, fingerprint). */
+  static async load(dir: string, options: ModelOptions = {}, source: ModelSource = 'option'): Promise<Model> {
+    parseDevice(options.device ?? 'auto');
+    const manifest = await readManifest(dir);
+    await verifyPackage(dir, manifest);
+    return new Model(dir, manifest, options, source);
+  }
+
+  /** Resolve the package (--model, $STYLED_VQ_MODEL, shipped default), then {@link load} it. */
+  static async open(options: OpenOptions = {}): Promise<Model> {
+    const { dir, source } = resolveModelDir(options.model);
+    return Model.load(dir, options, source);
+  }
+
+  get name(): string {
+    return this.manifest.name;
+  }
+  get fingerprint(): string {
+    return this.manifest.fingerprint;
+  }
+  get imageSize(): number {
+    return this.manifest.config.image_size;
+  }
+  get numTokens(): number {
+    return this.manifest.config.num_tokens;
+  }
+  get latentDim(): number {
+    return this.manifest.config.latent_dim;
+  }
+  get codebookSize(): number {
+    return this.manifest.codebook.size;
+  }
+  get preprocessing(): Preprocessing {
+    return this.manifest.preprocessing;
+  }
+
+  /** The provider that runs this model (and any fallback), once a session has opened. */
+  get execution(): ExecutionInfo | undefined {
+    return this.executionInfo && { ...this.executionInfo };
+  }
+
+  /** Open the sessions for the given graphs now (otherwise they open on first use). */
+  async prepare(roles: readonly GraphRole[]): Promise<ExecutionInfo> {
+    for (const role of roles) await this.session(role);
+    return this.execution!;
+  }
+
+  /** images float32 [B,3,S,S] in [-1,1] -> latents float32 [B,T,D]. */
+  async encode(images: FloatBatch): Promise<FloatBatch> {
+    const s = this.imageSize;
+    const b = checkBatch('images', images, [3, s, s]);
+    return this.runGraph('encoder', images, [b, this.numTokens, this.latentDim]) as Promise<FloatBatch>;
+  }
+
+  /** latents float32 [B,T,D] -> token ids [B,T] (nearest codebook row, in float32 inside the graph). */
+  async quantize(latents: FloatBatch): Promise<TokenBatch> {
+    const b = checkBatch('latents', latents, [this.numTokens, this.latentDim]);
+    const out = await this.runGraph('codebook', latents, [b, this.numTokens]);
+    return { data: toInt32(out.data as BigInt64Array | Int32Array), dims: out.dims };
+  }
+
+  /** token ids [B,T] -> latents float32 [B,T,D] (codebook row lookup). */
+  async dequantize(tokens: TokenBatch): Promise<FloatBatch> {
+    const b = checkBatch('tokens', tokens, [this.numTokens]);
+    const k = this.codebookSize;
+    for (let i = 0; i < tokens.data.length; i++) {
+      const t = tokens.data[i];
+      if (t < 0 || t >= k) {
+        throw inputError(`Token id ${t} (image ${Math.floor(i / this.numTokens)}, position ${i % this.numTokens}) is outside the codebook [0, ${k})`);
+      }
+    }
+    const ids = { data: BigInt64Array.from(tokens.data, (v) => BigInt(v)), dims: tokens.dims };
+    return this.runGraph('dequantize', ids, [b, this.numTokens, this.latentDim]) as Promise<FloatBatch>;
+  }
+
+  /** latents float32 [B,T,D] -> image float32 [B,3,S,S], unbounded (clamp when making pixels). */
+  async decode(latents: FloatBatch): Promise<FloatBatch> {
+    const b = checkBatch('latents', latents, [this.numTokens, this.latentDim]);
+    const s = this.imageSize;
+    return this.runGraph('decoder', latents, [b, 3, s, s]) as Promise<FloatBatch>;
+  }
+
+  /** Release every open session. Safe to call more than once, and after failures. */
+  async dispose(): Promise<void> {
+    const pending = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(
+      pending.map(async (p) => {
+        const s = await p.catch(() => undefined);
+        await s?.release();
+      }),
+    );
+  }
+
+  private async runGraph(role: GraphRole, input: TensorData, expected: number[]): Promise<TensorData> {
+    const session = await this.session(role);
+    const { input: inName, output: outName } = IO[role];
+    const out = (await session.run({ [inName]: input }))[outName];
+    if (!out || out.dims.length !== expected.length || out.dims.some((d, i) => d !== expected[i])) {
+      throw modelError(
+        `${this.fileOf(role)} returned "${outName}" of shape [${out?.dims.join(',')}], expected [${expected.join(',')}] (model.json config disagrees with the graph)`,
+      );
+    }
+    return out;
+  }
+
+  private fileOf(role: GraphRole): string {
+    return this.manifest.files[role].path;
+  }
+
+  private session(role: GraphRole): Promise<GraphSession> {
+    let s = this.sessions.get(role);
+    if (!s) {
+      // Sessions open one at a time: the first decides the provider the others use.
+      s = this.opening.then(() => this.openGraph(role));
+      this.opening = s.catch(() => undefined);
+      this.sessions.set(role, s);
+      s.catch(() => this.sessions.delete(role));
+    }
+    return s;
+  }
+
+  private async openGraph(role: GraphRole): Promise<GraphSession> {
+    const device = this.executionInfo ? this.executionInfo.provider : this.device;
+    const { session, execution } = await openSession(join(this.dir, this.fileOf(role)), {
+      device,
+      threads: this.threads,
+      label: this.fileOf(role),
+    });
+    if (!this.executionInfo) this.executionInfo = { ...execution, device: this.device };
+    const { input, output } = IO[role];
+    if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+      await session.release();
+      throw modelError(
+        `${this.fileOf(role)} has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; ` +
+          `expected input "${input}" and output "${output}" (docs/model-package.md)`,
+      );
+    }
+    return session;
+  }
+}
+
+/** Check [B, ...rest] against the data length; returns B. */
+function checkBatch(name: string, t: TensorData, rest: number[]): number {
+  const dims = t.dims;
+  const ok = dims.length === rest.length + 1 && rest.every((d, i) => dims[i + 1] === d) && dims[0] >= 1;
+  if (!ok) throw inputError(`Expected ${name} of shape [B,${rest.join(',')}] but received [${dims.join(',')}]`);
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (t.data.length !== size) throw inputError(`${name}: ${t.data.length} values do not fill shape [${dims.join(',')}]`);
+  return dims[0];
+}
+
+function toInt32(data: BigInt64Array | Int32Array): Int32Array {
+  if (data instanceof Int32Array) return data;
+  return Int32Array.from(data, (v) => Number(v));
+}

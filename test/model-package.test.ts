@@ -1,0 +1,138 @@
+/**
+ * Model packages: verification of model.json, file sizes, sha256 and the fingerprint, and
+ * the resolution order --model, $STYLED_VQ_MODEL, models/.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StyledVqError } from '../src/errors';
+import { readManifest } from '../src/model/manifest';
+import { Model } from '../src/model/model';
+import { defaultModelDir, resolveModelDir } from '../src/model/resolve';
+import { computeFingerprint, verifyPackage } from '../src/model/verify';
+import { copyFixtureModel, FIXTURE_MODEL, tempDir } from './helpers/fixtures';
+
+let tmp: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(() => tmp.cleanup());
+
+async function loadError(dir: string): Promise<StyledVqError> {
+  try {
+    await Model.load(dir, { device: 'cpu' });
+  } catch (err) {
+    expect(err).toBeInstanceOf(StyledVqError);
+    return err as StyledVqError;
+  }
+  throw new Error('expected the load to fail');
+}
+
+const editManifest = (dir: string, edit: (m: Record<string, any>) => void) => {
+  const file = join(dir, 'model.json');
+  const m = JSON.parse(readFileSync(file, 'utf8'));
+  edit(m);
+  writeFileSync(file, JSON.stringify(m, null, 2));
+};
+
+describe('model package verification', () => {
+  test('the fixture package verifies and its fingerprint recomputes', async () => {
+    const manifest = await readManifest(FIXTURE_MODEL);
+    await verifyPackage(FIXTURE_MODEL, manifest);
+    const model = await Model.load(FIXTURE_MODEL, { device: 'cpu' });
+    expect(model.name).toBe('fixture-tiny');
+    expect(model.numTokens).toBe(36);
+    expect(model.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    await model.dispose();
+  });
+
+  test('fingerprint follows docs/model-package.md', () => {
+    const h = (c: string) => ({ sha256: c.repeat(64) });
+    const a = computeFingerprint({ codebook: h('a'), decoder: h('b'), dequantize: h('c'), encoder: h('d') });
+    expect(a).toHaveLength(16);
+    expect(computeFingerprint({ codebook: h('a'), decoder: h('b'), dequantize: h('c'), encoder: { sha256: 'd'.repeat(64), data: 'e'.repeat(64) } })).not.toBe(a);
+  });
+
+  test('a missing ONNX file is refused, naming the file', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    rmSync(join(dir, 'decoder.onnx'));
+    const err = await loadError(dir);
+    expect(err.kind).toBe('model');
+    expect(err.message).toMatch(/missing decoder\.onnx/);
+  });
+
+  test('an altered ONNX file (same size) is refused, naming the file', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    const file = join(dir, 'codebook.onnx');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(file, bytes);
+    const err = await loadError(dir);
+    expect(err.message).toMatch(/codebook\.onnx does not match its sha256/);
+  });
+
+  test('a truncated ONNX file is refused, naming the file', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    const file = join(dir, 'encoder.onnx');
+    writeFileSync(file, readFileSync(file).subarray(0, 1000));
+    expect((await loadError(dir)).message).toMatch(/encoder\.onnx has 1000 bytes, model\.json says \d+/);
+  });
+
+  test('a manifest whose fingerprint disagrees with its files is refused', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    editManifest(dir, (m) => {
+      m.fingerprint = '0123456789abcdef';
+    });
+    expect((await loadError(dir)).message).toMatch(/fingerprint 0123456789abcdef does not match its files \(computed [0-9a-f]{16}\)/);
+  });
+
+  test('wrong format, newer version, bad JSON, missing model.json, missing directory', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    editManifest(dir, (m) => {
+      m.format = 'something-else';
+    });
+    expect((await loadError(dir)).message).toMatch(/model\.json: format is "something-else", expected "styled-vq-model"/);
+    editManifest(dir, (m) => {
+      m.format = 'styled-vq-model';
+      m.version = 2;
+    });
+    expect((await loadError(dir)).message).toMatch(/version 2 is newer than this styled-vq supports/);
+    writeFileSync(join(dir, 'model.json'), '{"format": ');
+    expect((await loadError(dir)).message).toMatch(/model\.json is not valid JSON/);
+    rmSync(join(dir, 'model.json'));
+    expect((await loadError(dir)).message).toMatch(/has no model\.json/);
+    expect((await loadError(join(tmp.dir, 'nowhere'))).message).toMatch(/Model directory .*nowhere does not exist/);
+  });
+
+  test('file paths must stay inside the package', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    editManifest(dir, (m) => {
+      m.files.encoder.path = '../encoder.onnx';
+    });
+    expect((await loadError(dir)).message).toMatch(/files\.encoder\.path "\.\.\/encoder\.onnx" must stay inside the package directory/);
+  });
+
+  test('an unsupported device name is a usage error listing the devices', async () => {
+    await expect(Model.load(FIXTURE_MODEL, { device: 'tpu' as never })).rejects.toThrow('Unsupported device "tpu". Should be one of: auto, cpu, cuda, webgpu.');
+  });
+});
+
+describe('model resolution', () => {
+  test('--model wins over $STYLED_VQ_MODEL, which wins over the default', () => {
+    expect(resolveModelDir('a/b', { STYLED_VQ_MODEL: 'c/d' })).toEqual({ dir: 'a/b', source: 'option' });
+    expect(resolveModelDir(undefined, { STYLED_VQ_MODEL: 'c/d' })).toEqual({ dir: 'c/d', source: 'env' });
+  });
+
+  test('models/: DEFAULT names the package, else the only one; none or several is explained', () => {
+    const root = join(tmp.dir, 'models');
+    expect(() => defaultModelDir(root)).toThrow(/No default model is installed .*; pass --model DIR or set STYLED_VQ_MODEL=DIR/);
+    mkdirSync(root);
+    copyFixtureModel(root, 'one');
+    expect(defaultModelDir(root)).toBe(join(root, 'one'));
+    copyFixtureModel(root, 'two');
+    expect(() => defaultModelDir(root)).toThrow(/holds several models \(one, two\) and no DEFAULT file/);
+    writeFileSync(join(root, 'DEFAULT'), 'two\n');
+    expect(defaultModelDir(root)).toBe(join(root, 'two'));
+    writeFileSync(join(root, 'DEFAULT'), 'three\n');
+    expect(() => defaultModelDir(root)).toThrow(/DEFAULT names "three", but .* holds no model\.json/);
+  });
+});
