@@ -1,0 +1,73 @@
+/**
+ * A lazy, deterministic directory walk: one directory's names are read at a time, sorted
+ * by code point (the same order on every machine and locale), and yielded depth-first.
+ * Hidden entries (".name") are skipped. Symbolic links are followed; a link back to a
+ * directory being walked is not entered twice.
+ */
+import { promises as fs, Stats } from 'node:fs';
+import { join } from 'node:path';
+
+/** One listed path, or a directory that could not be read (reported, never dropped). */
+export type WalkEntry = { path: string; error?: undefined } | { path: string; error: string };
+
+export interface WalkOptions {
+  /** Enter subdirectories (all depths). Default false: files of `dir` only. */
+  recursive: boolean;
+  /** Which files to yield, by path relative to the walk root ("a/b.jpg"). Default: all. */
+  accept?: (relative: string) => boolean;
+  /** Called for every file `accept` turned down (counting "ignored" files). */
+  onRejected?: (relative: string) => void;
+  /** Enter a subdirectory only if this says so (prunes a glob walk). Default: yes. */
+  enter?: (relative: string) => boolean;
+}
+
+const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+async function statOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await fs.stat(path);
+  } catch {
+    return null; // a dangling link: nothing to list
+  }
+}
+
+export async function* walkSorted(root: string, options: WalkOptions): AsyncGenerator<WalkEntry> {
+  const ancestors = new Set<string>();
+  const rootStat = await fs.stat(root);
+  yield* walkDir(root, '', rootStat, ancestors, options);
+}
+
+async function* walkDir(
+  dir: string,
+  relative: string,
+  stat: Stats,
+  ancestors: Set<string>,
+  options: WalkOptions,
+): AsyncGenerator<WalkEntry> {
+  const key = `${stat.dev}:${stat.ino}`;
+  if (ancestors.has(key)) return; // a symlink cycle
+  let names: string[];
+  try {
+    names = (await fs.readdir(dir)).filter((n) => !n.startsWith('.')).sort(byCodePoint);
+  } catch (err) {
+    yield { path: dir, error: `cannot list directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+    return;
+  }
+  ancestors.add(key);
+  try {
+    for (const name of names) {
+      const path = join(dir, name);
+      const rel = relative ? `${relative}/${name}` : name;
+      const st = await statOrNull(path);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        if (options.recursive && (options.enter?.(rel) ?? true)) yield* walkDir(path, rel, st, ancestors, options);
+      } else if (st.isFile()) {
+        if (options.accept?.(rel) ?? true) yield { path };
+        else options.onRejected?.(rel);
+      }
+    }
+  } finally {
+    ancestors.delete(key);
+  }
+}

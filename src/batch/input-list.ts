@@ -1,0 +1,118 @@
+/**
+ * What `batch` reads, listed lazily and always in the same order (so a resumed run can
+ * check, input by input, that it is finishing the same job). Each spec is
+ *   - a folder: its image files (by extension), sorted; all depths with `recursive`;
+ *   - a glob pattern ("photos/**\/*.jpg", quoted so the shell leaves it alone);
+ *   - a list file (.txt, .lst, .list): one path per line, relative to the list's folder;
+ *     blank lines and lines starting with "#" are skipped;
+ *   - anything else: one image file.
+ * Specs are listed one after another, in the order given.
+ */
+import { createReadStream, promises as fs } from 'node:fs';
+import { dirname, extname, isAbsolute, join, normalize } from 'node:path';
+import { createInterface } from 'node:readline';
+import { usageError } from '../errors';
+import { walkSorted, WalkEntry } from './dir-walk';
+import { hasGlobMagic, planGlob } from './glob';
+
+/** Extensions a folder listing picks up (case-insensitive); other files are counted as ignored. */
+export const IMAGE_EXTENSIONS: readonly string[] = [
+  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.jp2', '.jxl',
+];
+
+const LIST_EXTENSIONS: readonly string[] = ['.txt', '.lst', '.list'];
+
+export const isImageName = (name: string): boolean => IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
+
+/** One input: the path recorded as `source`, or a listing failure to record in its place. */
+export interface ListedInput {
+  source: string;
+  /** Set when the input could not even be listed (an unreadable folder). */
+  error?: string;
+}
+
+export type SpecKind = 'folder' | 'glob' | 'list' | 'file';
+
+export interface ListOptions {
+  /** Enter subfolders of folder specs. */
+  recursive?: boolean;
+}
+
+/** Decide what a spec is; cheap mistakes (nothing there) are refused before any slow work. */
+export async function specKind(spec: string): Promise<SpecKind> {
+  if (!spec) throw usageError('An input spec is empty');
+  const stat = await fs.stat(spec).catch(() => null);
+  if (stat?.isDirectory()) return 'folder';
+  if (stat && LIST_EXTENSIONS.includes(extname(spec).toLowerCase())) return 'list';
+  if (stat) return 'file';
+  if (hasGlobMagic(spec)) return 'glob';
+  throw usageError(`Input ${spec}: no such file or folder (give a folder, a quoted glob, a list .txt, or image files)`);
+}
+
+/**
+ * Lists the inputs of all specs lazily. `ignored` counts files a folder listing skipped
+ * because their extension is not an image's.
+ */
+export class InputList implements AsyncIterable<ListedInput> {
+  ignored = 0;
+
+  constructor(
+    readonly specs: readonly string[],
+    private readonly options: ListOptions = {},
+  ) {
+    if (!specs.length) throw usageError('Give at least one input: a folder, a quoted glob, a list .txt, or image files');
+  }
+
+  /** Check every spec exists (or is a glob) before any slow work starts. */
+  async check(): Promise<SpecKind[]> {
+    return Promise.all(this.specs.map(specKind));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ListedInput> {
+    for (const spec of this.specs) {
+      const kind = await specKind(spec);
+      if (kind === 'file') yield { source: normalize(spec) };
+      else if (kind === 'list') yield* listFile(spec);
+      else if (kind === 'folder') yield* this.folder(spec);
+      else yield* this.glob(spec);
+    }
+  }
+
+  private async *folder(dir: string): AsyncGenerator<ListedInput> {
+    yield* fromWalk(
+      walkSorted(dir, {
+        recursive: !!this.options.recursive,
+        accept: isImageName,
+        onRejected: () => this.ignored++,
+      }),
+    );
+  }
+
+  private async *glob(pattern: string): AsyncGenerator<ListedInput> {
+    const plan = planGlob(pattern);
+    const stat = await fs.stat(plan.base).catch(() => null);
+    if (!stat?.isDirectory()) return; // nothing can match under a missing folder
+    yield* fromWalk(walkSorted(plan.base, { recursive: true, accept: (rel) => plan.match.test(rel), enter: plan.enter }));
+  }
+}
+
+async function* fromWalk(walk: AsyncGenerator<WalkEntry>): AsyncGenerator<ListedInput> {
+  for await (const entry of walk) yield entry.error ? { source: entry.path, error: entry.error } : { source: entry.path };
+}
+
+async function* listFile(list: string): AsyncGenerator<ListedInput> {
+  const base = dirname(list);
+  const lines = createInterface({ input: createReadStream(list, 'utf8'), crlfDelay: Infinity });
+  for await (const raw of lines) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    yield { source: isAbsolute(line) ? normalize(line) : join(base, line) };
+  }
+}
+
+/** Count the inputs without touching them (for a progress total); as cheap as a listing. */
+export async function countInputs(specs: readonly string[], options: ListOptions = {}): Promise<number> {
+  let n = 0;
+  for await (const _ of new InputList(specs, options)) n++;
+  return n;
+}

@@ -1,0 +1,73 @@
+/**
+ * The files a batch run writes, and the checks made on them before any slow work.
+ *
+ * jsonl: the records are appended to the output itself (it is its own resume journal).
+ * npy:   the records are appended to `<out>.journal.jsonl`; when every input is done the
+ *        arrays are written from it (temporary file + rename) and the journal is removed:
+ *          tokens.npy            int32 [N,36]
+ *          tokens.latents.npy    float32 [N,36,D]   (with --latents)
+ *          tokens.sources.json   the N sources in order, the model, the failed rows
+ *        The sidecar is written last: it marks a complete output.
+ */
+import { promises as fs } from 'node:fs';
+import { extname } from 'node:path';
+import { usageError } from '../errors';
+
+export type BatchFormat = 'jsonl' | 'npy';
+export const BATCH_FORMATS: readonly BatchFormat[] = ['jsonl', 'npy'];
+
+export interface BatchPaths {
+  format: BatchFormat;
+  /** Where records are appended during the run. */
+  log: string;
+  /** npy only. */
+  tokens?: string;
+  latents?: string;
+  sidecar?: string;
+}
+
+/** The format an output name implies when none is given: .npy -> npy, else jsonl. */
+export function formatFor(output: string, format?: BatchFormat): BatchFormat {
+  const ext = extname(output).toLowerCase();
+  const implied: BatchFormat = ext === '.npy' ? 'npy' : 'jsonl';
+  const chosen = format ?? implied;
+  if (chosen === 'npy' && ext !== '.npy') throw usageError(`-o ${output}: --format npy writes a .npy file; name it <something>.npy`);
+  if (chosen === 'jsonl' && ext === '.npy') throw usageError(`-o ${output}: JSONL output cannot be named .npy (use --format npy, or a .jsonl name)`);
+  return chosen;
+}
+
+export function batchPaths(output: string, format: BatchFormat): BatchPaths {
+  if (format === 'jsonl') return { format, log: output };
+  const stem = output.slice(0, output.length - extname(output).length);
+  return { format, log: `${output}.journal.jsonl`, tokens: output, latents: `${stem}.latents.npy`, sidecar: `${stem}.sources.json` };
+}
+
+const exists = async (p?: string) => !!p && !!(await fs.stat(p).catch(() => null));
+
+/** Files of a finished npy output (no journal, sidecar present). */
+export async function npyComplete(paths: BatchPaths): Promise<boolean> {
+  return paths.format === 'npy' && !(await exists(paths.log)) && (await exists(paths.sidecar));
+}
+
+/**
+ * Without resume an existing output is never overwritten silently: refuse, or with
+ * `force` remove what a previous run left (so nothing stale survives next to the new one).
+ */
+export async function claimOutputs(paths: BatchPaths, options: { resume: boolean; force: boolean }): Promise<void> {
+  if (options.resume) {
+    // An .npy without journal or sidecar is not ours to finish: never overwrite it silently.
+    if (paths.format === 'npy' && (await exists(paths.tokens)) && !(await exists(paths.log)) && !(await exists(paths.sidecar))) {
+      throw usageError(`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use --force to replace it`);
+    }
+    return;
+  }
+  const present: string[] = [];
+  for (const p of [paths.log, paths.tokens, paths.latents, paths.sidecar]) if (p && (await exists(p)) && !present.includes(p)) present.push(p);
+  if (!present.length) return;
+  if (!options.force) {
+    const interrupted = paths.format === 'npy' && present.includes(paths.log);
+    const what = interrupted ? `${paths.log} (an interrupted run's journal)` : present.join(', ');
+    throw usageError(`Output exists: ${what}; add --resume to continue the run that wrote it, or --force to start over`);
+  }
+  await Promise.all(present.map((p) => fs.rm(p, { force: true })));
+}

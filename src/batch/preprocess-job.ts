@@ -1,0 +1,32 @@
+/**
+ * One preprocessing job (file -> model-sized RGB) as plain, cloneable data, so it can run
+ * on the main thread or in a worker thread with the same code and the same messages.
+ */
+import { AlphaMode, preprocessImage } from '../image';
+
+export interface PreprocessSettings {
+  /** The model's input side. */
+  size: number;
+  alpha?: AlphaMode;
+  limitInputPixels?: number;
+}
+
+export type PreprocessOutcome =
+  | { ok: true; rgb: Uint8Array; originalSize: [number, number] }
+  | { ok: false; error: string };
+
+/** First line of an error's message: what goes into the input's error record. */
+export function reasonOf(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0] || 'unknown error';
+}
+
+/** Never throws: a bad input becomes { ok: false, error }. */
+export async function preprocessFile(path: string, settings: PreprocessSettings): Promise<PreprocessOutcome> {
+  try {
+    const pre = await preprocessImage(path, settings);
+    return { ok: true, rgb: pre.rgb, originalSize: [pre.originalWidth, pre.originalHeight] };
+  } catch (err) {
+    return { ok: false, error: reasonOf(err) };
+  }
+}

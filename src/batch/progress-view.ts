@@ -1,0 +1,94 @@
+/**
+ * How `batch` shows progress on stderr: a cli-progress bar on a terminal (count,
+ * images/s, ETA), a plain line every few seconds otherwise (logs, CI), nothing when quiet.
+ * The total arrives late (inputs are counted while the run starts) and may never arrive.
+ */
+import { SingleBar, Presets } from 'cli-progress';
+import type { BatchProgress } from './run-batch';
+
+export interface ProgressView {
+  setTotal(total: number): void;
+  update(progress: BatchProgress): void;
+  stop(): void;
+}
+
+export interface ProgressViewOptions {
+  stream: NodeJS.WritableStream & { isTTY?: boolean };
+  quiet: boolean;
+  /** Plain mode: seconds between lines (default 5). */
+  intervalSeconds?: number;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function eta(p: BatchProgress, total: number | undefined): string {
+  if (total === undefined || p.imagesPerSecond <= 0) return '?';
+  return formatDuration(Math.max(0, total - p.written) / p.imagesPerSecond);
+}
+
+const silent: ProgressView = { setTotal: () => undefined, update: () => undefined, stop: () => undefined };
+
+export function progressView(options: ProgressViewOptions): ProgressView {
+  if (options.quiet) return silent;
+  return options.stream.isTTY ? barView(options) : lineView(options);
+}
+
+function barView(options: ProgressViewOptions): ProgressView {
+  let total: number | undefined;
+  let last: BatchProgress | undefined;
+  const bar = new SingleBar(
+    {
+      format: 'batch [{bar}] {written}/{totalText} | {rate} img/s | eta {etaText}',
+      stream: options.stream as NodeJS.WritableStream,
+      hideCursor: true,
+      fps: 5,
+    },
+    Presets.shades_classic,
+  );
+  const payload = (p?: BatchProgress) => ({
+    written: p?.written ?? 0,
+    totalText: total ?? '?',
+    rate: (p?.imagesPerSecond ?? 0).toFixed(1),
+    etaText: p ? eta(p, total) : '?',
+  });
+  bar.start(1, 0, payload());
+  const redraw = () => {
+    bar.setTotal(Math.max(1, total ?? last?.written ?? 1));
+    bar.update(last?.written ?? 0, payload(last));
+  };
+  return {
+    setTotal: (n) => {
+      total = n;
+      redraw();
+    },
+    update: (p) => {
+      last = p;
+      redraw();
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+function lineView(options: ProgressViewOptions): ProgressView {
+  let total: number | undefined;
+  let lastLine = Date.now();
+  const every = (options.intervalSeconds ?? 5) * 1000;
+  return {
+    setTotal: (n) => {
+      total = n;
+    },
+    update: (p) => {
+      if (Date.now() - lastLine < every) return;
+      lastLine = Date.now();
+      const of = total !== undefined ? `/${total} (${total ? Math.floor((100 * p.written) / total) : 100}%)` : '';
+      options.stream.write(`styled-vq: batch ${p.written}${of}, ${p.failed} failed, ${p.imagesPerSecond.toFixed(1)} img/s, eta ${eta(p, total)}\n`);
+    },
+    stop: () => undefined,
+  };
+}

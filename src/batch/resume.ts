@@ -1,0 +1,92 @@
+/**
+ * Resuming a batch run: which records of an existing log can be trusted, and where the
+ * log must be cut.
+ *
+ * Records are written in input order, so the inputs already done are always a prefix of
+ * the listing. A line is trusted only when it ends in "\n", parses, is a styled-vq record
+ * of the loaded model, and names the input the listing has at that position. The first
+ * line that is cut off or unparseable (what a crash or power cut leaves: a partial line,
+ * a hole of zero bytes) ends the trusted part; it and everything after it are dropped and
+ * redone. A complete, parseable line that disagrees (another input, another model, not a
+ * token record) is not a torn write: that stops the run with a message instead of
+ * throwing away data the user may care about.
+ */
+import { promises as fs } from 'node:fs';
+import { usageError } from '../errors';
+import { AnyRecord, checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
+import type { ListedInput } from './input-list';
+import { readLines } from './line-reader';
+import type { Peekable } from './peekable';
+
+export interface RecoveredLog {
+  /** Trusted records: the first `count` inputs are done. */
+  count: number;
+  /** Of those, error records. */
+  failed: number;
+  /** Length of the trusted part in bytes; the log is cut here before appending. */
+  trustedBytes: number;
+  /** Bytes after the trusted part (an interrupted write), dropped. */
+  droppedBytes: number;
+}
+
+export interface RecoverOptions {
+  /** Whether this run stores latents: a resumed run must match the first one. */
+  latents: boolean;
+  /** Called with each trusted record (the npy finaliser does not need it; tests might). */
+  onRecord?: (record: AnyRecord, index: number) => void;
+}
+
+const restart = 'use a new -o, or --force to start over';
+
+/**
+ * Scan `path` and consume from `inputs` every input it already holds. A missing file is
+ * an empty log.
+ */
+export async function recoverLog(
+  path: string,
+  inputs: Peekable<ListedInput>,
+  model: ModelShape,
+  options: RecoverOptions,
+): Promise<RecoveredLog> {
+  const size = (await fs.stat(path).catch(() => null))?.size;
+  if (size === undefined) return { count: 0, failed: 0, trustedBytes: 0, droppedBytes: 0 };
+  let count = 0;
+  let failed = 0;
+  let trustedBytes = 0;
+  for await (const line of readLines(path)) {
+    if (!line.terminated) break;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line.text);
+    } catch {
+      break; // torn: cut here
+    }
+    const where = `${path} line ${count + 1}`;
+    const record = parseRecord(raw, `${where} (not a styled-vq batch output? ${restart})`);
+    if (record.model.fingerprint !== model.fingerprint) {
+      throw usageError(
+        `${where} was made by model "${record.model.name}" (fingerprint ${record.model.fingerprint}), but the loaded model is ` +
+          `"${model.name}" (fingerprint ${model.fingerprint}); resume with the same --model, or ${restart}`,
+      );
+    }
+    const expected = await inputs.peek();
+    if (!expected) throw usageError(`${where}: the output holds more records than there are inputs now; the inputs changed since the first run (${restart})`);
+    if (record.source !== expected.source) {
+      throw usageError(
+        `${where} records ${JSON.stringify(record.source)} but input ${count + 1} is now ${JSON.stringify(expected.source)}: ` +
+          `the inputs (or the folder they were named from) changed since the first run; ${restart}`,
+      );
+    }
+    if (!isErrorRecord(record)) {
+      if (options.latents && !record.latents) throw usageError(`${where} has no latents: the first run did not use --latents; resume without it`);
+      if (!options.latents && record.latents) throw usageError(`${where} has latents: the first run used --latents; resume with --latents too`);
+      checkRecordForModel(record, model, where, { needLatents: options.latents });
+    }
+    await inputs.next();
+    options.onRecord?.(record, count);
+    count++;
+    if (isErrorRecord(record)) failed++;
+    trustedBytes = line.end;
+  }
+  return { count, failed, trustedBytes, droppedBytes: size - trustedBytes };
+}
