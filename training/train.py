@@ -176,6 +176,13 @@ def encode_all(model: StyledVQ, arr: np.ndarray, batch: int = 128) -> torch.Tens
 def stage2(a) -> None:
     s1 = torch.load(os.path.join(a.run, "stage1.pt"), map_location="cpu")
     cfg = ModelConfig.from_dict(s1["config"])
+    cfg_path = os.path.join(a.run, "config.json")
+    with open(cfg_path) as f:
+        saved = json.load(f)
+    saved["stage2_args"] = vars(a)
+    with open(cfg_path + ".tmp", "w") as f:
+        json.dump(saved, f, indent=2)
+    os.replace(cfg_path + ".tmp", cfg_path)
     cb_path = os.path.join(a.run, "codebook.pt")
     if os.path.exists(cb_path):
         cb = torch.load(cb_path)
