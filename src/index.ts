@@ -64,3 +64,23 @@ export { writeFileAtomic, checkOutputPath, OutputSet } from './util/atomic';
 // Images (src/image owns sharp)
 export { preprocessImage, writeImage, resizeRgb, sideBySide } from './image';
 export type { AlphaMode } from './image';
+
+// Batch tokenizing (folders, globs, lists; resumable), and concat/split with external VQ codes
+export { runBatch } from './batch/run-batch';
+export type { RunBatchOptions, BatchProgress, BatchSummary } from './batch/run-batch';
+export { InputList, countInputs, IMAGE_EXTENSIONS } from './batch/input-list';
+export type { ListedInput, ListOptions } from './batch/input-list';
+export { BATCH_DEFAULTS } from './batch/defaults';
+export { BATCH_FORMATS } from './batch/output-paths';
+export type { BatchFormat } from './batch/output-paths';
+export { readSourcesSidecar, SOURCES_FORMAT, FAILED_TOKEN } from './batch/npy-output';
+export type { SourcesSidecar } from './batch/npy-output';
+export { concatCodes, EXTERNAL_DEFAULTS, defaultLayoutPath } from './concat/run-concat';
+export type { ConcatOptions, ConcatSummary } from './concat/run-concat';
+export { splitSequences } from './concat/run-split';
+export type { SplitOptions, SplitSummary, ExternalOut } from './concat/run-split';
+export { buildLayout, assemble, disassemble, readLayout, parseLayout, LAYOUT_FORMAT, LAYOUT_KINDS } from './concat/layout';
+export type { Layout, LayoutKind, SequenceSpec } from './concat/layout';
+export { readExternalCodes } from './concat/external-codes';
+export type { ExternalCodes, ExternalEntry } from './concat/external-codes';
+export { npyHeader } from './tokens/npy';

@@ -145,6 +145,7 @@ test('usage mistakes: exit 1 with one line, before any work', () => {
   const bad: [string[], RegExp][] = [
     [['batch', folder, ...M], /Missing required argument: output/],
     [['batch', folder, '-o', 'x.jsonl', '--format', 'npy', ...M], /--format npy writes a \.npy file/],
+    [['batch', folder, '-o', 'x.png', ...M], /batch writes JSONL \(name it <something>\.jsonl\)/],
     [['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M], /resume and force are mutually exclusive/],
     [['batch', join(tmp.dir, 'nothing-here'), '-o', 'x.jsonl', ...M], /no such file or folder/],
     [['batch', folder, '-o', join(tmp.dir, 'no-dir', 'x.jsonl'), ...M], /Output directory .* does not exist/],

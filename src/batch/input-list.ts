@@ -110,9 +110,15 @@ async function* listFile(list: string): AsyncGenerator<ListedInput> {
   }
 }
 
-/** Count the inputs without touching them (for a progress total); as cheap as a listing. */
-export async function countInputs(specs: readonly string[], options: ListOptions = {}): Promise<number> {
+/**
+ * Count the inputs without touching them (for a progress total); as cheap as a listing.
+ * Stops early (resolving with the count so far) when `signal` aborts.
+ */
+export async function countInputs(specs: readonly string[], options: ListOptions & { signal?: AbortSignal } = {}): Promise<number> {
   let n = 0;
-  for await (const _ of new InputList(specs, options)) n++;
+  for await (const _ of new InputList(specs, options)) {
+    if (options.signal?.aborted) break;
+    n++;
+  }
   return n;
 }

@@ -4,7 +4,7 @@
  * rows. Rows of inputs that failed hold -1 tokens (never a valid id) and NaN latents, and
  * the sidecar lists them with the reason. The journal is streamed; memory stays flat.
  */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { inputError } from '../errors';
 import { npyHeader } from '../tokens/npy';
@@ -100,8 +100,21 @@ export async function finishNpyOutput(paths: BatchPaths, shape: NpyShape, option
     await Promise.all([tokens.abort(), latents?.abort(), sidecar.abort()]);
     throw err;
   }
+  // The renames must be on disk before the journal (the only other copy) goes.
+  await syncDirectory(dirname(paths.tokens!));
   await fs.rm(paths.log, { force: true });
   return { failed: failed.length };
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r').catch(() => null); // not possible everywhere (Windows): best effort
+  try {
+    await fh?.sync();
+  } catch {
+    // some file systems refuse to sync a directory; the rename is still atomic
+  } finally {
+    await fh?.close();
+  }
 }
 
 /** Read and check a sidecar (concat and resume use it). */

@@ -32,7 +32,7 @@ export function formatFor(output: string, format?: BatchFormat): BatchFormat {
   const implied: BatchFormat = ext === '.npy' ? 'npy' : 'jsonl';
   const chosen = format ?? implied;
   if (chosen === 'npy' && ext !== '.npy') throw usageError(`-o ${output}: --format npy writes a .npy file; name it <something>.npy`);
-  if (chosen === 'jsonl' && ext === '.npy') throw usageError(`-o ${output}: JSONL output cannot be named .npy (use --format npy, or a .jsonl name)`);
+  if (chosen === 'jsonl' && ext !== '.jsonl') throw usageError(`-o ${output}: batch writes JSONL (name it <something>.jsonl) or, with a .npy name, NumPy arrays`);
   return chosen;
 }
 

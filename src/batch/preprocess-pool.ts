@@ -53,6 +53,7 @@ export function createPreprocessor(settings: PreprocessSettings, options: PoolOp
 class MainThread implements Preprocessor {
   readonly mode = 'main' as const;
   private running = 0;
+  private closed = false;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
@@ -63,6 +64,10 @@ class MainThread implements Preprocessor {
 
   async run(path: string): Promise<PreprocessOutcome> {
     if (this.running >= this.concurrency) await new Promise<void>((go) => this.waiting.push(go));
+    if (this.closed) {
+      this.waiting.shift()?.();
+      return { ok: false, error: 'cancelled' };
+    }
     this.running++;
     try {
       return await preprocessFile(path, this.settings);
@@ -73,7 +78,9 @@ class MainThread implements Preprocessor {
   }
 
   async close(): Promise<void> {
-    // Nothing to release; queued jobs still finish if someone awaits them.
+    // Jobs still waiting for a slot are cancelled; running ones finish.
+    this.closed = true;
+    this.waiting.shift()?.();
   }
 }
 

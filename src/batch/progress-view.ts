@@ -59,8 +59,9 @@ function barView(options: ProgressViewOptions): ProgressView {
   });
   bar.start(1, 0, payload());
   const redraw = () => {
-    bar.setTotal(Math.max(1, total ?? last?.written ?? 1));
-    bar.update(last?.written ?? 0, payload(last));
+    // Until the total is known the bar stays empty; the count and rate still move.
+    bar.setTotal(Math.max(1, total ?? 1));
+    bar.update(total === undefined ? 0 : last?.written ?? 0, payload(last));
   };
   return {
     setTotal: (n) => {

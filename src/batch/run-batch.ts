@@ -18,6 +18,7 @@ import { formatRecordsJsonl } from '../tokens/token-file';
 import { checkOutputPath } from '../util/atomic';
 import { inArray, positiveInteger } from '../util/checks';
 import { AppendLog } from './append-log';
+import { untilAborted } from './abortable';
 import { BATCH_DEFAULTS } from './defaults';
 import { InputList, ListedInput } from './input-list';
 import { finishNpyOutput, readSourcesSidecar } from './npy-output';
@@ -122,7 +123,6 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
 export async function runBatch(model: Model, options: RunBatchOptions): Promise<BatchSummary> {
   const s = await settle(options);
   const execution = await model.prepare(['encoder', 'codebook']);
-  const started = Date.now();
   const listing = new Peekable<ListedInput>(s.inputs);
   const base: SummaryBase = {
     output: options.output,
@@ -150,6 +150,7 @@ export async function runBatch(model: Model, options: RunBatchOptions): Promise<
       { size: model.imageSize, alpha: options.alpha, limitInputPixels: options.limitInputPixels },
       { concurrency: s.concurrency, mode: options.preprocessIn },
     );
+    const started = Date.now(); // images/s counts this run's work, not loading or resume's scan
     const progress: BatchProgress = { written: recovered.count, done: 0, failed: 0, skipped: recovered.count, elapsedSeconds: 0, imagesPerSecond: 0 };
     let interrupted = false;
     try {
@@ -198,17 +199,13 @@ async function pump(
   });
   const prefetch = new OrderedPrefetch(listing, start, s.concurrency + BATCH_DEFAULTS.lookaheadBatches * s.batchSize);
   const signal = options.signal;
-  const aborted = new Promise<'aborted'>((resolve) => {
-    if (signal?.aborted) resolve('aborted');
-    signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
-  });
   let writing: Promise<void> = Promise.resolve();
   try {
     for (;;) {
       if (signal?.aborted) return true;
       const taking = prefetch.take(s.batchSize);
       taking.catch(() => undefined); // if the signal wins the race, a later failure is moot
-      const chunk = await Promise.race([taking, aborted]);
+      const chunk = await untilAborted(taking, signal);
       if (chunk === 'aborted') return true; // the chunk being assembled is redone on resume
       if (!chunk.length) break;
       const records = await tokenizeChunk(model, chunk, { latents: s.latents });

@@ -17,7 +17,7 @@ export function buildParser(args: string[]): Argv<GlobalArgs> {
     .group(Object.keys(GLOBAL_OPTIONS), 'Global options:') as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = y.command(c);
   return y
-    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor)')
+    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, concat, split)')
     .recommendCommands()
     .strict()
     .example('$0 encode examples/pier.jpg', 'tokens.json record on stdout')

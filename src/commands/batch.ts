@@ -81,7 +81,8 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
     await withModel(argv, async (model) => {
       const view = progressView({ stream: process.stderr, quiet: argv.quiet });
       // The total is only for the progress bar: counted alongside, never waited for.
-      void countInputs(argv.inputs, { recursive: argv.recursive }).then(view.setTotal, () => undefined);
+      const counting = new AbortController();
+      void countInputs(argv.inputs, { recursive: argv.recursive, signal: counting.signal }).then((n) => counting.signal.aborted || view.setTotal(n), () => undefined);
       let summary: BatchSummary;
       try {
         summary = await runBatch(model, {
@@ -99,6 +100,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
           ...imageOptions(argv),
         });
       } finally {
+        counting.abort();
         view.stop();
       }
       announce(argv, summary.execution);

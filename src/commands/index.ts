@@ -10,6 +10,8 @@ import * as dequantize from './dequantize';
 import * as info from './info';
 import * as doctor from './doctor';
 import * as batch from './batch';
+import * as concat from './concat';
+import * as split from './split';
 
 // Each module's builder/handler are typed against its own argv interface.
-export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];
+export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];

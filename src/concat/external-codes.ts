@@ -1,0 +1,246 @@
+/**
+ * Reading an external VQ-VAE's codes (LlamaGen's VQ-16 and the like), one entry per image:
+ *   - one .npy per image: (N,), (1, N), or (1, A, N) with A augmentations (LlamaGen's
+ *     extract_codes writes (1, 2, 256) with flips, (1, 10, 256) with ten-crop; pick one
+ *     with `augIndex`); a folder of them is keyed by file stem;
+ *   - one .npy for all images: (M, N) or (M, A, N), rows in order;
+ *   - JSON: an array of per-image arrays (in order), or an object { stem: array };
+ *   - JSONL: a per-image array per line (in order), or objects { "source", "codes" }.
+ * Entries load lazily (a folder can hold millions of files); each load checks dtype, shape
+ * and that every id is in [0, V).
+ */
+import { promises as fs } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { inputError, usageError } from '../errors';
+import { NpyArray, NpyDtype, readNpy } from '../tokens/npy';
+import { readText } from '../tokens/token-file';
+
+export interface ExternalEntry {
+  /** Stem to match records by (keyed sources only). */
+  key?: string;
+  /** Where the codes are ("codes/cat.npy", "codes.npy row 3"): for messages and records. */
+  label: string;
+  /** The image's codes (one augmentation), checked to be integers in [0, V). */
+  load(): Promise<Int32Array>;
+}
+
+export interface ExternalCodes {
+  path: string;
+  /** True when entries carry keys (matched by stem); false when they are rows in order. */
+  keyed: boolean;
+  entries: ExternalEntry[];
+  tokensPerImage: number;
+  /** Per-image array shape and dtype, as split will write them back. */
+  npy: { shape: number[]; dtype: NpyDtype };
+  /** A of (1, A, N) inputs; null without an augmentation axis. */
+  augmentations: number | null;
+}
+
+export interface ExternalOptions {
+  /** V: every id must be below it. */
+  vocabSize: number;
+  /** Which augmentation of (1, A, N) arrays to take. */
+  augIndex?: number;
+  /** Folder files in numeric order of their stems (0.npy, 1.npy, ... 10.npy) where all are numbers. */
+  numericOrder?: boolean;
+}
+
+const INT_DTYPES: readonly NpyDtype[] = ['int64', 'int32', 'int16', 'uint8', 'uint16', 'uint32'];
+
+/** Nested arrays -> flat data + shape; null unless a regular array of numbers. */
+function nested(v: unknown): { shape: number[]; data: number[] } | null {
+  const shape: number[] = [];
+  let x: unknown = v;
+  while (Array.isArray(x)) {
+    shape.push(x.length);
+    x = x[0];
+  }
+  if (!shape.length || shape.includes(0)) return null;
+  const data = (v as unknown[]).flat(shape.length - 1) as unknown[];
+  if (data.length !== shape.reduce((a, b) => a * b, 1) || data.some((d) => typeof d !== 'number')) return null;
+  return { shape, data: data as number[] };
+}
+
+interface Picked {
+  data: ArrayLike<number | bigint>;
+  offset: number;
+  length: number;
+  /** Per-image shape without the augmentation axis. */
+  shape: number[];
+  augmentations: number | null;
+}
+
+/**
+ * One image's array: (N,), (1, N), (A, N) or (1, A, N). Several rows are augmentations:
+ * one is picked with augIndex, never silently.
+ */
+function pickImage(shape: number[], data: ArrayLike<number | bigint>, where: string, augIndex: number | undefined): Picked {
+  const n = shape[shape.length - 1];
+  let a = 1;
+  if (shape.length === 2) a = shape[0];
+  else if (shape.length === 3 && shape[0] === 1) a = shape[1];
+  else if (shape.length !== 1) throw inputError(`${where}: shape (${shape.join(', ')}) is not one image's codes: expected (N,), (1, N) or (1, A, N)`);
+  return { ...pickAugmentation(a, n, 0, data, where, augIndex, shape.length > 1), shape: shape.length === 1 ? [n] : [1, n] };
+}
+
+function pickAugmentation(a: number, n: number, base: number, data: ArrayLike<number | bigint>, where: string, augIndex: number | undefined, hasAxis: boolean): Omit<Picked, 'shape'> {
+  if (a > 1 && augIndex === undefined) throw usageError(`${where}: holds ${a} augmentations of each image; choose one with --aug-index 0..${a - 1}`);
+  const k = augIndex ?? 0;
+  if (k >= a) throw usageError(`--aug-index ${k} is out of range: ${where} holds ${a} augmentation${a === 1 ? '' : 's'} per image`);
+  return { data, offset: base + k * n, length: n, augmentations: hasAxis && a > 1 ? a : null };
+}
+
+/** Copy one image's ids out, checking each. */
+function checkedCodes(p: Picked, vocab: number, where: string): Int32Array {
+  const out = new Int32Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const raw = p.data[p.offset + i];
+    const v = typeof raw === 'bigint' ? Number(raw) : raw;
+    if (!Number.isInteger(v) || v < 0 || v >= vocab) throw inputError(`${where} position ${i}: code ${raw} is outside the external vocabulary [0, ${vocab})`);
+    out[i] = v;
+  }
+  return out;
+}
+
+function checkDtype(arr: NpyArray, where: string): void {
+  if (!INT_DTYPES.includes(arr.dtype)) throw inputError(`${where}: codes must be integers (int64, int32, ...), found ${arr.dtype}`);
+}
+
+export async function readExternalCodes(path: string, options: ExternalOptions): Promise<ExternalCodes> {
+  const stat = await fs.stat(path).catch(() => null);
+  if (!stat) throw usageError(`External codes ${path}: no such file or folder`);
+  if (stat.isDirectory()) return readFolder(path, options);
+  const ext = extname(path).toLowerCase();
+  if (ext === '.npy') return readOneNpy(path, options);
+  if (ext === '.json' || ext === '.jsonl') return readJson(path, options, ext === '.jsonl');
+  throw usageError(`External codes ${path}: expected a .npy file, a folder of .npy files, or .json / .jsonl`);
+}
+
+async function readFolder(dir: string, options: ExternalOptions): Promise<ExternalCodes> {
+  const names = (await fs.readdir(dir)).filter((n) => extname(n).toLowerCase() === '.npy' && !n.startsWith('.'));
+  if (!names.length) throw inputError(`External codes folder ${dir} holds no .npy files`);
+  const stemOf = (n: string) => n.slice(0, -4);
+  const numeric = options.numericOrder && names.every((n) => /^\d+$/.test(stemOf(n)));
+  names.sort(numeric ? (a, b) => Number(stemOf(a)) - Number(stemOf(b)) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+  const first = await readNpy(join(dir, names[0]));
+  const firstWhere = join(dir, names[0]);
+  checkDtype(first, firstWhere);
+  const ref = pickImage(first.shape, first.data as ArrayLike<number | bigint>, firstWhere, options.augIndex);
+  const entries: ExternalEntry[] = names.map((name) => {
+    const file = join(dir, name);
+    return {
+      key: stemOf(name),
+      label: file,
+      load: async () => {
+        const arr = await readNpy(file);
+        checkDtype(arr, file);
+        if (arr.dtype !== first.dtype || arr.shape.join() !== first.shape.join()) {
+          throw inputError(`${file}: ${arr.dtype} (${arr.shape.join(', ')}) differs from ${firstWhere}: ${first.dtype} (${first.shape.join(', ')}); all files must match`);
+        }
+        return checkedCodes(pickImage(arr.shape, arr.data as ArrayLike<number | bigint>, file, options.augIndex), options.vocabSize, file);
+      },
+    };
+  });
+  return { path: dir, keyed: true, entries, tokensPerImage: ref.length, npy: { shape: ref.shape, dtype: first.dtype }, augmentations: ref.augmentations };
+}
+
+async function readOneNpy(path: string, options: ExternalOptions): Promise<ExternalCodes> {
+  const arr = await readNpy(path);
+  checkDtype(arr, path);
+  const s = arr.shape;
+  const data = arr.data as ArrayLike<number | bigint>;
+  if (s.length === 1 || (s.length === 2 && s[0] === 1) || (s.length === 3 && s[0] === 1)) {
+    // One image's file.
+    const p = pickImage(s, data, path, options.augIndex);
+    return {
+      path,
+      keyed: false,
+      entries: [{ label: path, load: async () => checkedCodes(p, options.vocabSize, path) }],
+      tokensPerImage: p.length,
+      npy: { shape: p.shape, dtype: arr.dtype },
+      augmentations: p.augmentations,
+    };
+  }
+  if (s.length !== 2 && s.length !== 3) throw inputError(`${path}: shape (${s.join(', ')}) is not codes of images: expected (M, N) or (M, A, N)`);
+  const n = s[s.length - 1];
+  const a = s.length === 3 ? s[1] : 1;
+  const entries: ExternalEntry[] = [];
+  let augmentations: number | null = null;
+  for (let row = 0; row < s[0]; row++) {
+    const where = `${path} row ${row}`;
+    const p = pickAugmentation(a, n, row * a * n, data, where, options.augIndex, s.length === 3);
+    augmentations = p.augmentations;
+    entries.push({ label: where, load: async () => checkedCodes({ ...p, shape: [n] }, options.vocabSize, where) });
+  }
+  return { path, keyed: false, entries, tokensPerImage: n, npy: { shape: [n], dtype: arr.dtype }, augmentations };
+}
+
+const KEY_FIELDS = ['source', 'id', 'name', 'key'];
+const CODE_FIELDS = ['codes', 'tokens', 'ids'];
+
+async function readJson(path: string, options: ExternalOptions, jsonl: boolean): Promise<ExternalCodes> {
+  const text = await readText(path, 'external codes');
+  let items: { value: unknown; where: string; key?: string }[];
+  if (jsonl) {
+    items = [];
+    text.split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      const where = `${path} line ${i + 1}`;
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch (err) {
+        throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
+      }
+      if (Array.isArray(v)) items.push({ value: v, where });
+      else if (v && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        const keyField = KEY_FIELDS.find((f) => typeof o[f] === 'string');
+        const codeField = CODE_FIELDS.find((f) => Array.isArray(o[f]));
+        if (!keyField || !codeField) throw inputError(`${where}: expected an array of codes, or an object with "source" and "codes"`);
+        items.push({ value: o[codeField], where, key: stemOf(o[keyField] as string) });
+      } else throw inputError(`${where}: expected an array of codes, or an object with "source" and "codes"`);
+    });
+  } else {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (err) {
+      throw inputError(`${path} is not valid JSON: ${(err as Error).message}`, err);
+    }
+    if (Array.isArray(v)) {
+      const all = nested(v);
+      // A flat array is one image; otherwise the first axis runs over images.
+      items = all && all.shape.length === 1 ? [{ value: v, where: path }] : v.map((x, i) => ({ value: x, where: `${path} [${i}]` }));
+    } else if (v && typeof v === 'object') {
+      items = Object.entries(v as Record<string, unknown>).map(([k, x]) => ({ value: x, where: `${path} "${k}"`, key: stemOf(k) }));
+    } else throw inputError(`${path}: expected an array of per-image code arrays, or an object { name: codes }`);
+  }
+  if (!items.length) throw inputError(`${path} holds no codes`);
+  const keyed = items.some((it) => it.key !== undefined);
+  if (keyed && items.some((it) => it.key === undefined)) throw inputError(`${path}: mixes keyed objects and bare arrays; use one or the other`);
+
+  let ref: Picked | undefined;
+  let refShape = '';
+  const entries: ExternalEntry[] = items.map((it) => {
+    const arr = nested(it.value);
+    if (!arr) throw inputError(`${it.where}: expected a (nested) array of integers`);
+    const p = pickImage(arr.shape, arr.data, it.where, options.augIndex);
+    if (!ref) {
+      ref = p;
+      refShape = arr.shape.join();
+    } else if (arr.shape.join() !== refShape) {
+      throw inputError(`${it.where}: shape (${arr.shape.join(', ')}) differs from the first entry's (${refShape.replace(/,/g, ', ')})`);
+    }
+    return { key: it.key, label: it.where, load: async () => checkedCodes(p, options.vocabSize, it.where) };
+  });
+  return { path, keyed, entries, tokensPerImage: ref!.length, npy: { shape: ref!.shape, dtype: 'int64' }, augmentations: ref!.augmentations };
+}
+
+/** "photos/cat.jpg" -> "cat": the name records and external files are matched by. */
+export function stemOf(path: string): string {
+  const name = basename(path.replace(/\\/g, '/'));
+  const ext = extname(name);
+  return ext ? name.slice(0, -ext.length) : name;
+}

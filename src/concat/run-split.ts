@@ -1,0 +1,220 @@
+/**
+ * `split`: combined sequences (concat's output, or a generator's) -> the two halves, in
+ * the forms their decoders take:
+ *   <dir>/tokens.jsonl          styled-vq token records (our `decode` reads them)
+ *   <dir>/external/<name>.npy   one array per image, the shape and dtype the codes came in
+ *                               (LlamaGen: (1, 256) int64), or with `externalOut: 'single'`
+ *   <dir>/external.npy          [N, n] for all images
+ *   <dir>/split.json            what was written: layout, count, sources, files
+ * The input is checked completely before anything is written: an id outside its range is
+ * an error naming the line and position (or, with `skipInvalid`, that line is reported and
+ * left out). The folder appears whole: it is built next to the target and renamed.
+ */
+import { promises as fs } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { inputError, usageError } from '../errors';
+import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
+import { makeRecord } from '../tokens/record';
+import { formatPretty } from '../tokens/token-file';
+import { inArray } from '../util/checks';
+import { AtomicStreamWriter } from '../batch/atomic-stream';
+import { readLines } from '../batch/line-reader';
+import { readSequences } from './combined-record';
+import { stemOf } from './external-codes';
+import { disassemble, Layout, readLayout } from './layout';
+
+export type ExternalOut = 'per-image' | 'single';
+export const EXTERNAL_OUTS: readonly ExternalOut[] = ['per-image', 'single'];
+
+export const SPLIT_FORMAT = 'styled-vq-split';
+export const SPLIT_VERSION = 1;
+
+export interface SplitOptions {
+  /** JSONL of combined sequences, or a .json array of them. */
+  input: string;
+  /** A layout file (default: `<input stem>.layout.json`, then layout.json next to the input). */
+  layout?: string;
+  /** The folder to create (must not exist, or be empty). */
+  outDir: string;
+  externalOut?: ExternalOut;
+  /** Leave out (and report) sequences that do not fit the layout, instead of failing. */
+  skipInvalid?: boolean;
+}
+
+export interface SplitSummary {
+  outDir: string;
+  layoutFile: string;
+  written: number;
+  skipped: { where: string; error: string }[];
+  files: { tokens: string; external: string; manifest: string };
+}
+
+interface Item {
+  where: string;
+  source: string;
+  externalName: string;
+  styled: number[];
+  external: number[];
+}
+
+async function findLayout(input: string, explicit?: string): Promise<string> {
+  if (explicit) return explicit;
+  const candidates = [`${input.slice(0, input.length - extname(input).length)}.layout.json`, join(dirname(input), 'layout.json')];
+  for (const c of candidates) if (await fs.stat(c).catch(() => null)) return c;
+  throw usageError(`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with --layout`);
+}
+
+/** Every sequence of the input, parsed (not yet checked against the layout). */
+async function* rawSequences(input: string): AsyncGenerator<{ raw: unknown; where: string }> {
+  if (extname(input).toLowerCase() === '.json') {
+    let v: unknown;
+    try {
+      v = JSON.parse(await fs.readFile(input, 'utf8'));
+    } catch (err) {
+      throw inputError(`Cannot read ${input}: ${(err as Error).message.split('\n')[0]}`, err);
+    }
+    const all = Array.isArray(v) && v.length && typeof v[0] !== 'number' ? v : [v];
+    for (let i = 0; i < all.length; i++) yield { raw: all[i], where: `${input} [${i}]` };
+    return;
+  }
+  const stat = await fs.stat(input).catch(() => null);
+  if (!stat?.isFile()) throw usageError(`${input}: no such file`);
+  let n = 0;
+  for await (const line of readLines(input)) {
+    n++;
+    if (!line.text.trim()) continue;
+    const where = `${input} line ${n}`;
+    try {
+      yield { raw: JSON.parse(line.text), where };
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      yield { raw: new Error(`not valid JSON: ${err.message}`), where };
+    }
+  }
+}
+
+function toItem(layout: Layout, raw: unknown, where: string, index: number): Item {
+  if (raw instanceof Error) throw inputError(`${where} is ${raw.message}`);
+  const seqs = readSequences(raw, layout, where);
+  const codes: { styled?: number[]; external?: number[] } = {};
+  for (const [name, ids] of Object.entries(seqs.fields)) Object.assign(codes, disassemble(layout, name, ids, where));
+  const source = seqs.source ?? `sequence-${index}`;
+  // Per-image files keep the name of the file the codes came from; rows of one array take the image's.
+  const fromFile = seqs.externalSource && /\.npy$/i.test(seqs.externalSource);
+  return { where, source, externalName: stemOf(fromFile ? seqs.externalSource! : source), styled: codes.styled!, external: codes.external! };
+}
+
+/** Typed array of the layout's dtype for one image (or all). */
+function typed(dtype: NpyDtype, values: number[]): NpyData {
+  switch (dtype) {
+    case 'int64':
+      return BigInt64Array.from(values, (v) => BigInt(v));
+    case 'int32':
+      return Int32Array.from(values);
+    case 'int16':
+      return Int16Array.from(values);
+    case 'uint8':
+      return Uint8Array.from(values);
+    case 'uint16':
+      return Uint16Array.from(values);
+    case 'uint32':
+      return Uint32Array.from(values);
+    default:
+      throw inputError(`layout: external npy dtype ${dtype} is not an integer type`);
+  }
+}
+
+/** A file name for each image: its stem, made safe and unique. */
+function uniqueNames(items: Item[]): string[] {
+  const used = new Set<string>();
+  return items.map((it, i) => {
+    let name = it.externalName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || `sequence-${i}`;
+    if (used.has(name)) name = `${name}-${i}`;
+    used.add(name);
+    return `${name}.npy`;
+  });
+}
+
+export async function splitSequences(options: SplitOptions): Promise<SplitSummary> {
+  const externalOut = inArray('externalOut', options.externalOut ?? 'per-image', EXTERNAL_OUTS);
+  const target = options.outDir;
+  const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+  if (existing?.length) throw usageError(`Output folder ${target} is not empty; split writes into a new (or empty) folder`);
+  const parentStat = await fs.stat(dirname(target)).catch(() => null);
+  if (!parentStat?.isDirectory()) throw usageError(`Output folder's parent ${dirname(target)} does not exist`);
+  const layoutFile = await findLayout(options.input, options.layout);
+  const layout = await readLayout(layoutFile);
+
+  // Pass 1: check everything, write nothing.
+  const items: Item[] = [];
+  const skipped: SplitSummary['skipped'] = [];
+  let index = 0;
+  for await (const { raw, where } of rawSequences(options.input)) {
+    try {
+      items.push(toItem(layout, raw, where, index));
+    } catch (err) {
+      if (!options.skipInvalid) throw err;
+      skipped.push({ where, error: (err as Error).message });
+    }
+    index++;
+  }
+  if (!items.length) throw inputError(`${options.input} holds no sequences${skipped.length ? ` that fit the layout (${skipped.length} skipped)` : ''}`);
+
+  // Pass 2: build the folder next to the target, then rename it into place.
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await fs.mkdir(tmp);
+  try {
+    const tokensFile = 'tokens.jsonl';
+    const tokens = await AtomicStreamWriter.open(join(tmp, tokensFile));
+    for (const it of items) await tokens.write(JSON.stringify(makeRecord(layout.styled.model, { source: it.source, tokens: it.styled })) + '\n');
+    await tokens.commit();
+
+    const { shape, dtype } = layout.external.npy;
+    let external: Record<string, unknown>;
+    if (externalOut === 'per-image') {
+      const names = uniqueNames(items);
+      await fs.mkdir(join(tmp, 'external'));
+      for (let i = 0; i < items.length; i++) await fs.writeFile(join(tmp, 'external', names[i]), encodeNpy(typed(dtype, items[i].external), shape));
+      external = { mode: 'per-image', dir: 'external', shape, dtype, files: names.map((n) => `external/${n}`) };
+    } else {
+      const n = layout.external.tokens_per_image;
+      const all = await AtomicStreamWriter.open(join(tmp, 'external.npy'));
+      await all.write(npyHeader(dtype, [items.length, n]));
+      for (const it of items) {
+        const row = typed(dtype, it.external);
+        await all.write(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+      }
+      await all.commit();
+      external = { mode: 'single', file: 'external.npy', shape: [items.length, n], dtype };
+    }
+    const manifest = {
+      format: SPLIT_FORMAT,
+      version: SPLIT_VERSION,
+      input: options.input,
+      layout: layoutFile,
+      count: items.length,
+      tokens: tokensFile,
+      external,
+      skipped,
+      sources: items.map((it) => it.source),
+    };
+    await fs.writeFile(join(tmp, 'split.json'), formatPretty(manifest) + '\n');
+    if (existing) await fs.rmdir(target);
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    outDir: target,
+    layoutFile,
+    written: items.length,
+    skipped,
+    files: {
+      tokens: join(target, 'tokens.jsonl'),
+      external: join(target, externalOut === 'per-image' ? 'external' : 'external.npy'),
+      manifest: join(target, 'split.json'),
+    },
+  };
+}
