@@ -12,6 +12,11 @@ try {
   }
   throw err;
 }
+// A closed pipe (`styled-vq encode ... | head`) is the reader's choice, not an error.
+process.stdout.on('error', (err) => {
+  if (err && err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 cli.main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });
