@@ -14,6 +14,7 @@ import { readNpy } from '../src/tokens/npy';
 import { AnyRecord, TokenRecord } from '../src/tokens/record';
 import { FIXTURE_MODEL, tempDir } from './helpers/fixtures';
 import { writeBadFiles, writeImageFolder } from './helpers/image-folder';
+import { failure } from './helpers/errors';
 
 let model: Model;
 let tmp: ReturnType<typeof tempDir>;
@@ -36,15 +37,6 @@ const records = (path: string): AnyRecord[] => lines(path).map((l) => JSON.parse
 const canonical = (path: string) => records(path).map((r) => ('error' in r ? { source: r.source, failed: true } : { source: r.source, tokens: r.tokens }));
 const batch = (options: Partial<RunBatchOptions> & { output: string }) => runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, ...options });
 
-async function failure(p: Promise<unknown>): Promise<StyledVqError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StyledVqError);
-    return err as StyledVqError;
-  }
-  throw new Error('expected a StyledVqError');
-}
 
 beforeAll(async () => {
   tmp = tempDir('styled-vq-batch-');

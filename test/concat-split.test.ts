@@ -18,6 +18,7 @@ import { readTokenFile } from '../src/tokens/token-file';
 import { runCli } from './helpers/cli';
 import { FIXTURE_MODEL, tempDir } from './helpers/fixtures';
 import { prng, writeBadFiles, writeImageFolder } from './helpers/image-folder';
+import { failure } from './helpers/errors';
 
 const K = 1024;
 const V = 16384;
@@ -44,15 +45,6 @@ function writeInt64Npy(path: string, values: number[], shape: number[]): void {
   writeFileSync(path, encodeNpy(BigInt64Array.from(values, (v) => BigInt(v)), shape));
 }
 
-async function failure(p: Promise<unknown>): Promise<StyledVqError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StyledVqError);
-    return err as StyledVqError;
-  }
-  throw new Error('expected a StyledVqError');
-}
 
 beforeAll(async () => {
   tmp = tempDir('styled-vq-concat-');

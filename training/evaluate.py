@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import shlex
@@ -41,6 +40,7 @@ from styled_vq.data import DATA_ROOT, crops_path, load_crops, to_batch  # noqa: 
 from styled_vq.evaluation import (DEFINITIONS, PREFIX_KS, Meter, bit_budget, code_usage, draw_grid,  # noqa: E402
                                   draw_line_plot, keep_prefix, mean_colour, pick_grid_indices,
                                   requirements, thumbnail, thumbnail_side, uint8_to_unit)
+from styled_vq.export import sha256_file  # noqa: E402
 from styled_vq.kmeans import kmeans  # noqa: E402
 from styled_vq.losses import to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
@@ -50,12 +50,6 @@ BATCH = 64
 
 # ------------------------------------------------------------------------------ loading
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_checkpoint(path: str) -> tuple[StyledVQ, dict]:
