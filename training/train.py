@@ -199,7 +199,8 @@ def stage2(a) -> None:
         cb = {"embedding": emb, "metric": a.metric, "stats": stats}
         save_atomic(cb, cb_path)
     model = StyledVQ(cfg, codebook_size=cb["embedding"].shape[0], codebook_metric=cb["metric"])
-    sd = dict(s1["model"])
+    # --init continues the decoder fine-tune of a finished stage 2 (same frozen encoder).
+    sd = dict(torch.load(a.init, map_location="cpu")["model"] if a.init else s1["model"])
     sd["codebook.embedding"] = cb["embedding"]
     model.load_state_dict(sd)
     for p in model.parameters():
@@ -238,6 +239,7 @@ def main(argv=None) -> int:
     ap.add_argument("--nested-dropout", type=float, default=0.0, help="stage 1: fraction of samples truncated to a prefix")
     ap.add_argument("--codebook-size", type=int, default=4096)
     ap.add_argument("--metric", choices=["l2", "cosine"], default="l2")
+    ap.add_argument("--init", help="stage 2: start the decoder from these weights (e.g. a finished stage2.pt) instead of stage1.pt")
     ap.add_argument("--kmeans-iters", type=int, default=25)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
