@@ -8,7 +8,7 @@ from styled_vq.config import preset
 from styled_vq.meta import meta_device
 from styled_vq.model import StyledVQ
 
-REF = os.environ.get("STYLED_VQ_REFERENCE", os.path.join(os.path.dirname(__file__), "../../../shared/reference"))
+REF = os.environ.get("STYLED_VQ_REFERENCE", os.path.join(os.path.dirname(__file__), "reference"))
 
 
 def read_layout():

@@ -7,7 +7,7 @@ import torch
 from styled_vq.checkpoint import model_from_state_dict
 from styled_vq.config import preset
 
-REF = os.environ.get("STYLED_VQ_REFERENCE", os.path.join(os.path.dirname(__file__), "../../../shared/reference"))
+REF = os.environ.get("STYLED_VQ_REFERENCE", os.path.join(os.path.dirname(__file__), "reference"))
 PARITY = os.path.join(REF, "parity")
 
 
