@@ -1,0 +1,61 @@
+/**
+ * Analytic FLOP counts (multiply-add = 2 FLOPs) of one image through the encoder and the
+ * decoder, from the model config alone (DESIGN section 2). Only the matrix products and
+ * convolutions are counted: LayerNorm, softmax, GELU and the soft-anchor head are a few
+ * percent at most and are not what a GEMM peak measures.
+ */
+export interface FlopConfig {
+  image_size: number;
+  patch_size: number;
+  num_tokens: number;
+  latent_dim: number;
+  enc_width: number;
+  enc_dense_blocks: number;
+  enc_expert_blocks: number;
+  dec_width: number;
+  dec_cond_blocks: number;
+  dec_plain_blocks: number;
+  mlp_ratio: number;
+  conv_channels: number;
+  conv_kernel: number;
+}
+
+/** Pre-LN block over n tokens of width w: qkv + out projections, scores + mix, MLP. */
+function blockFlops(n: number, w: number, mlpRatio: number): number {
+  const proj = 2 * n * w * 3 * w + 2 * n * w * w;
+  const attn = 2 * n * n * w * 2;
+  const mlp = 2 * n * w * mlpRatio * w * 2;
+  return proj + attn + mlp;
+}
+
+export function encoderFlops(c: FlopConfig): number {
+  const grid = c.image_size / c.patch_size;
+  const patches = grid * grid;
+  const n = patches + 1 + c.num_tokens;
+  const w = c.enc_width;
+  const patchEmbed = 2 * patches * 3 * c.patch_size * c.patch_size * w;
+  // Expert blocks cost the same as dense ones: each token goes through exactly one MLP.
+  const blocks = (c.enc_dense_blocks + c.enc_expert_blocks) * blockFlops(n, w, c.mlp_ratio);
+  const project = 2 * c.num_tokens * w * c.latent_dim;
+  return patchEmbed + blocks + project;
+}
+
+export function decoderFlops(c: FlopConfig): number {
+  const grid = c.image_size / c.patch_size;
+  const patches = grid * grid;
+  const w = c.dec_width;
+  const s = c.image_size;
+  let f = 2 * c.num_tokens * c.latent_dim * w; // afer_progject
+  for (let k = 0; k < c.dec_cond_blocks; k++) {
+    const n = patches + 2 * (k + 1); // the sequence after this block's two placeholders
+    f += 2 * (2 * w * 2 * w); // two AdaLN linears, once per image (on the condition vector)
+    f += blockFlops(n, w, c.mlp_ratio);
+  }
+  f += c.dec_plain_blocks * blockFlops(patches + c.num_tokens, w, c.mlp_ratio);
+  f += 2 * patches * w * 3 * c.patch_size * c.patch_size; // decoder.linear
+  const ch = c.conv_channels;
+  f += 2 * s * s * ch * 3 * c.conv_kernel * c.conv_kernel; // cov
+  f += 2 * (2 * s * s * ch * ch * 9); // ResnetBlock's two 3x3 convs
+  f += 2 * s * s * 3 * ch * 9; // conv_out
+  return f;
+}
