@@ -5,19 +5,31 @@
 import { buildParser } from '../src/cli/parser';
 import { setDebug } from '../src/debug';
 import { exitCodeFor, StyledVqError } from '../src/errors';
+import { ioError, isErrnoError } from '../src/util/io-errors';
+
+/** The one-line message for an error (also for one that escaped every await: see below). */
+function report(caught: unknown, debug: boolean): number {
+  // Node's own file-system errors (ENOSPC, EROFS, EACCES ...) that no command caught: still one line, exit 2.
+  const err = isErrnoError(caught) ? ioError(caught, caught.path ?? 'a file', caught.syscall === 'open' || caught.syscall === 'read' ? 'read' : 'write') : caught;
+  const message = err instanceof Error ? err.message : String(err);
+  const line = message.split('\n')[0];
+  if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
+  const prefix = err instanceof StyledVqError ? 'error' : 'internal error';
+  process.stderr.write(`styled-vq: ${prefix}: ${line}${debug || err instanceof StyledVqError ? '' : ' (run with --debug for details)'}\n`);
+  return exitCodeFor(err);
+}
 
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
   setDebug(debug);
+  // An error raised outside the awaited chain (a stream's 'error' event) must not become a stack trace.
+  const escaped = (err: unknown) => process.exit(report(err, debug));
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
   try {
     await buildParser(args).parseAsync();
     return 0;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const line = message.split('\n')[0];
-    if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
-    const prefix = err instanceof StyledVqError ? 'error' : 'internal error';
-    process.stderr.write(`styled-vq: ${prefix}: ${line}${debug || err instanceof StyledVqError ? '' : ' (run with --debug for details)'}\n`);
-    return exitCodeFor(err);
+  } catch (caught) {
+    return report(caught, debug);
   }
 }

@@ -143,12 +143,12 @@ test('the summary on stderr; nothing with --quiet; --format npy output', () => {
 
 test('usage mistakes: exit 1 with one line, before any work', () => {
   const bad: [string[], RegExp][] = [
-    [['batch', folder, ...M], /Missing required argument: output/],
+    [['batch', folder, ...M], /batch needs --output \(see styled-vq batch --help\)/],
     [['batch', folder, '-o', 'x.jsonl', '--format', 'npy', ...M], /--format npy writes a \.npy file/],
     [['batch', folder, '-o', 'x.png', ...M], /batch writes JSONL \(name it <something>\.jsonl\)/],
-    [['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M], /resume and force are mutually exclusive/],
+    [['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M], /--resume and --overwrite cannot be used together/],
     [['batch', join(tmp.dir, 'nothing-here'), '-o', 'x.jsonl', ...M], /no such file or folder/],
-    [['batch', folder, '-o', join(tmp.dir, 'no-dir', 'x.jsonl'), ...M], /Output directory .* does not exist/],
+    [['batch', folder, '-o', join(images[0], 'x.jsonl'), ...M], /is a file, not a folder/],
     [['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M], /--batch-size must be a positive integer/],
   ];
   for (const [args, pattern] of bad) {

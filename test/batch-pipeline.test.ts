@@ -137,7 +137,7 @@ describe('overwrite rules', () => {
     writeFileSync(o, 'precious\n');
     const e = await failure(batch({ output: o }));
     expect(e.kind).toBe('usage');
-    expect(e.message).toMatch(/Output exists: .*--resume .*--force/);
+    expect(e.message).toMatch(/Output exists: .*--resume .*--overwrite/);
     expect(readFileSync(o, 'utf8')).toBe('precious\n');
     await batch({ output: o, force: true });
     expect(canonical(o)).toEqual(canonical(reference));

@@ -51,16 +51,19 @@ describe('usage', () => {
 
   test('no command, unknown command, unknown flag, bad values: exit 1, one line', () => {
     expectFailure(cli(), 1, /Name a command/);
-    expectFailure(cli('frobnicate'), 1, /Unknown argument: frobnicate/);
-    expectFailure(cli('info', '--frob'), 1, /Unknown argument/);
+    expectFailure(cli('frobnicate'), 1, /Unknown option or extra argument "frobnicate" \(see styled-vq --help\)/);
+    expectFailure(cli('info', '--frob'), 1, /Unknown option or extra argument --frob \(see styled-vq info --help\)/);
     expectFailure(cli('info', '--device', 'tpu'), 1, /Unsupported device "tpu"\. Should be one of: auto, cpu, cuda, webgpu\./);
     expectFailure(cli('info', '--threads', '0'), 1, /--threads must be a positive integer/);
-    expectFailure(cli('encode'), 1, /Not enough non-option arguments/);
-    expectFailure(cli('reconstruct', PIER, '--compare', ...M), 1, /compare -> output/);
+    expectFailure(cli('encode'), 1, /^styled-vq: error: encode needs <image\.\.\.>: e\.g\. styled-vq encode image/);
+    expectFailure(cli('reconstruct', PIER, '--compare', ...M), 1, /--compare writes the input and the reconstruction side by side to a file: add -o/);
     expectFailure(cli('decode', 'x.json', '--size', '12', ...M), 1, /--size must be WIDTHxHEIGHT/);
     expectFailure(cli('encode', PIER, '-o', 'tokens.txt', ...M), 1, /token files end in \.json .* or \.jsonl/);
     expectFailure(cli('encode', PIER, GLACIER, '-o', 'two.json', ...M), 1, /2 images make JSONL records; name the file \.jsonl/);
-    expectFailure(cli('encode', PIER, '-o', join('no-such-dir', 'x.json'), ...M), 1, /Output directory no-such-dir does not exist/);
+    expectFailure(cli('encode', PIER, '-o', join(PIER, 'x.json'), ...M), 1, /pier\.jpg is a file, not a folder/);
+    expectFailure(cli('preprocess', PIER, '--size', 'abc', '-o', 'x.png'), 1, /--size must be a positive integer \(e\.g\. --size 8\), got "abc"/);
+    expectFailure(cli('batch', PIER), 1, /^styled-vq: error: batch needs --output \(see styled-vq batch --help\)/);
+    expectFailure(cli('decode', 'x.json', '--format', 'gif'), 1, /--format must be one of png, jpeg, webp; got "gif"/);
     expectFailure(cli('preprocess', PIER, '-o', PIER, ...M), 1, /is also an input/);
     expectFailure(cli('preprocess', PIER, '-o', 'crop.gif', ...M), 1, /Unsupported image extension "\.gif"/);
   });
@@ -202,11 +205,11 @@ describe('decode', () => {
 
   describe('bad tokens: exit 2, one clear line, no output', () => {
     test.each([
-      ['malformed JSON', '{"format": "styled-vq-tokens", "tokens": [1, 2', /bad\.json is not valid JSON/],
-      ['35 tokens', () => ({ ...record, tokens: record.tokens.slice(1) }), /bad\.json: expected 36 tokens, found 35/],
-      ['token id >= codebook size', () => ({ ...record, tokens: [1024, ...record.tokens.slice(1)] }), /bad\.json: token 1024 at position 0 is outside the codebook \[0, 1024\)/],
+      ['malformed JSON', '{"format": "styled-vq-tokens", "tokens": [1, 2', /bad\.json line 1 is not valid JSON/],
+      ['35 tokens', () => ({ ...record, tokens: record.tokens.slice(1) }), /bad\.json line 1: expected 36 tokens, found 35/],
+      ['token id >= codebook size', () => ({ ...record, tokens: [1024, ...record.tokens.slice(1)] }), /bad\.json line 1: token 1024 at position 0 is outside the codebook \[0, 1024\)/],
       ['negative token id', () => ({ ...record, tokens: [...record.tokens.slice(1), -3] }), /token -3 at position 35/],
-      ['not a token record', '{"hello": "world"}', /bad\.json: format is undefined, expected "styled-vq-tokens"/],
+      ['not a token record', '{"hello": "world"}', /bad\.json line 1: format is undefined, expected "styled-vq-tokens"/],
       ['tokens from another model', () => ({ ...record, model: { name: 'other', fingerprint: 'ffffffffffffffff' } }), new RegExp(`made by model "other" \\(fingerprint ffffffffffffffff\\), but the loaded model is "fixture-tiny" \\(fingerprint ${FINGERPRINT}\\).*--force`)],
       ['missing token file', null, /Cannot read token file nothing\.json: no such file/],
     ])('%s', (_what, content, pattern) => {

@@ -270,7 +270,9 @@ describe('writing images', () => {
     await writeImage(new Uint8Array(4 * 4 * 3), 4, 4, file);
     expect((await loadRgb(file)).width).toBe(4);
     await expect(writeImage(gradient(8, 8), 8, 8, path.join(dir, 'x.gif'))).rejects.toMatchObject({ kind: 'usage' });
-    await expect(writeImage(gradient(8, 8), 8, 8, path.join(dir, 'missing', 'x.png'))).rejects.toThrow(/does not exist/);
+    await writeImage(gradient(8, 8), 8, 8, path.join(dir, 'missing', 'x.png')); // missing folders are created
+    expect((await loadRgb(path.join(dir, 'missing', 'x.png'))).width).toBe(8);
+    await expect(writeImage(gradient(8, 8), 8, 8, path.join(file, 'x.png'))).rejects.toThrow(/Cannot create folder .*same\.png: a file of that name is in the way/);
     await expect(writeImage(new Uint8Array(5), 8, 8, path.join(dir, 'y.png'))).rejects.toMatchObject({ kind: 'usage' });
     expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });

@@ -4,7 +4,7 @@
  */
 import { StyledVqError } from '../src/errors';
 import { checkRecordForModel, makeErrorRecord, makeRecord, parseRecord, TokenRecord } from '../src/tokens/record';
-import { float32Text, formatRecordJson, formatTokenFile, parseTokenText } from '../src/tokens/token-file';
+import { float32Text, formatPretty, formatRecordJson, formatRecordsJsonl, formatTokenFile, parseTokenText } from '../src/tokens/token-file';
 
 const MODEL = { name: 'fixture-tiny', fingerprint: '0123456789abcdef', numTokens: 36, codebookSize: 1024, latentDim: 4 };
 const tokens = Array.from({ length: 36 }, (_, i) => (i * 37) % 1024);
@@ -63,14 +63,15 @@ describe('token records', () => {
 
 describe('token files', () => {
   test('malformed JSON names the file; JSONL names the line', () => {
-    expect(inputErrorOf(() => parseTokenText('{"format": "styled-vq-tokens", ', 'tokens.json')).message).toMatch(/^tokens\.json is not valid JSON/);
+    expect(inputErrorOf(() => parseTokenText('{"format": "styled-vq-tokens", ', 'tokens.json')).message).toMatch(/^tokens\.json line 1 is not valid JSON: the input ends inside a value/);
     const text = JSON.stringify(record()) + '\n' + '{oops\n';
     expect(inputErrorOf(() => parseTokenText(text, 'tokens.jsonl')).message).toMatch(/^tokens\.jsonl line 2 is not valid JSON/);
     expect(inputErrorOf(() => parseTokenText('  \n', 'empty.json')).message).toMatch(/empty\.json is empty/);
   });
 
-  test('one record -> pretty JSON; several -> JSONL; error records survive', () => {
-    const one = formatTokenFile([record()]);
+  test('a .json file of one record -> pretty JSON; stdout and several -> JSONL; error records survive', () => {
+    expect(formatTokenFile([record()]).trim().split('\n')).toHaveLength(1); // stdout: one compact line
+    const one = formatTokenFile([record()], 'tokens.json');
     expect(one.split('\n').length).toBeGreaterThan(5);
     expect(one).toContain(`"tokens": [${tokens.join(', ')}]`);
     expect(parseTokenText(one, 'tokens.json')[0].record).toEqual(record());
@@ -80,6 +81,24 @@ describe('token files', () => {
     expect(back[1].where).toBe('tokens.jsonl line 2');
     expect(back[1].record).toEqual({ format: 'styled-vq-tokens', version: 1, model: { name: 'fixture-tiny', fingerprint: '0123456789abcdef' }, source: 'bad.png', error: 'bad.png: file is empty (0 bytes)' });
     expect(formatTokenFile([record()], 'x.jsonl').trim().split('\n')).toHaveLength(1);
+  });
+
+  test('pretty records and JSONL lines one after another read as one list (encode a >> t; encode --pretty b >> t)', () => {
+    const text = formatRecordJson(record()) + formatRecordsJsonl([record({ source: 'b.png' })]) + formatRecordJson(record({ source: 'c.png' }));
+    const back = parseTokenText(text, 't.jsonl');
+    expect(back.map((r) => r.record.source)).toEqual(['cat.jpg', 'b.png', 'c.png']);
+    expect(back.map((r) => r.where)).toEqual(['t.jsonl line 1', `t.jsonl line ${formatRecordJson(record()).split('\n').length}`, expect.stringMatching(/^t\.jsonl line \d+$/)]);
+    expect(inputErrorOf(() => parseTokenText(text + '42\n', 't.jsonl')).message).toMatch(/line \d+ is not valid JSON: unexpected "4" \(expected a JSON record\)/);
+  });
+
+  test('the pretty printer never edits strings: hostile sources read back unchanged', () => {
+    const hostile = ['a":b.jpg', 'a,"b', '{"x": 1}', 'back\\slash\n"', '":,', 'é ü 😀', '\u2028'];
+    for (const source of hostile) {
+      const rec = record({ source });
+      expect(JSON.parse(formatRecordJson(rec))).toEqual(rec);
+      expect(JSON.parse(formatPretty({ nested: { source, list: [source, 1] } }, ''))).toEqual({ nested: { source, list: [source, 1] } });
+      expect(parseTokenText(formatRecordJson(rec), 'h.json')[0].record.source).toBe(source);
+    }
   });
 
   test('latents are written with the fewest digits that read back as the same float32', () => {

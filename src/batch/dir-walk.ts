@@ -71,3 +71,19 @@ async function* walkDir(
     ancestors.delete(key);
   }
 }
+
+/**
+ * Whether a folder has image files below its first level (for the "No images found"
+ * hint); looks at no more than `limit` entries so a huge tree costs little.
+ */
+export async function hasImagesInSubfolders(dir: string, limit = 10_000): Promise<boolean> {
+  const st = await statOrNull(dir);
+  if (!st?.isDirectory()) return false;
+  const { isImageName } = await import('./input-list');
+  let seen = 0;
+  for await (const e of walkSorted(dir, { recursive: true })) {
+    if (++seen > limit) return false;
+    if (!e.error && isImageName(e.path) && e.path.slice(dir.length).replace(/^[\\/]+/, '').includes('/')) return true;
+  }
+  return false;
+}

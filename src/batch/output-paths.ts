@@ -12,6 +12,7 @@
 import { promises as fs } from 'node:fs';
 import { extname } from 'node:path';
 import { usageError } from '../errors';
+import { ioError } from '../util/io-errors';
 
 export type BatchFormat = 'jsonl' | 'npy';
 export const BATCH_FORMATS: readonly BatchFormat[] = ['jsonl', 'npy'];
@@ -51,23 +52,35 @@ export async function npyComplete(paths: BatchPaths): Promise<boolean> {
 
 /**
  * Without resume an existing output is never overwritten silently: refuse, or with
- * `force` remove what a previous run left (so nothing stale survives next to the new one).
+ * `overwrite` return what a previous run left, for the caller to remove once the new run
+ * has started (model loaded, inputs found): a run that cannot start leaves it intact.
  */
-export async function claimOutputs(paths: BatchPaths, options: { resume: boolean; force: boolean }): Promise<void> {
+export async function claimOutputs(paths: BatchPaths, options: { resume: boolean; overwrite: boolean }): Promise<string[]> {
   if (options.resume) {
     // An .npy without journal or sidecar is not ours to finish: never overwrite it silently.
     if (paths.format === 'npy' && (await exists(paths.tokens)) && !(await exists(paths.log)) && !(await exists(paths.sidecar))) {
-      throw usageError(`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use --force to replace it`);
+      throw usageError(`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use --overwrite to replace it`);
     }
-    return;
+    return [];
   }
   const present: string[] = [];
   for (const p of [paths.log, paths.tokens, paths.latents, paths.sidecar]) if (p && (await exists(p)) && !present.includes(p)) present.push(p);
-  if (!present.length) return;
-  if (!options.force) {
+  if (!present.length) return [];
+  if (!options.overwrite) {
     const interrupted = paths.format === 'npy' && present.includes(paths.log);
     const what = interrupted ? `${paths.log} (an interrupted run's journal)` : present.join(', ');
-    throw usageError(`Output exists: ${what}; add --resume to continue the run that wrote it, or --force to start over`);
+    throw usageError(`Output exists: ${what}; add --resume to continue the run that wrote it, or --overwrite to start over`);
   }
-  await Promise.all(present.map((p) => fs.rm(p, { force: true })));
+  return present;
+}
+
+/** Remove the files of a replaced output (see claimOutputs). */
+export async function removeReplaced(files: readonly string[]): Promise<void> {
+  for (const f of files) {
+    try {
+      await fs.rm(f, { force: true });
+    } catch (err) {
+      throw ioError(err, f, 'remove');
+    }
+  }
 }

@@ -15,14 +15,15 @@ import type { ImageOptions } from '../api/encode';
 import type { Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
 import { formatRecordsJsonl } from '../tokens/token-file';
-import { checkOutputPath } from '../util/atomic';
+import { checkOutputPath, ensureParentDir } from '../util/atomic';
 import { inArray, positiveInteger } from '../util/checks';
 import { AppendLog } from './append-log';
 import { untilAborted } from './abortable';
 import { BATCH_DEFAULTS } from './defaults';
 import { InputList, ListedInput } from './input-list';
 import { finishNpyOutput, readSourcesSidecar } from './npy-output';
-import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, formatFor, npyComplete } from './output-paths';
+import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, formatFor, npyComplete, removeReplaced } from './output-paths';
+import { hasImagesInSubfolders } from './dir-walk';
 import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
 import { createPreprocessor, PreprocessMode, Preprocessor } from './preprocess-pool';
@@ -48,7 +49,9 @@ export interface RunBatchOptions extends ImageOptions {
   latents?: boolean;
   /** Continue an interrupted run into the same output. */
   resume?: boolean;
-  /** Overwrite an existing output (without resume). */
+  /** Replace an existing output (without resume): removed only once the new run has started. */
+  overwrite?: boolean;
+  /** @deprecated the old name of `overwrite`. */
   force?: boolean;
   /** Stop after the chunk being inferred; the output stays resumable. */
   signal?: AbortSignal;
@@ -103,6 +106,8 @@ interface Settings {
   concurrency: number;
   latents: boolean;
   resume: boolean;
+  /** Files of an earlier output that `overwrite` replaces: removed once the new run has started. */
+  replaced: string[];
 }
 
 async function settle(options: RunBatchOptions): Promise<Settings> {
@@ -110,13 +115,15 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   const format = formatFor(options.output, options.format && inArray('format', options.format, BATCH_FORMATS));
   const batchSize = positiveInteger('batchSize', options.batchSize ?? BATCH_DEFAULTS.batchSize);
   const concurrency = positiveInteger('concurrency', options.concurrency ?? BATCH_DEFAULTS.concurrency());
-  if (options.resume && options.force) throw usageError('--resume continues an output and --force replaces it: choose one');
+  const overwrite = !!(options.overwrite ?? options.force);
+  if (options.resume && overwrite) throw usageError('--resume continues an output and --overwrite replaces it: choose one');
   const inputs = new InputList(options.inputs, { recursive: options.recursive });
   await inputs.check();
-  await checkOutputPath(options.output, options.inputs);
+  // Existing files are claimOutputs' business (it knows about --resume); this checks the rest.
+  await checkOutputPath(options.output, options.inputs, '-o', { overwrite: true });
   const paths = batchPaths(options.output, format);
-  await claimOutputs(paths, { resume: !!options.resume, force: !!options.force });
-  return { inputs, paths, batchSize, concurrency, latents: !!options.latents, resume: !!options.resume };
+  const replaced = await claimOutputs(paths, { resume: !!options.resume, overwrite });
+  return { inputs, paths, batchSize, concurrency, latents: !!options.latents, resume: !!options.resume, replaced };
 }
 
 /** Tokenize every input into `options.output`. Never throws for a bad input: it gets an error record. */
@@ -138,8 +145,11 @@ export async function runBatch(model: Model, options: RunBatchOptions): Promise<
     if (s.resume) recovered = await recoverLog(s.paths.log, listing, model, { latents: s.latents });
     if (recovered.count === 0 && !(await listing.peek())) {
       const ignored = s.inputs.ignored ? ` (${s.inputs.ignored} file${s.inputs.ignored === 1 ? '' : 's'} without an image extension)` : '';
-      throw inputError(`No images found in ${s.inputs.specs.join(', ')}${ignored}`);
+      throw inputError(`No images found in ${s.inputs.specs.join(', ')}${ignored}${await subfolderHint(options)}`);
     }
+    // The new run can start (model loaded, inputs found): only now does --overwrite remove the old output.
+    await removeReplaced(s.replaced);
+    await ensureParentDir(s.paths.log);
 
     const log = await AppendLog.open(s.paths.log, {
       truncateTo: s.resume ? recovered.trustedBytes : undefined,
@@ -260,4 +270,11 @@ async function alreadyComplete(s: Settings, listing: Peekable<ListedInput>, base
     alreadyComplete: true,
     preprocess: { mode: 'main', concurrency: 0 },
   };
+}
+
+/** " (images are in subfolders: add -r)" when a folder input without recursion has them deeper. */
+async function subfolderHint(options: RunBatchOptions): Promise<string> {
+  if (options.recursive) return '';
+  for (const spec of options.inputs) if (await hasImagesInSubfolders(spec)) return `; ${spec} has images in subfolders: add -r (recursive) to include them`;
+  return '';
 }

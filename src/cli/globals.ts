@@ -6,7 +6,6 @@ import type { Options } from 'yargs';
 import { DEFAULTS } from '../defaults';
 import { usageError } from '../errors';
 import { Model } from '../model/model';
-import { formatPretty } from '../tokens/token-file';
 import { Device, DEVICE_NAMES, ExecutionInfo, parseDevice } from '../runtime/onnx';
 
 export interface GlobalArgs {
@@ -32,7 +31,7 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
     coerce: parseDevice,
   },
   threads: {
-    type: 'number',
+    type: 'string',
     describe: 'ONNX Runtime threads (default: all cores)',
     requiresArg: true,
     coerce: (v: unknown) => positiveIntegerArg('--threads', v),
@@ -42,9 +41,11 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
   debug: { type: 'boolean', default: false, describe: 'Stack traces and ONNX Runtime logs on errors' },
 };
 
+/** Number flags are read as text (yargs' own number parsing turns "abc" into NaN, shown as "null"). */
 export function positiveIntegerArg(flag: string, v: unknown): number {
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  const text = Array.isArray(v) ? v[v.length - 1] : v;
+  const n = typeof text === 'string' && /^\s*\d+\s*$/.test(text) ? Number(text) : typeof text === 'number' ? text : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer (e.g. ${flag} 8), got ${JSON.stringify(String(text))}`);
   return n;
 }
 
@@ -59,13 +60,23 @@ export function notice(argv: GlobalArgs, message: string): void {
   if (!argv.quiet) io.stderr(`styled-vq: ${message}\n`);
 }
 
-/** A line of human-readable output on stdout (nothing in --json mode). */
+/**
+ * A human-readable status line ("wrote 3 records to t.jsonl"): a message, so it goes to
+ * stderr, and --quiet or --json silence it. Data (records, images, --json reports) is
+ * the only thing on stdout.
+ */
 export function say(argv: GlobalArgs, line: string): void {
+  if (!argv.json && !argv.quiet) io.stderr(line + '\n');
+}
+
+/** A result line that is the command's data (e.g. reconstruct's PSNR/SSIM): stdout, even with -q. */
+export function result(argv: GlobalArgs, line: string): void {
   if (!argv.json) io.stdout(line + '\n');
 }
 
+/** A --json report: one compact line on stdout. */
 export function printJson(value: unknown): void {
-  io.stdout(formatPretty(value) + '\n');
+  io.stdout(JSON.stringify(value) + '\n');
 }
 
 /** Announce a fallback ('auto' could not use CUDA): never silent. */

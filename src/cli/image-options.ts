@@ -29,7 +29,7 @@ export const IMAGE_READ_OPTIONS: { [K in keyof ImageReadArgs]-?: Options } = {
     coerce: parseColour,
   },
   'max-pixels': {
-    type: 'number',
+    type: 'string',
     describe: 'Refuse input images with more pixels than this (decompression bombs)',
     defaultDescription: '268402689 (16383 x 16383)',
     requiresArg: true,

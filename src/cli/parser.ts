@@ -7,10 +7,26 @@ import { StyledVqError, usageError } from '../errors';
 import { COMMANDS } from '../commands';
 import { DEFAULTS } from '../defaults';
 import { GLOBAL_OPTIONS, GlobalArgs } from './globals';
+import { friendlyYargsMessage } from './yargs-messages';
 import { packageVersion } from '../util/package-root';
 
+/**
+ * yargs drops a lone `-` (stdin/stdout in Unix tools): it travels through the parser as a
+ * name no path can have (NUL is not allowed in paths) and is put back before the handler runs.
+ */
+const DASH = '\u0000-';
+
+function restoreDash(value: unknown): unknown {
+  if (value === DASH) return '-';
+  if (Array.isArray(value)) return value.map(restoreDash);
+  return value;
+}
+
 export function buildParser(args: string[]): Argv<GlobalArgs> {
-  let y = yargs(args)
+  let y = yargs(args.map((a) => (a === '-' ? DASH : a)))
+    .middleware((argv) => {
+      for (const k of Object.keys(argv)) (argv as Record<string, unknown>)[k] = restoreDash(argv[k]);
+    }, true)
     .scriptName('styled-vq')
     .usage('$0 <command> [options]\n\nImages <-> 36 discrete tokens, ordered from high-level to low-level attributes.')
     .options(GLOBAL_OPTIONS)
@@ -35,9 +51,9 @@ export function buildParser(args: string[]): Argv<GlobalArgs> {
     .fail((msg, err) => {
       if (err instanceof StyledVqError) throw err;
       // A YError is yargs' own (including errors thrown by option coerce functions): usage.
-      if (err?.name === 'YError') throw usageError(err.message);
+      if (err?.name === 'YError') throw usageError(friendlyYargsMessage(err.message, args));
       if (err) throw err;
-      // yargs' own messages can span lines; errors are one line.
-      throw usageError(`${msg.replace(/\s*\n\s*/g, ' ').trim()} (see styled-vq --help)`);
+      // yargs' own messages can span lines and name no flags; errors are one line that does.
+      throw usageError(friendlyYargsMessage(msg, args));
     });
 }

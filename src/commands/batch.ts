@@ -16,7 +16,7 @@ export interface BatchArgs extends GlobalArgs, ImageReadArgs {
   'batch-size'?: number;
   concurrency?: number;
   resume?: boolean;
-  force?: boolean;
+  overwrite?: boolean;
   latents: boolean;
 }
 
@@ -36,25 +36,25 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
       format: { type: 'string', choices: BATCH_FORMATS, describe: 'jsonl, or npy: int32 [N,36] + <stem>.sources.json', defaultDescription: 'from the -o extension' },
       recursive: { alias: 'r', type: 'boolean', default: false, describe: 'Include subfolders of folder inputs' },
       'batch-size': {
-        type: 'number',
+        type: 'string',
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
         defaultDescription: String(BATCH_DEFAULTS.batchSize),
         coerce: (v: unknown) => positiveIntegerArg('--batch-size', v),
       },
       concurrency: {
-        type: 'number',
+        type: 'string',
         requiresArg: true,
         describe: 'Images decoded and resized at once (worker threads)',
         defaultDescription: 'one per core',
         coerce: (v: unknown) => positiveIntegerArg('--concurrency', v),
       },
       resume: { type: 'boolean', describe: 'Finish an interrupted run into the same output (inputs already written are skipped)' },
-      force: { type: 'boolean', describe: 'Overwrite an existing output' },
+      overwrite: { type: 'boolean', alias: 'force', describe: 'Replace an existing output (removed only once the new run has started; --force is the old name)' },
       latents: { type: 'boolean', default: false, describe: 'Also store the continuous latents (records, or float32 [N,36,D] <stem>.latents.npy)' },
       ...IMAGE_READ_OPTIONS,
     })
-    .conflicts('resume', 'force')
+    .conflicts('resume', 'overwrite')
     .example('$0 batch photos/ -o tokens.jsonl', 'every image in photos/, one record per line')
     .example('$0 batch photos/ -r -o tokens.npy', 'all subfolders too; int32 [N,36] + tokens.sources.json')
     .example('$0 batch "data/**/*.png" list.txt -o tokens.jsonl', 'a quoted glob, then the paths listed in list.txt')
@@ -94,7 +94,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
           concurrency: argv.concurrency,
           latents: argv.latents,
           resume: argv.resume,
-          force: argv.force,
+          overwrite: argv.overwrite,
           signal: controller.signal,
           onProgress: view.update,
           ...imageOptions(argv),

@@ -6,8 +6,9 @@ import { LAYOUT_KINDS, LayoutKind } from '../concat/layout';
 import { MatchBy, MATCH_MODES, sample } from '../concat/match';
 import { GlobalArgs, notice, positiveIntegerArg, printJson, say } from '../cli/globals';
 import { usageError } from '../errors';
+import { OVERWRITE_OPTION, OverwriteArgs } from '../cli/output-options';
 
-export interface ConcatArgs extends GlobalArgs {
+export interface ConcatArgs extends GlobalArgs, OverwriteArgs {
   styled: string;
   external: string;
   output: string;
@@ -50,12 +51,13 @@ export function builder(y: Argv<GlobalArgs>): Argv<ConcatArgs> {
       sep: { type: 'boolean', default: false, describe: 'Put a SEP id between styled and external tokens (shared layout)' },
       eos: { type: 'boolean', default: false, describe: 'End each sequence with an EOS id' },
       'external-name': { type: 'string', default: EXTERNAL_DEFAULTS.name, requiresArg: true, describe: 'Name of the external tokenizer, recorded in the layout' },
-      'external-vocab': { type: 'number', default: EXTERNAL_DEFAULTS.vocabSize, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => positiveIntegerArg('--external-vocab', v) },
-      'aug-index': { type: 'number', requiresArg: true, describe: 'Which augmentation of (1, A, N) codes to use', coerce: nonNegative('--aug-index') },
+      'external-vocab': { type: 'string', default: EXTERNAL_DEFAULTS.vocabSize, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => positiveIntegerArg('--external-vocab', v) },
+      'aug-index': { type: 'string', requiresArg: true, describe: 'Which augmentation of (1, A, N) codes to use', coerce: nonNegative('--aug-index') },
       match: { type: 'string', choices: MATCH_MODES, default: 'auto', describe: 'Pair records with codes by file stem, or by order (auto: stem for folders and keyed JSON, else order)' },
       'allow-unmatched': { type: 'boolean', default: false, describe: 'Write the pairs and report unmatched images instead of failing' },
-      'styled-vocab': { type: 'number', requiresArg: true, describe: 'Styled codebook size K, when the model package is not at hand (else read from --model)', coerce: (v: unknown) => positiveIntegerArg('--styled-vocab', v) },
+      'styled-vocab': { type: 'string', requiresArg: true, describe: 'Styled codebook size K, when the model package is not at hand (else read from --model)', coerce: (v: unknown) => positiveIntegerArg('--styled-vocab', v) },
       force: { type: 'boolean', default: false, describe: 'Accept tokens made by another model than --model' },
+      ...OVERWRITE_OPTION,
     })
     .example('$0 concat tokens.jsonl codes/ -o train.jsonl --bos --sep --eos', 'codes/<image stem>.npy per image, one shared vocabulary')
     .example('$0 concat tokens.npy codes.npy -o train.jsonl --layout separate', 'rows in order; two sequences per image')
@@ -95,6 +97,7 @@ export async function handler(argv: ArgumentsCamelCase<ConcatArgs>): Promise<voi
     augIndex: argv['aug-index'],
     match: argv.match,
     allowUnmatched: argv['allow-unmatched'],
+    overwrite: argv.overwrite,
   });
   if (argv.json) printJson(summary);
   else report(argv, summary);

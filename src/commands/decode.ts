@@ -1,44 +1,59 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { basename, extname } from 'node:path';
-import { decodeRecords } from '../api/decode';
-import { inputError } from '../errors';
-import { resizeRgb, writeImage } from '../image';
-import { readTokenFile } from '../tokens/token-file';
-import { checkOutputPath, OutputSet } from '../util/atomic';
+import { decodeRecords, decodeTokens, RgbImage } from '../api/decode';
+import { inputError, usageError } from '../errors';
+import { resizeRgb } from '../image';
+import { encodeImageBytes } from '../image/write';
+import type { Model } from '../model/model';
+import { readTokens } from '../tokens/arrays';
+import { checkRecordForModel, isErrorRecord } from '../tokens/record';
+import { LocatedRecord, streamRecords, tokenSource } from '../tokens/token-file';
+import { checkOutputPath, OutputSet, STDIO } from '../util/atomic';
 import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, say, withModel } from '../cli/globals';
-import { checkImageExtension, parseSize } from '../cli/image-options';
+import { parseSize } from '../cli/image-options';
+import { IMAGE_FORMAT_OPTION, ImageFormatArgs, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
+import { progressBar } from '../cli/progress';
 
-export interface DecodeArgs extends GlobalArgs {
+export interface DecodeArgs extends GlobalArgs, OverwriteArgs, ImageFormatArgs {
   tokens: string;
   output?: string;
   size?: [number, number];
   force: boolean;
   latents: boolean;
+  key?: string;
   'batch-size'?: number;
 }
 
 export const command = 'decode <tokens>';
-export const describe = 'Turn token records (tokens.json or .jsonl) back into images';
+export const describe = 'Turn token records (.json / .jsonl, or a .npy/.npz token array) back into images';
 
 export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
   return y
-    .positional('tokens', { type: 'string', describe: 'A tokens.json record or a .jsonl file of records', demandOption: true })
+    .positional('tokens', {
+      type: 'string',
+      describe: 'Token records (one, JSONL, or pretty records one after another), a token array .npy [N,36] / .npz, or - for records on stdin',
+      demandOption: true,
+    })
     .options({
       output: {
         alias: 'o',
         type: 'string',
         requiresArg: true,
-        describe: 'Image to write (.png, .jpg, .webp); several records write NAME-0.png, NAME-1.png, ...',
+        describe: 'Image to write (.png, .jpg, .webp; - for stdout with --format); several records write NAME-0.png, NAME-1.png, ...',
         defaultDescription: '<tokens file name>.png in the current directory',
       },
+      ...IMAGE_FORMAT_OPTION,
       size: { type: 'string', requiresArg: true, describe: 'Resize the decoded image to WIDTHxHEIGHT', coerce: parseSize },
       force: { type: 'boolean', default: false, describe: 'Decode tokens made by another model (fingerprint mismatch)' },
       latents: { type: 'boolean', default: false, describe: "Decode the records' continuous latents instead of their tokens" },
-      'batch-size': { type: 'number', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      key: { type: 'string', requiresArg: true, describe: 'Which array of an .npz to read', defaultDescription: 'its only array' },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      ...OVERWRITE_OPTION,
     })
     .example('$0 decode tokens.json -o out.png', 'one record -> out.png')
     .example('$0 decode tokens.jsonl -o out/img.webp', 'every record -> out/img-0.webp, out/img-1.webp, ...')
-    .example('$0 decode tokens.json --size 512x512 -o big.jpg', 'decode, then resize') as unknown as Argv<DecodeArgs>;
+    .example('$0 encode pier.jpg | $0 decode - -o - --format png > pier-64.png', 'a pipe in, an image out')
+    .example('$0 decode tokens.npy -o out/img.png', 'an int array [N,36] as numpy saved it') as unknown as Argv<DecodeArgs>;
 }
 
 /** Output names: the given one for a single image, NAME-i.EXT (zero-padded) for several. */
@@ -50,37 +65,105 @@ export function outputNames(template: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${stem}-${String(i).padStart(width, '0')}${ext}`);
 }
 
+const isArrayFile = (path: string) => /\.(npy|npz)$/i.test(path);
+
+interface Decodable {
+  /** Records (or array rows) to decode, streamed in batches. */
+  batches(size: number): AsyncGenerator<{ source: string; image: RgbImage }[]>;
+  count: number;
+  skipped: { source: string; where: string; error: string }[];
+}
+
+/** Token records: pass 1 checks every record and counts (nothing kept), pass 2 decodes in batches. */
+async function recordsInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
+  const source = await tokenSource(argv.tokens);
+  const skipped: Decodable['skipped'] = [];
+  let count = 0;
+  for await (const { record, where } of streamRecords(source)) {
+    if (isErrorRecord(record)) skipped.push({ source: record.source, where, error: record.error });
+    else {
+      checkRecordForModel(record, model, where, { force: argv.force, needLatents: argv.latents, needTokens: !argv.latents });
+      count++;
+    }
+  }
+  return {
+    count,
+    skipped,
+    batches: async function* (size) {
+      let chunk: LocatedRecord[] = [];
+      const run = async () => (await decodeRecords(model, chunk, { force: argv.force, useLatents: argv.latents, batchSize: size })).images;
+      for await (const located of streamRecords(source)) {
+        if (isErrorRecord(located.record)) continue;
+        chunk.push(located);
+        if (chunk.length === size) {
+          yield await run();
+          chunk = [];
+        }
+      }
+      if (chunk.length) yield await run();
+    },
+  };
+}
+
+/** A token array (.npy / .npz): no fingerprint to check, so rows are named FILE[i]. */
+async function arrayInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
+  if (argv.latents) throw usageError('--latents decodes the latents stored in token records; a token array has none (dequantize makes latents from it)');
+  const arr = await readTokens(argv.tokens, model, { key: argv.key });
+  const [n, t] = arr.batch.dims;
+  return {
+    count: n,
+    skipped: [],
+    batches: async function* (size) {
+      for (let i = 0; i < n; i += size) {
+        const m = Math.min(size, n - i);
+        const images = await decodeTokens(model, { data: arr.batch.data.subarray(i * t, (i + m) * t), dims: [m, t] }, { batchSize: size });
+        yield images.map((image, j) => ({ source: arr.sources[i + j], image }));
+      }
+    },
+  };
+}
+
 export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<void> {
-  const output = argv.output ?? `${basename(argv.tokens, extname(argv.tokens))}.png`;
-  checkImageExtension(output);
-  await checkOutputPath(output, [argv.tokens]);
-  const located = await readTokenFile(argv.tokens);
+  if (argv.key !== undefined && !/\.npz$/i.test(argv.tokens)) throw usageError('--key names an array inside an .npz file');
+  const stem = argv.tokens === STDIO ? 'stdin' : basename(argv.tokens, extname(argv.tokens));
+  const output = argv.output ?? `${stem}.${argv.format === 'jpeg' ? 'jpg' : argv.format ?? 'png'}`;
+  const format = outputImageFormat(output, argv.format);
+  await checkOutputPath(output, [argv.tokens], '-o', { overwrite: argv.overwrite });
 
   await withModel(argv, async (model) => {
-    const result = await decodeRecords(model, located, { force: argv.force, useLatents: argv.latents, batchSize: argv['batch-size'] });
-    announce(argv, result.execution);
-    for (const s of result.skipped) notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);
-    if (!result.images.length) throw inputError(`${argv.tokens} holds no token records to decode`);
+    const input = isArrayFile(argv.tokens) ? await arrayInput(argv, model) : await recordsInput(argv, model);
+    for (const s of input.skipped) notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);
+    if (!input.count) throw inputError(`${argv.tokens === STDIO ? 'stdin' : argv.tokens} holds no token records to decode`);
+    if (output === STDIO && input.count > 1) throw usageError(`-o - writes one image to stdout, but there are ${input.count} records; name a file (NAME.png makes NAME-0.png, ...)`);
 
-    const names = outputNames(output, result.images.length);
-    for (const name of names) await checkOutputPath(name, [argv.tokens]);
+    const names = outputNames(output, input.count);
+    for (const name of names) await checkOutputPath(name, [argv.tokens], '-o', { overwrite: argv.overwrite });
     const written = new OutputSet();
+    const outputs: { source: string; output: string }[] = [];
+    const bar = progressBar(argv, input.count, 'decode');
     try {
-      for (let i = 0; i < names.length; i++) {
-        let { rgb, width, height } = result.images[i].image;
-        if (argv.size) {
-          rgb = await resizeRgb(rgb, width, height, argv.size[0], argv.size[1]);
-          [width, height] = argv.size;
+      for await (const batch of input.batches(argv['batch-size'] ?? 8)) {
+        for (const { source, image } of batch) {
+          let { rgb, width, height } = image;
+          if (argv.size) {
+            rgb = await resizeRgb(rgb, width, height, argv.size[0], argv.size[1]);
+            [width, height] = argv.size;
+          }
+          const name = names[outputs.length];
+          await writeOutput(name, await encodeImageBytes(rgb, width, height, format, {}, name));
+          if (name !== STDIO) written.add(name);
+          outputs.push({ source, output: name });
+          say(argv, `${name}  <-  ${source}`);
         }
-        await writeImage(rgb, width, height, names[i]);
-        written.add(names[i]);
+        bar.update(outputs.length, input.count);
       }
     } catch (err) {
       await written.rollback();
       throw err;
+    } finally {
+      bar.stop();
     }
-    const outputs = result.images.map((im, i) => ({ source: im.source, output: names[i] }));
-    if (argv.json) printJson({ outputs, skipped: result.skipped, execution: result.execution });
-    else for (const o of outputs) say(argv, `${o.output}  <-  ${o.source}`);
+    announce(argv, model.execution);
+    if (argv.json) printJson({ outputs, skipped: input.skipped, execution: model.execution });
   });
 }

@@ -1,7 +1,8 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { doctor } from '../api/doctor';
 import { CUDA_HELP } from '../runtime/onnx';
-import { GlobalArgs, printJson, say } from '../cli/globals';
+import { GlobalArgs, printJson, result } from '../cli/globals';
+import { modelError } from '../errors';
 
 export type DoctorArgs = GlobalArgs;
 
@@ -14,10 +15,13 @@ export function builder(y: Argv<GlobalArgs>): Argv<DoctorArgs> {
 
 export async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<void> {
   const r = await doctor({ model: argv.model });
-  if (argv.json) {
-    printJson(r);
-    return;
-  }
+  if (argv.json) printJson(r);
+  else report(argv, r);
+  // A script running `doctor` must see a machine that cannot run the model as a failure.
+  if (!r.model.ok) throw modelError(`the model is not usable: ${r.model.error}`);
+}
+
+function report(argv: DoctorArgs, r: Awaited<ReturnType<typeof doctor>>): void {
   const mark = (ok: boolean) => (ok ? 'ok  ' : 'no  ');
   const lines = [
     `styled-vq     ${r.versions.styledVq}`,
@@ -30,5 +34,5 @@ export async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<voi
     `cuda libs     ${r.cuda.librariesInstalled ? `installed in ${r.cuda.librariesDir}` : `not installed; ${CUDA_HELP}`}`,
     `model         ${r.model.ok ? `${r.model.name} (${r.model.fingerprint}) at ${r.model.dir}, verified` : `not usable: ${r.model.error}`}`,
   ];
-  say(argv, lines.join('\n'));
+  result(argv, lines.join('\n'));
 }

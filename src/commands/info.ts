@@ -1,6 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { modelInfo } from '../api/info';
-import { GlobalArgs, printJson, say, withModel } from '../cli/globals';
+import { GlobalArgs, printJson, result, withModel } from '../cli/globals';
 
 export type InfoArgs = GlobalArgs;
 
@@ -35,6 +35,6 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
       'files',
       ...info.files.map((f) => `  ${f.role.padEnd(16)} ${f.path.padEnd(24)} ${fmtCount(f.bytes).padStart(15)} bytes  sha256 ${f.sha256.slice(0, 16)}...`),
     ];
-    say(argv, lines.join('\n'));
+    result(argv, lines.join('\n'));
   });
 }

@@ -1,13 +1,14 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { preprocess } from '../api/preprocess';
-import { writeImage } from '../image';
+import { encodeImageBytes } from '../image/write';
 import { readManifest } from '../model/manifest';
 import { resolveModelDir } from '../model/resolve';
 import { checkOutputPath } from '../util/atomic';
 import { GlobalArgs, positiveIntegerArg, printJson, say } from '../cli/globals';
-import { checkImageExtension, IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 
-export interface PreprocessArgs extends GlobalArgs, ImageReadArgs {
+export interface PreprocessArgs extends GlobalArgs, ImageReadArgs, OverwriteArgs, ImageFormatArgs {
   image: string;
   output: string;
   size?: number;
@@ -18,10 +19,12 @@ export const describe = 'Write exactly what the model sees (orientation, RGB con
 
 export function builder(y: Argv<GlobalArgs>): Argv<PreprocessArgs> {
   return y
-    .positional('image', { type: 'string', describe: 'Image file', demandOption: true })
+    .positional('image', { type: 'string', describe: 'Image file; - reads it from stdin', demandOption: true })
     .options({
-      output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Where to write the crop (.png keeps it exact)' },
-      size: { type: 'number', requiresArg: true, describe: "Square side; default: the model's input size", coerce: (v: unknown) => positiveIntegerArg('--size', v) },
+      output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Where to write the crop (.png keeps it exact; - for stdout with --format)' },
+      ...IMAGE_FORMAT_OPTION,
+      ...OVERWRITE_OPTION,
+      size: { type: 'string', requiresArg: true, describe: "Square side; default: the model's input size", coerce: (v: unknown) => positiveIntegerArg('--size', v) },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 preprocess photo.jpg -o crop.png', 'see the crop the default model encodes')
@@ -30,12 +33,12 @@ export function builder(y: Argv<GlobalArgs>): Argv<PreprocessArgs> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<PreprocessArgs>): Promise<void> {
-  checkImageExtension(argv.output);
-  await checkOutputPath(argv.output, [argv.image]);
+  const format = outputImageFormat(argv.output, argv.format);
+  await checkOutputPath(argv.output, [argv.image], '-o', { overwrite: argv.overwrite });
   // Only the manifest is needed (for the size): no graphs are loaded or hashed.
   const size = argv.size ?? (await readManifest(resolveModelDir(argv.model).dir)).preprocessing.image_size;
-  const pre = await preprocess(argv.image, size, imageOptions(argv));
-  await writeImage(pre.rgb, pre.width, pre.height, argv.output);
+  const pre = await preprocess(await imageInput(argv.image), size, imageOptions(argv));
+  await writeOutput(argv.output, await encodeImageBytes(pre.rgb, pre.width, pre.height, format, {}, argv.output));
   if (argv.json) printJson({ source: pre.source, output: argv.output, size: [pre.width, pre.height], original_size: pre.originalSize });
   else say(argv, `wrote ${argv.output} (${pre.width}x${pre.height} from ${pre.originalSize[0]}x${pre.originalSize[1]})`);
 }

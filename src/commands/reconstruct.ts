@@ -1,11 +1,15 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { reconstruct } from '../api/reconstruct';
-import { sideBySide, writeImage } from '../image';
+import { sideBySide } from '../image';
+import { encodeImageBytes } from '../image/write';
 import { checkOutputPath } from '../util/atomic';
-import { announce, GlobalArgs, printJson, say, withModel } from '../cli/globals';
-import { checkImageExtension, IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+import { usageError } from '../errors';
+import { announce, GlobalArgs, printJson, result, say, withModel } from '../cli/globals';
+import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
+import { STDIO } from '../util/stdio';
 
-export interface ReconstructArgs extends GlobalArgs, ImageReadArgs {
+export interface ReconstructArgs extends GlobalArgs, ImageReadArgs, OverwriteArgs, ImageFormatArgs {
   image: string;
   output?: string;
   compare?: boolean;
@@ -17,10 +21,12 @@ export const describe = 'Encode and decode an image; print PSNR and SSIM against
 
 export function builder(y: Argv<GlobalArgs>): Argv<ReconstructArgs> {
   return y
-    .positional('image', { type: 'string', describe: 'Image file', demandOption: true })
+    .positional('image', { type: 'string', describe: 'Image file; - reads it from stdin', demandOption: true })
     .options({
-      output: { alias: 'o', type: 'string', requiresArg: true, describe: 'Write the reconstruction here (.png, .jpg, .webp)' },
-      compare: { type: 'boolean', describe: 'Write model input | reconstruction side by side to -o', implies: 'output' },
+      output: { alias: 'o', type: 'string', requiresArg: true, describe: 'Write the reconstruction here (.png, .jpg, .webp; - for stdout with --format)' },
+      ...IMAGE_FORMAT_OPTION,
+      compare: { type: 'boolean', describe: 'Write model input | reconstruction side by side to -o (needs -o)' },
+      ...OVERWRITE_OPTION,
       continuous: { type: 'boolean', default: false, describe: 'Decode the continuous latents instead of the 36 tokens' },
       ...IMAGE_READ_OPTIONS,
     })
@@ -31,20 +37,22 @@ export function builder(y: Argv<GlobalArgs>): Argv<ReconstructArgs> {
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'inf');
 
 export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promise<void> {
-  if (argv.output) {
-    checkImageExtension(argv.output);
-    await checkOutputPath(argv.output, [argv.image]);
-  }
+  if (argv.compare && !argv.output) throw usageError('--compare writes the input and the reconstruction side by side to a file: add -o compare.png');
+  const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
+  if (argv.output) await checkOutputPath(argv.output, [argv.image], '-o', { overwrite: argv.overwrite });
+  const toStdout = argv.output === STDIO;
   await withModel(argv, async (model) => {
-    const r = await reconstruct(model, argv.image, { ...imageOptions(argv), continuous: argv.continuous });
+    const r = await reconstruct(model, await imageInput(argv.image), { ...imageOptions(argv), continuous: argv.continuous });
     announce(argv, r.execution);
     if (argv.output) {
-      if (argv.compare) {
-        const both = sideBySide([r.input, r.output]);
-        await writeImage(both.rgb, both.width, both.height, argv.output);
-      } else {
-        await writeImage(r.output.rgb, r.output.width, r.output.height, argv.output);
-      }
+      const img = argv.compare ? sideBySide([r.input, r.output]) : r.output;
+      await writeOutput(argv.output, await encodeImageBytes(img.rgb, img.width, img.height, format!, {}, argv.output));
+    }
+    const line = `PSNR ${fmt(r.psnr, 2)} dB  SSIM ${fmt(r.ssim, 4)}  (${r.output.width}x${r.output.height}, via ${r.via}, ${model.name})`;
+    if (toStdout) {
+      // stdout holds the image: the numbers are a message then.
+      say(argv, line);
+      return;
     }
     if (argv.json) {
       printJson({
@@ -59,7 +67,7 @@ export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promis
         execution: r.execution,
       });
     } else {
-      say(argv, `PSNR ${fmt(r.psnr, 2)} dB  SSIM ${fmt(r.ssim, 4)}  (${r.output.width}x${r.output.height}, via ${r.via}, ${model.name})`);
+      result(argv, line);
       if (argv.output) say(argv, `wrote ${argv.output}`);
     }
   });

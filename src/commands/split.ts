@@ -2,8 +2,9 @@ import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { EXTERNAL_OUTS, ExternalOut, splitSequences } from '../concat/run-split';
 import { sample } from '../concat/match';
 import { GlobalArgs, notice, printJson, say } from '../cli/globals';
+import { OVERWRITE_OPTION, OverwriteArgs } from '../cli/output-options';
 
-export interface SplitArgs extends GlobalArgs {
+export interface SplitArgs extends GlobalArgs, OverwriteArgs {
   combined: string;
   output: string;
   'layout-file'?: string;
@@ -27,6 +28,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<SplitArgs> {
       },
       'external-out': { type: 'string', choices: EXTERNAL_OUTS, default: 'per-image', describe: 'per-image: external/<name>.npy as the codes came in; single: external.npy [N, n]' },
       'skip-invalid': { type: 'boolean', default: false, describe: 'Leave out (and report) sequences that do not fit the layout instead of failing' },
+      ...OVERWRITE_OPTION,
     })
     .example('$0 split train.jsonl -o parts/', 'parts/tokens.jsonl + parts/external/<name>.npy')
     .example('$0 split samples.jsonl --layout-file train.layout.json -o gen/ --skip-invalid', "a generator's output; malformed samples are reported") as unknown as Argv<SplitArgs>;
@@ -39,6 +41,7 @@ export async function handler(argv: ArgumentsCamelCase<SplitArgs>): Promise<void
     outDir: argv.output,
     externalOut: argv['external-out'],
     skipInvalid: argv['skip-invalid'],
+    overwrite: argv.overwrite,
   });
   if (argv.json) printJson(s);
   else say(argv, `wrote ${s.written} images to ${s.outDir}: ${s.files.tokens}, ${s.files.external}`);

@@ -102,8 +102,9 @@ function checkedCodes(p: Picked, vocab: number, where: string): Int32Array {
   return out;
 }
 
-function checkDtype(arr: NpyArray, where: string): void {
-  if (!INT_DTYPES.includes(arr.dtype)) throw inputError(`${where}: codes must be integers (int64, int32, ...), found ${arr.dtype}`);
+/** Integer codes of a type split can write back (int8 and uint64 are not). */
+function checkDtype(arr: NpyArray, where: string): asserts arr is NpyArray & { dtype: NpyDtype } {
+  if (!(INT_DTYPES as readonly string[]).includes(arr.dtype)) throw inputError(`${where}: codes must be integers (${INT_DTYPES.join(', ')}), found ${arr.dtype}`);
 }
 
 export async function readExternalCodes(path: string, options: ExternalOptions): Promise<ExternalCodes> {

@@ -44,6 +44,8 @@ export interface ConcatOptions {
   match?: MatchBy | 'auto';
   /** Write the images that paired and report the rest, instead of failing. */
   allowUnmatched?: boolean;
+  /** Replace an existing output and layout file. */
+  overwrite?: boolean;
 }
 
 export interface ConcatSummary {
@@ -70,8 +72,8 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   if (extname(options.output).toLowerCase() !== '.jsonl') throw usageError(`-o ${options.output}: combined sequences are written as JSONL; name it <something>.jsonl`);
   const layoutOutput = options.layoutOutput ?? defaultLayoutPath(options.output);
   if (layoutOutput === options.output) throw usageError('The layout file and the output must differ');
-  await checkOutputPath(options.output, [options.styled, options.external]);
-  await checkOutputPath(layoutOutput, [options.styled, options.external], '--layout-file');
+  await checkOutputPath(options.output, [options.styled, options.external], '-o', { overwrite: options.overwrite });
+  await checkOutputPath(layoutOutput, [options.styled, options.external], '--layout-file', { overwrite: options.overwrite });
 
   const styled = await readStyledTokens(options.styled, { numTokens: options.model.numTokens, vocabSize: positiveInteger('model.vocabSize', options.model.vocabSize) });
   const ref = options.model.ref;

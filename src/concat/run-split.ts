@@ -18,6 +18,8 @@ import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { inArray } from '../util/checks';
+import { ensureParentDir } from '../util/atomic';
+import { ioError } from '../util/io-errors';
 import { AtomicStreamWriter } from '../batch/atomic-stream';
 import { readLines } from '../batch/line-reader';
 import { readSequences } from './combined-record';
@@ -40,6 +42,8 @@ export interface SplitOptions {
   externalOut?: ExternalOut;
   /** Leave out (and report) sequences that do not fit the layout, instead of failing. */
   skipInvalid?: boolean;
+  /** Replace a folder that is not empty (only once the new one is complete). */
+  overwrite?: boolean;
 }
 
 export interface SplitSummary {
@@ -139,10 +143,7 @@ function uniqueNames(items: Item[]): string[] {
 export async function splitSequences(options: SplitOptions): Promise<SplitSummary> {
   const externalOut = inArray('externalOut', options.externalOut ?? 'per-image', EXTERNAL_OUTS);
   const target = options.outDir;
-  const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
-  if (existing?.length) throw usageError(`Output folder ${target} is not empty; split writes into a new (or empty) folder`);
-  const parentStat = await fs.stat(dirname(target)).catch(() => null);
-  if (!parentStat?.isDirectory()) throw usageError(`Output folder's parent ${dirname(target)} does not exist`);
+  const existing = await checkOutputFolder(target, !!options.overwrite);
   const layoutFile = await findLayout(options.input, options.layout);
   const layout = await readLayout(layoutFile);
 
@@ -163,7 +164,8 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
 
   // Pass 2: build the folder next to the target, then rename it into place.
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  await fs.mkdir(tmp);
+  await ensureParentDir(target);
+  await fs.mkdir(tmp).catch((err) => Promise.reject(ioError(err, tmp, 'create folder')));
   try {
     const tokensFile = 'tokens.jsonl';
     const tokens = await AtomicStreamWriter.open(join(tmp, tokensFile));
@@ -200,11 +202,11 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
       sources: items.map((it) => it.source),
     };
     await fs.writeFile(join(tmp, 'split.json'), formatPretty(manifest) + '\n');
-    if (existing) await fs.rmdir(target);
-    await fs.rename(tmp, target);
+    if (existing) await replaceFolder(target, tmp);
+    else await fs.rename(tmp, target);
   } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw err;
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw ioError(err, target, 'write');
   }
   return {
     outDir: target,
@@ -217,4 +219,32 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
       manifest: join(target, 'split.json'),
     },
   };
+}
+
+/**
+ * The output folder: new, or an empty folder; a non-empty one only with `overwrite`. A
+ * file or a symlink there is refused (split never writes through a link). Returns whether
+ * a folder is there now.
+ */
+async function checkOutputFolder(target: string, overwrite: boolean): Promise<boolean> {
+  const st = await fs.lstat(target).catch(() => null);
+  if (!st) return false;
+  if (st.isSymbolicLink()) throw usageError(`Output folder ${target} is a symlink; split writes a real folder: name a new one`);
+  if (!st.isDirectory()) throw usageError(`Output ${target} is a file, not a folder; split writes a folder (tokens.jsonl, external/, split.json): name a new one`);
+  const names = await fs.readdir(target).catch((err) => Promise.reject(ioError(err, target, 'read')));
+  if (names.length && !overwrite) throw usageError(`Output folder ${target} is not empty; name a new (or empty) folder, or add --overwrite to replace it`);
+  return true;
+}
+
+/** Put the finished folder in place of the old one: the old one is removed only after the rename. */
+async function replaceFolder(target: string, built: string): Promise<void> {
+  const old = `${built}.old`;
+  await fs.rename(target, old);
+  try {
+    await fs.rename(built, target);
+  } catch (err) {
+    await fs.rename(old, target).catch(() => undefined);
+    throw err;
+  }
+  await fs.rm(old, { recursive: true, force: true });
 }

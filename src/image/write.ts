@@ -3,11 +3,10 @@
  * for display, and a side-by-side comparison. Unlike preprocessing, nothing here has to
  * match Pillow, so sharp's own resampling (lanczos3) is fine.
  */
-import { randomBytes } from 'crypto';
-import { promises as fs } from 'fs';
 import path from 'path';
 import sharp from 'sharp';
-import { inputError, usageError } from '../errors';
+import { usageError } from '../errors';
+import { writeFileAtomic } from '../util/atomic';
 import { RgbImage } from './types';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -48,39 +47,39 @@ function checkRgb(rgb: Uint8Array, width: number, height: number, what: string):
 const rawInput = (rgb: Uint8Array, width: number, height: number) =>
   sharp(rgb, { raw: { width, height, channels: 3 } });
 
-/**
- * Writes RGB pixels to `file`, format from its extension. The bytes go to a temporary file
- * in the same directory first and are renamed into place, so readers never see a partial
- * image and an existing file survives a failed write.
- */
-export async function writeImage(
+/** RGB pixels as PNG / JPEG / WebP bytes (for a file, or stdout with `-o -`). */
+export async function encodeImageBytes(
   rgb: Uint8Array,
   width: number,
   height: number,
-  file: string,
+  format: ImageFormat,
   opts: WriteImageOptions = {},
-): Promise<void> {
-  const format = imageFormatFor(file);
-  checkRgb(rgb, width, height, file);
+  what = 'image',
+): Promise<Buffer> {
+  checkRgb(rgb, width, height, what);
   const quality = opts.quality ?? 90;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
     throw usageError(`Expected integer between 1 and 100 for quality but received ${quality}`);
   }
   let img = rawInput(rgb, width, height);
   img = format === 'png' ? img.png() : format === 'jpeg' ? img.jpeg({ quality }) : img.webp({ quality });
-  const bytes = await img.toBuffer();
+  return img.toBuffer();
+}
 
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await fs.writeFile(tmp, bytes, { flag: 'wx' });
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `directory ${dir} does not exist` : code === 'EISDIR' ? 'is a directory' : code ?? String(err);
-    throw inputError(`${file}: cannot write image (${why})`, err);
-  }
+/**
+ * Writes RGB pixels to `file`, format from its extension (or `opts.format`). The bytes go
+ * to a temporary file in the same directory first and are renamed into place, so readers
+ * never see a partial image and an existing file survives a failed write.
+ */
+export async function writeImage(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  file: string,
+  opts: WriteImageOptions & { format?: ImageFormat } = {},
+): Promise<void> {
+  const format = opts.format ?? imageFormatFor(file);
+  await writeFileAtomic(file, await encodeImageBytes(rgb, width, height, format, opts, file));
 }
 
 /** Resizes RGB pixels to exactly newWidth x newHeight (aspect ratio not kept; lanczos3). */

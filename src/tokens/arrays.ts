@@ -6,8 +6,9 @@
 import { extname } from 'node:path';
 import { inputError } from '../errors';
 import type { FloatBatch, TokenBatch } from '../model/model';
-import { readNpy } from './npy';
+import { NpyArray, readArrayFile } from './npy';
 import { checkRecordForModel, isErrorRecord, ModelShape, TokenRecord } from './record';
+import { readStdin, STDIO } from '../util/stdio';
 import { LocatedRecord, parseTokenText, readText } from './token-file';
 
 export interface ArraysFrom<T> {
@@ -18,7 +19,48 @@ export interface ArraysFrom<T> {
   records?: TokenRecord[];
 }
 
-const isNpy = (path: string) => extname(path).toLowerCase() === '.npy';
+const isNpy = (path: string) => ['.npy', '.npz'].includes(extname(path).toLowerCase());
+
+export interface ArrayReadOptions {
+  /** Accept records made by another model. */
+  force?: boolean;
+  /** Which array of an .npz. */
+  key?: string;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Any float array as float32: float16 and float32 exactly, float64 rounded to the nearest
+ * float32 (the precision the model runs at); non-finite or out-of-range values refused.
+ */
+export function toFloat32(arr: NpyArray, what: string): Float32Array {
+  if (!['float16', 'float32', 'float64'].includes(arr.dtype)) throw inputError(`${what}: latents must be floats (float16, float32 or float64), found ${arr.dtype}`);
+  const src = arr.data as Float32Array | Float64Array;
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) throw inputError(`${what}: value ${v} at flat index ${i} is ${Number.isFinite(v) ? 'outside the float32 range' : 'not finite'}`);
+  }
+  return src instanceof Float32Array ? src : Float32Array.from(src);
+}
+
+/**
+ * Token ids of any integer dtype (or floats holding whole numbers) as int32, each checked
+ * to be in [0, k): nothing is truncated or rounded.
+ */
+export function toTokenIds(arr: NpyArray, k: number, where: (i: number) => string): Int32Array {
+  const src = arr.data as ArrayLike<number | bigint>;
+  const out = new Int32Array(src.length);
+  const isFloat = arr.dtype.startsWith('float');
+  for (let i = 0; i < src.length; i++) {
+    const raw = src[i];
+    const v = typeof raw === 'bigint' ? (raw >= 0n && raw < BigInt(k) ? Number(raw) : -1) : raw;
+    if (isFloat && !Number.isInteger(v)) throw inputError(`${where(i)}: ${raw} is not a whole number (token ids are integers; found ${arr.dtype})`);
+    if (v < 0 || v >= k || Number.isNaN(v)) throw inputError(`${where(i)}: token ${raw} is outside the codebook [0, ${k})`);
+    out[i] = v;
+  }
+  return out;
+}
 const rowNames = (path: string, n: number) => Array.from({ length: n }, (_, i) => `${path}[${i}]`);
 
 function recordsOf(located: LocatedRecord[]): { rec: TokenRecord; where: string }[] {
@@ -49,20 +91,19 @@ function plainArray(value: unknown, path: string, inner: number[]): { flat: numb
 }
 
 /** Latents float32 [N,T,D] for quantize. */
-export async function readLatents(path: string, model: ModelShape, options: { force?: boolean } = {}): Promise<ArraysFrom<FloatBatch>> {
+export async function readLatents(path: string, model: ModelShape, options: ArrayReadOptions = {}): Promise<ArraysFrom<FloatBatch>> {
   const t = model.numTokens;
   const d = model.latentDim;
   if (isNpy(path)) {
-    const arr = await readNpy(path);
-    if (arr.dtype !== 'float32' && arr.dtype !== 'float64') throw inputError(`${path}: latents must be float32 (or float64), found ${arr.dtype}`);
+    const arr = await readArrayFile(path, options.key);
     const s = arr.shape;
     const ok = (s.length === 3 && s[1] === t && s[2] === d && s[0] > 0) || (s.length === 2 && s[0] === t && s[1] === d);
     if (!ok) throw inputError(`${path}: latents must have shape [N,${t},${d}] or [${t},${d}], found [${s.join(',')}]`);
     const n = s.length === 3 ? s[0] : 1;
-    const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as Float64Array);
+    const data = toFloat32(arr, path);
     return { batch: { data, dims: [n, t, d] }, sources: rowNames(path, n) };
   }
-  const text = await readText(path, 'latents file');
+  const text = path === STDIO ? (await readStdin()).toString('utf8') : await readText(path, 'latents file');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -83,7 +124,7 @@ export async function readLatents(path: string, model: ModelShape, options: { fo
 }
 
 /** Token ids [N,T] for dequantize: checked for count and range (and model, for records). */
-export async function readTokens(path: string, model: ModelShape, options: { force?: boolean } = {}): Promise<ArraysFrom<TokenBatch>> {
+export async function readTokens(path: string, model: ModelShape, options: ArrayReadOptions = {}): Promise<ArraysFrom<TokenBatch>> {
   const t = model.numTokens;
   const k = model.codebookSize;
   const checkRange = (data: Int32Array | number[], where: (i: number) => string) => {
@@ -93,21 +134,15 @@ export async function readTokens(path: string, model: ModelShape, options: { for
     }
   };
   if (isNpy(path)) {
-    const arr = await readNpy(path);
-    if (arr.dtype !== 'int32' && arr.dtype !== 'int64') throw inputError(`${path}: token ids must be int32 or int64, found ${arr.dtype}`);
+    const arr = await readArrayFile(path, options.key);
     const s = arr.shape;
     const ok = (s.length === 2 && s[1] === t && s[0] > 0) || (s.length === 1 && s[0] === t);
     if (!ok) throw inputError(`${path}: token ids must have shape [N,${t}] or [${t}], found [${s.join(',')}]`);
     const n = s.length === 2 ? s[0] : 1;
-    if (arr.data instanceof BigInt64Array) {
-      const bad = arr.data.findIndex((v) => v < 0n || v >= BigInt(k));
-      if (bad >= 0) throw inputError(`${path} row ${Math.floor(bad / t)} position ${bad % t}: token ${arr.data[bad]} is outside the codebook [0, ${k})`);
-    }
-    const data = arr.data instanceof Int32Array ? arr.data : Int32Array.from(arr.data as BigInt64Array, (v) => Number(v));
-    checkRange(data, (i) => `${path} row ${Math.floor(i / t)} position ${i % t}`);
+    const data = toTokenIds(arr, k, (i) => `${path} row ${Math.floor(i / t)} position ${i % t}`);
     return { batch: { data, dims: [n, t] }, sources: rowNames(path, n) };
   }
-  const text = await readText(path, 'token file');
+  const text = path === STDIO ? (await readStdin()).toString('utf8') : await readText(path, 'token file');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

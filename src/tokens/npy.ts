@@ -1,18 +1,30 @@
 /**
  * NumPy .npy files (format 1.0 on write; 1.0-3.0 on read), readable by `numpy.load` as is:
  * little-endian, C order, header padded with spaces so the data starts on a 64-byte
- * boundary. Format: numpy.lib.format in the NumPy documentation.
+ * boundary. Reading takes what numpy.save writes: either byte order, C or Fortran order,
+ * float16/32/64 and (u)int8-64, and .npz archives (numpy.savez, savez_compressed).
+ * Format: numpy.lib.format in the NumPy documentation.
  */
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import yauzl from 'yauzl';
+import { inputError, StyledVqError } from '../errors';
+import { ioError } from '../util/io-errors';
 import { writeFileAtomic } from '../util/atomic';
+import { parseNpyHeader } from './npy-header';
 
+/** The types we write (little-endian, C order). */
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int16' | 'uint16' | 'uint32';
 export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int16Array | Uint16Array | Uint32Array;
 
-export interface NpyArray<T extends NpyData = NpyData> {
-  dtype: NpyDtype;
+/** The types we read: also what numpy writes besides (half floats, int8, uint64). */
+export type NpyReadDtype = NpyDtype | 'float16' | 'int8' | 'uint64';
+export type NpyReadData = NpyData | Int8Array | BigUint64Array;
+
+export interface NpyArray<T extends NpyReadData = NpyReadData> {
+  /** The file's dtype (byte order aside). float16 data comes as a Float32Array (exact). */
+  dtype: NpyReadDtype;
   shape: number[];
+  /** In C order and native byte order, whatever the file's order. */
   data: T;
 }
 
@@ -76,44 +88,111 @@ export function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
   return out;
 }
 
-/** Parse .npy bytes; `name` is used in error messages. */
+interface ReadType {
+  dtype: NpyReadDtype;
+  bytes: number;
+  /** Read element i (native order) from a DataView at byte offset o. */
+  make(n: number): NpyReadData;
+  get(view: DataView, o: number, little: boolean): number | bigint;
+}
+
+const float16 = (h: number): number => {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+};
+
+const READ_TYPES: Record<string, ReadType> = {
+  f2: { dtype: 'float16', bytes: 2, make: (n) => new Float32Array(n), get: (v, o, l) => float16(v.getUint16(o, l)) },
+  f4: { dtype: 'float32', bytes: 4, make: (n) => new Float32Array(n), get: (v, o, l) => v.getFloat32(o, l) },
+  f8: { dtype: 'float64', bytes: 8, make: (n) => new Float64Array(n), get: (v, o, l) => v.getFloat64(o, l) },
+  i1: { dtype: 'int8', bytes: 1, make: (n) => new Int8Array(n), get: (v, o) => v.getInt8(o) },
+  i2: { dtype: 'int16', bytes: 2, make: (n) => new Int16Array(n), get: (v, o, l) => v.getInt16(o, l) },
+  i4: { dtype: 'int32', bytes: 4, make: (n) => new Int32Array(n), get: (v, o, l) => v.getInt32(o, l) },
+  i8: { dtype: 'int64', bytes: 8, make: (n) => new BigInt64Array(n), get: (v, o, l) => v.getBigInt64(o, l) },
+  u1: { dtype: 'uint8', bytes: 1, make: (n) => new Uint8Array(n), get: (v, o) => v.getUint8(o) },
+  u2: { dtype: 'uint16', bytes: 2, make: (n) => new Uint16Array(n), get: (v, o, l) => v.getUint16(o, l) },
+  u4: { dtype: 'uint32', bytes: 4, make: (n) => new Uint32Array(n), get: (v, o, l) => v.getUint32(o, l) },
+  u8: { dtype: 'uint64', bytes: 8, make: (n) => new BigUint64Array(n), get: (v, o, l) => v.getBigUint64(o, l) },
+};
+
+/** Arrays above this many bytes are refused before anything is allocated. */
+export const MAX_NPY_BYTES = 8 * 1024 ** 3;
+
+/** Offset in Fortran (column-major) storage of each element, visited in C order. */
+function* fortranOffsets(shape: readonly number[]): Generator<number> {
+  const nd = shape.length;
+  const stride: number[] = [];
+  for (let k = 0, s = 1; k < nd; k++) {
+    stride.push(s);
+    s *= shape[k];
+  }
+  const idx = new Array(nd).fill(0);
+  const count = shape.reduce((a, b) => a * b, 1);
+  let off = 0;
+  for (let n = 0; n < count; n++) {
+    yield off;
+    for (let k = nd - 1; k >= 0; k--) {
+      idx[k]++;
+      off += stride[k];
+      if (idx[k] < shape[k]) break;
+      off -= stride[k] * shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+/**
+ * Parse .npy bytes as numpy.load reads them: format 1.0-3.0, any byte order, C or Fortran
+ * order, float16/32/64, (u)int8-64. The header must be what numpy accepts (npy-header.ts).
+ * `name` is used in error messages.
+ */
 export function decodeNpy(buf: Buffer, name = 'array.npy'): NpyArray {
   const fail = (what: string) => inputError(`${name} is not a readable .npy file: ${what}`);
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw fail('missing the \\x93NUMPY magic');
   const major = buf[6];
-  if (major < 1 || major > 3) throw fail(`unsupported format version ${major}.${buf[7]}`);
+  if (major < 1 || major > 3 || buf[7] !== 0) throw fail(`unsupported format version ${major}.${buf[7]}`);
   const lenBytes = major === 1 ? 2 : 4;
+  if (buf.length < 8 + lenBytes) throw fail('header is truncated');
   const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const start = 8 + lenBytes;
   if (buf.length < start + headerLen) throw fail('header is truncated');
-  const header = buf.subarray(start, start + headerLen).toString(major === 3 ? 'utf8' : 'latin1');
+  const header = parseNpyHeader(buf.subarray(start, start + headerLen).toString(major === 3 ? 'utf8' : 'latin1'), name);
+  const { descr, shape } = header;
 
-  const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) throw fail('header lacks descr, fortran_order or shape');
-  if (fortran === 'True') throw fail('Fortran-ordered arrays are not supported (save with C order)');
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((s) => Number(s));
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw fail(`bad shape (${shapeText})`);
-
-  // Byte order: '<' little, '|' not applicable (1 byte), '=' native (little on every platform we run on).
-  const order = descr[0];
-  const code = '<|='.includes(order) ? descr.slice(1) : order === '>' ? null : descr;
-  const dtype = code === null ? undefined : (Object.keys(DESCR) as NpyDtype[]).find((k) => DESCR[k].descr.slice(1) === code);
-  if (!dtype) throw fail(`unsupported dtype ${descr} (supported: little-endian float32, float64, int32, int64, uint8, int16, uint16, uint32)`);
+  const m = /^([<>|=])([a-z]\d+)$/.exec(descr);
+  const rt = m ? READ_TYPES[m[2]] : undefined;
+  if (!m || !rt) throw fail(`unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, either byte order)`);
+  if (m[1] === '|' && rt.bytes !== 1) throw fail(`dtype '${descr}' has no byte order`);
+  const little = m[1] !== '>'; // '=' is native: little-endian on every platform Node runs us on
 
   const count = shape.reduce((a, b) => a * b, 1);
+  const byteLength = count * rt.bytes;
+  if (!Number.isSafeInteger(byteLength) || byteLength > MAX_NPY_BYTES) throw fail(`shape (${shape.join(', ')}) is too large`);
   const dataStart = start + headerLen;
-  const byteLength = count * DESCR[dtype].bytes;
-  if (buf.length - dataStart < byteLength) throw fail(`data is truncated (${buf.length - dataStart} of ${byteLength} bytes)`);
-  // Copy into a fresh buffer: typed arrays need offsets that are multiples of the element size.
-  const copy = new ArrayBuffer(byteLength);
-  new Uint8Array(copy).set(buf.subarray(dataStart, dataStart + byteLength));
-  return { dtype, shape, data: DESCR[dtype].make(copy, count) };
+  const have = buf.length - dataStart;
+  if (have < byteLength) throw fail(`data is truncated (${have} of ${byteLength} bytes)`);
+  if (have > byteLength) throw fail(`${have - byteLength} bytes follow the data (shape (${shape.join(', ')}) needs ${byteLength})`);
+
+  const data = rt.make(count);
+  const fast = little && !header.fortranOrder && (rt.dtype !== 'float16');
+  if (fast) {
+    // The common case: copy (typed arrays need offsets that are multiples of the element size).
+    new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + byteLength));
+  } else {
+    const view = new DataView(buf.buffer, buf.byteOffset + dataStart, byteLength);
+    const out = data as unknown as { [i: number]: number | bigint };
+    if (header.fortranOrder && shape.length > 1) {
+      let i = 0;
+      for (const off of fortranOffsets(shape)) out[i++] = rt.get(view, off * rt.bytes, little);
+    } else {
+      for (let i = 0; i < count; i++) out[i] = rt.get(view, i * rt.bytes, little);
+    }
+  }
+  return { dtype: rt.dtype, shape, data };
 }
 
 export async function readNpy(path: string): Promise<NpyArray> {
@@ -131,4 +210,65 @@ export async function readNpy(path: string): Promise<NpyArray> {
 /** Write atomically (temp file + rename). */
 export async function writeNpy(path: string, data: NpyData, shape: readonly number[]): Promise<void> {
   await writeFileAtomic(path, encodeNpy(data, shape));
+}
+
+/** The entries of an .npz (numpy.savez / savez_compressed): array names without ".npy". */
+export async function listNpz(path: string): Promise<string[]> {
+  return (await npzEntries(path, null)).names;
+}
+
+/**
+ * One array of an .npz, by name (`key`; numpy's `np.load(f)[key]`), or its only array when
+ * no key is given.
+ */
+export async function readNpz(path: string, key?: string): Promise<NpyArray & { key: string }> {
+  const { names, buffer, picked } = await npzEntries(path, key ?? null);
+  if (!buffer || picked === undefined) {
+    const list = names.length ? names.join(', ') : 'none';
+    if (key !== undefined) throw inputError(`${path} has no array named "${key}" (it has: ${list})`);
+    throw inputError(`${path} holds ${names.length} arrays (${list}); choose one with --key`);
+  }
+  return { ...decodeNpy(buffer, `${path}[${picked}]`), key: picked };
+}
+
+async function npzEntries(path: string, key: string | null): Promise<{ names: string[]; buffer?: Buffer; picked?: string }> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? rej(err) : res(z!))));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code) throw ioError(err, path, 'read');
+    throw inputError(`${path} is not a readable .npz (zip) file: ${(err as Error).message}`, err);
+  }
+  try {
+    const entries: yauzl.Entry[] = [];
+    await new Promise<void>((res, rej) => {
+      zip.on('entry', (e: yauzl.Entry) => {
+        entries.push(e);
+        zip.readEntry();
+      });
+      zip.on('end', () => res());
+      zip.on('error', rej);
+      zip.readEntry();
+    });
+    const names = entries.filter((e) => e.fileName.endsWith('.npy')).map((e) => e.fileName.slice(0, -4));
+    const picked = key ?? (names.length === 1 ? names[0] : undefined);
+    const entry = picked === undefined ? undefined : entries.find((e) => e.fileName === `${picked}.npy`);
+    if (!entry) return { names };
+    if (entry.uncompressedSize > MAX_NPY_BYTES) throw inputError(`${path}[${picked}] is too large (${entry.uncompressedSize} bytes)`);
+    const stream = await new Promise<NodeJS.ReadableStream>((res, rej) => zip.openReadStream(entry, (err, s) => (err ? rej(err) : res(s!))));
+    const chunks: Buffer[] = [];
+    for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+    return { names, buffer: Buffer.concat(chunks), picked };
+  } catch (err) {
+    if (err instanceof StyledVqError) throw err;
+    throw inputError(`${path} is not a readable .npz (zip) file: ${(err as Error).message}`, err);
+  } finally {
+    zip.close();
+  }
+}
+
+/** An .npy, or with `.npz` one array of it (`key`). */
+export async function readArrayFile(path: string, key?: string): Promise<NpyArray> {
+  if (/\.npz$/i.test(path)) return readNpz(path, key);
+  return readNpy(path);
 }

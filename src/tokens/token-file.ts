@@ -6,6 +6,8 @@ import { promises as fs } from 'node:fs';
 import { extname } from 'node:path';
 import { inputError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { checkReadableFile, readStdin, STDIO } from '../util/stdio';
+import { ByteSource, bytesSource, fileSource, JsonSplitter, jsonValues, JsonValueText } from './json-stream';
 import { AnyRecord, parseRecord } from './record';
 
 export interface LocatedRecord {
@@ -25,47 +27,49 @@ export async function readText(path: string, what = 'file'): Promise<string> {
 }
 
 /**
- * Parse token-file text: a single JSON record, a JSON array of records, or JSONL (one record
- * per non-empty line). `name` is used in messages.
+ * Parse token-file text: JSON records (one, or a JSON array of them) one after another,
+ * in any layout: JSONL, pretty documents concatenated, or a mix. `name` is used in messages.
  */
 export function parseTokenText(text: string, name: string): LocatedRecord[] {
-  const trimmed = text.trim();
-  if (!trimmed) throw inputError(`${name} is empty (expected a styled-vq token record)`);
-  const jsonl = extname(name).toLowerCase() === '.jsonl';
-  if (!jsonl) {
-    let whole: unknown;
-    let parsed = false;
-    try {
-      whole = JSON.parse(trimmed);
-      parsed = true;
-    } catch (err) {
-      // Not one JSON document: maybe JSONL under another name; if there is a single line, report the JSON error.
-      if (!trimmed.includes('\n')) throw inputError(`${name} is not valid JSON: ${(err as Error).message}`, err);
-    }
-    if (parsed) {
-      if (Array.isArray(whole)) return whole.map((r, i) => ({ record: parseRecord(r, `${name} [${i}]`), where: `${name} [${i}]` }));
-      return [{ record: parseRecord(whole, name), where: name }];
-    }
+  if (!text.trim()) throw inputError(`${name} is empty (expected a styled-vq token record)`);
+  const splitter = new JsonSplitter(name);
+  const values = splitter.push(text);
+  splitter.end();
+  return values.flatMap((v) => locate(v, name));
+}
+
+function locate({ text, line }: JsonValueText, name: string): LocatedRecord[] {
+  const where = `${name} line ${line}`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
   }
-  const out: LocatedRecord[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (!line) continue;
-    const where = `${name} line ${i + 1}`;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch (err) {
-      throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
-    }
-    out.push({ record: parseRecord(raw, where), where });
-  }
-  return out;
+  if (Array.isArray(raw)) return raw.map((r, i) => ({ record: parseRecord(r, `${where} [${i}]`), where: `${where} [${i}]` }));
+  return [{ record: parseRecord(raw, where), where }];
 }
 
 export async function readTokenFile(path: string): Promise<LocatedRecord[]> {
-  return parseTokenText(await readText(path, 'token file'), path);
+  const out: LocatedRecord[] = [];
+  for await (const r of streamRecords(await tokenSource(path))) out.push(r);
+  if (!out.length) throw inputError(`${path === STDIO ? 'stdin' : path} is empty (expected styled-vq token records)`);
+  return out;
+}
+
+/** Where token records come from: a file (streamed, re-readable) or `-` (stdin, read once). */
+export async function tokenSource(path: string, what = 'token file'): Promise<ByteSource> {
+  if (path === STDIO) return bytesSource(await readStdin(), 'stdin');
+  await checkReadableFile(path, what);
+  return fileSource(path);
+}
+
+/**
+ * Records one at a time, memory flat: JSONL, pretty records concatenated, or JSON arrays
+ * of records (each array is held while its records are yielded).
+ */
+export async function* streamRecords(source: ByteSource): AsyncGenerator<LocatedRecord> {
+  for await (const value of jsonValues(source.chunks(), source.name)) yield* locate(value, source.name);
 }
 
 /** Shortest decimal that reads back as the same float32 (9 significant digits always do). */
@@ -80,24 +84,35 @@ export function float32Text(v: number): number {
 
 const isPrimitive = (v: unknown) => v === null || typeof v !== 'object';
 
+/** One line, with a space after each separator; strings and keys are JSON.stringify'd, never edited. */
+function inline(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : inline(v))).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${inline(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /**
  * JSON with 2-space indentation where it helps reading: number arrays stay on one line,
- * a latents matrix gets one row per line, small objects stay inline.
+ * a latents matrix gets one row per line, small objects stay inline. The text always
+ * parses back to the same value (hostile strings included: test/tokens.test.ts).
  */
 export function formatPretty(value: unknown, indent = ''): string {
   const inner = indent + '  ';
   if (Array.isArray(value)) {
-    if (value.every(isPrimitive)) return JSON.stringify(value).replace(/,/g, ', ');
+    if (value.every(isPrimitive)) return inline(value);
     return `[\n${value.map((v) => inner + formatPretty(v, inner)).join(',\n')}\n${indent}]`;
   }
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-    const compact = JSON.stringify(value);
-    if (indent && compact.length <= 100) return compact.replace(/":/g, '": ').replace(/,"/g, ', "');
+    const oneLine = inline(value);
+    if (indent && oneLine.length <= 100) return oneLine;
     if (!entries.length) return '{}';
     return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatPretty(v, inner)}`).join(',\n')}\n${indent}}`;
   }
-  return JSON.stringify(value);
+  return JSON.stringify(value) ?? 'null';
 }
 
 /** One record as a pretty `tokens.json` document (with trailing newline). */
@@ -110,10 +125,14 @@ export function formatRecordsJsonl(records: readonly AnyRecord[]): string {
   return records.map((r) => JSON.stringify(r) + '\n').join('');
 }
 
-/** How a set of records is written: one record as a JSON document, else JSONL; .jsonl is always JSONL. */
+/**
+ * How a set of records is written: a `.json` file of one record is a pretty document;
+ * everything else (stdout, `.jsonl`, several records) is JSONL, one compact line each, so
+ * outputs appended to each other stay a valid JSONL file.
+ */
 export function formatTokenFile(records: readonly AnyRecord[], path?: string): string {
-  const jsonl = records.length !== 1 || (path !== undefined && extname(path).toLowerCase() === '.jsonl');
-  return jsonl ? formatRecordsJsonl(records) : formatRecordJson(records[0]);
+  const pretty = records.length === 1 && path !== undefined && extname(path).toLowerCase() === '.json';
+  return pretty ? formatRecordJson(records[0]) : formatRecordsJsonl(records);
 }
 
 export async function writeTokenFile(path: string, records: readonly AnyRecord[]): Promise<void> {

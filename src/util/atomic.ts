@@ -2,41 +2,92 @@
  * Output files appear whole or not at all: data is written to a temporary file in the
  * same directory, then renamed over the target. An {@link OutputSet} also removes the
  * files a multi-file command already wrote when a later one fails.
+ *
+ * One overwrite policy for every command (checked by {@link checkOutputPath} before any
+ * slow work): an output is never one of the run's inputs; an existing output is refused
+ * unless `overwrite` is set; missing parent folders are created when the file is written.
+ * The rename replaces the path itself: an output path that is a symlink is replaced by a
+ * file, the link's target is never written through.
  */
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { inputError, usageError } from '../errors';
+import { usageError } from '../errors';
+import { ioError } from './io-errors';
+
+import { STDIO } from './stdio';
+
+export { STDIO };
 
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tempPathFor(target);
+/** Create the folder an output goes into (and its parents); one-line errors. */
+export async function ensureParentDir(target: string): Promise<void> {
+  const dir = dirname(resolve(target));
   try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, target);
+    await fs.mkdir(dir, { recursive: true });
   } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw inputError(`Cannot write ${target}: ${(err as Error).message}`, err);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw usageError(`Cannot create folder ${dir}: a file of that name is in the way`);
+    throw ioError(err, dir, 'create folder');
   }
 }
 
-/**
- * Cheap checks on an output path, done before any slow work: its directory exists, it is
- * not a directory itself, and it is not one of the inputs.
- */
-export async function checkOutputPath(target: string, inputs: readonly string[] = [], option = '-o'): Promise<void> {
-  const abs = resolve(target);
-  for (const input of inputs) {
-    if (resolve(input) === abs) throw usageError(`Output ${option} ${target} is also an input; choose another file name`);
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await ensureParentDir(target);
+  const tmp = tempPathFor(target);
+  try {
+    await fs.writeFile(tmp, data, { flag: 'wx' });
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw ioError(err, target, 'write');
   }
-  const dir = dirname(abs);
-  const dirStat = await fs.stat(dir).catch(() => null);
-  if (!dirStat || !dirStat.isDirectory()) throw usageError(`Output directory ${dirname(target)} does not exist (for ${option} ${target})`);
-  const stat = await fs.stat(abs).catch(() => null);
+}
+
+export interface OutputCheckOptions {
+  /** Replace an existing output (the CLI's --overwrite). */
+  overwrite?: boolean;
+}
+
+/** Same file: same resolved path, or the same inode (hard links, symlinks, `./a` vs `a`). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  const [sa, sb] = await Promise.all([fs.stat(a).catch(() => null), fs.stat(b).catch(() => null)]);
+  return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+/**
+ * Cheap checks on an output path, done before any slow work: it is not one of the inputs,
+ * not a directory, does not exist yet (unless `overwrite`), and its nearest existing
+ * ancestor is a folder (missing folders are created on write). `-` (stdout) passes.
+ */
+export async function checkOutputPath(target: string, inputs: readonly string[] = [], option = '-o', options: OutputCheckOptions = {}): Promise<void> {
+  if (target === STDIO) return;
+  for (const input of inputs) {
+    if (input !== STDIO && (await sameFile(input, target))) {
+      throw usageError(`Output ${option} ${target} is also an input of this run; choose another file name`);
+    }
+  }
+  const stat = await fs.lstat(target).catch(() => null);
   if (stat?.isDirectory()) throw usageError(`Output ${option} ${target} is a directory; give a file name`);
+  if (stat && !options.overwrite) {
+    const what = stat.isSymbolicLink() ? 'exists (a symlink)' : 'exists';
+    throw usageError(`Output ${option} ${target} ${what}; add --overwrite to replace it`);
+  }
+  let dir = dirname(resolve(target));
+  for (;;) {
+    const s = await fs.stat(dir).catch(() => null);
+    if (s) {
+      if (!s.isDirectory()) throw usageError(`Output ${option} ${target}: ${dir} is a file, not a folder`);
+      return;
+    }
+    const up = dirname(dir);
+    if (up === dir) return;
+    dir = up;
+  }
 }
 
 /** Files written by one command; `rollback()` removes them if the command fails later. */

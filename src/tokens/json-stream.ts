@@ -1,0 +1,143 @@
+/**
+ * Top-level JSON values of a byte stream, one after another, whatever the layout: JSONL
+ * (one compact value per line), pretty documents concatenated (`encode --pretty a >> t`;
+ * `cat a.json b.json`), or a mix. Each byte is looked at once (linear in the input, also
+ * for very long values) and only the value being read is held in memory, so files of any
+ * size stream with flat memory.
+ */
+import { createReadStream } from 'node:fs';
+import { inputError } from '../errors';
+import { ioError } from '../util/io-errors';
+
+export interface JsonValueText {
+  /** The value's JSON text (not yet parsed). */
+  text: string;
+  /** 1-based line where the value starts. */
+  line: number;
+}
+
+/** Longest single value accepted: far above any record, far below what a string can hold. */
+export const MAX_VALUE_BYTES = 256 * 1024 * 1024;
+
+const LF = 0x0a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const isSpace = (b: number) => b === 0x20 || b === LF || b === 0x0d || b === 0x09;
+
+/**
+ * Splits bytes into top-level JSON object/array texts, fed chunk by chunk. Anything else at
+ * the top level (a bare number, a stray character) is an error naming the line.
+ */
+export class JsonSplitter {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private line = 1;
+  private startLine = 0;
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly maxBytes = MAX_VALUE_BYTES,
+  ) {}
+
+  /** The values completed by this chunk. */
+  push(raw: Buffer | string): JsonValueText[] {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    const out: JsonValueText[] = [];
+    let from = 0; // start of the current value's bytes within this chunk
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (b === LF) this.line++;
+      if (this.depth === 0) {
+        if (isSpace(b)) continue;
+        if (b !== OPEN_BRACE && b !== OPEN_BRACKET) {
+          const shown = b < 0x20 || b > 0x7e ? `byte 0x${b.toString(16)}` : JSON.stringify(String.fromCharCode(b));
+          throw inputError(`${this.name} line ${this.line} is not valid JSON: unexpected ${shown} (expected a JSON record)`);
+        }
+        this.depth = 1;
+        from = i;
+        this.startLine = this.line;
+        continue;
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (b === BACKSLASH) this.escaped = true;
+        else if (b === QUOTE) this.inString = false;
+        continue;
+      }
+      if (b === QUOTE) this.inString = true;
+      else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.depth++;
+      else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+        this.depth--;
+        if (this.depth === 0) {
+          const tail = chunk.subarray(from, i + 1);
+          const text = this.parts.length ? Buffer.concat([...this.parts, tail], this.partBytes + tail.length).toString('utf8') : tail.toString('utf8');
+          this.parts = [];
+          this.partBytes = 0;
+          out.push({ text, line: this.startLine });
+        }
+      }
+    }
+    if (this.depth > 0) {
+      // The value continues in the next chunk: keep its bytes (copied: streams reuse buffers).
+      const rest = Buffer.from(chunk.subarray(from));
+      this.parts.push(rest);
+      this.partBytes += rest.length;
+      if (this.partBytes > this.maxBytes) {
+        throw inputError(`${this.name} line ${this.startLine}: a record longer than ${this.maxBytes} bytes (not a styled-vq record; is the file corrupt?)`);
+      }
+    }
+    return out;
+  }
+
+  /** At the end of the input: an unfinished value is an error. */
+  end(): void {
+    if (this.depth > 0) throw inputError(`${this.name} line ${this.startLine} is not valid JSON: the input ends inside a value (cut off?)`);
+  }
+}
+
+/** Top-level JSON values of a stream of chunks, one at a time. */
+export async function* jsonValues(chunks: AsyncIterable<Buffer | string>, name: string, maxBytes = MAX_VALUE_BYTES): AsyncGenerator<JsonValueText> {
+  const splitter = new JsonSplitter(name, maxBytes);
+  for await (const chunk of chunks) yield* splitter.push(chunk);
+  splitter.end();
+}
+
+/** A re-readable byte source: a file (streamed each time) or bytes already in memory (stdin). */
+export interface ByteSource {
+  name: string;
+  chunks(): AsyncIterable<Buffer>;
+}
+
+export function fileSource(path: string, name = path): ByteSource {
+  return {
+    name,
+    chunks: () => readFileChunks(path, name),
+  };
+}
+
+export function bytesSource(bytes: Buffer, name: string): ByteSource {
+  return {
+    name,
+    chunks: async function* () {
+      yield bytes;
+    },
+  };
+}
+
+async function* readFileChunks(path: string, name: string): AsyncGenerator<Buffer> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+  } catch (err) {
+    throw ioError(err, name, 'read');
+  } finally {
+    stream.destroy();
+  }
+}
