@@ -6,7 +6,7 @@
  * bytes) is found and cut off by resume.ts before the log is trusted again.
  */
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import { ioError } from '../util/io-errors';
 
 export class AppendLog {
   private lastSync = Date.now();
@@ -29,7 +29,7 @@ export class AppendLog {
         await fh.datasync();
       }
     } catch (err) {
-      throw inputError(`Cannot open ${path} for writing: ${(err as Error).message}`, err);
+      throw ioError(err, path, 'open');
     }
     return new AppendLog(path, fh, options.syncEveryMs ?? 1000);
   }
@@ -42,8 +42,13 @@ export class AppendLog {
   append(text: string): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`append to closed log ${this.path}`));
     const run = async () => {
-      await this.fh.appendFile(text); // loops until every byte is written
-      if (Date.now() - this.lastSync >= this.syncEveryMs) await this.sync();
+      try {
+        await this.fh.appendFile(text); // loops until every byte is written
+        if (Date.now() - this.lastSync >= this.syncEveryMs) await this.sync();
+      } catch (err) {
+        // A disk that filled up: the lines before stay whole, so --resume continues once there is space.
+        throw ioError(err, this.path, 'write');
+      }
     };
     this.pending = this.pending.then(run);
     return this.pending;
@@ -60,7 +65,7 @@ export class AppendLog {
     this.closed = true;
     try {
       await this.pending;
-      await this.sync();
+      await this.sync().catch((err) => Promise.reject(ioError(err, this.path, 'write')));
     } finally {
       await this.fh.close();
     }

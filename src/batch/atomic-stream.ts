@@ -4,7 +4,7 @@
  * over the target on `commit`. For outputs too large to build in memory first.
  */
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import { ioError } from '../util/io-errors';
 import { tempPathFor } from '../util/atomic';
 
 export class AtomicStreamWriter {
@@ -22,7 +22,7 @@ export class AtomicStreamWriter {
     try {
       return new AtomicStreamWriter(target, tmp, await fs.open(tmp, 'wx'));
     } catch (err) {
-      throw inputError(`Cannot write ${target}: ${(err as Error).message}`, err);
+      throw ioError(err, target, 'write');
     }
   }
 
@@ -31,7 +31,13 @@ export class AtomicStreamWriter {
     const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.buffered.push(typeof data === 'string' ? buf : Buffer.from(buf)); // copy: callers reuse their arrays
     this.bufferedBytes += buf.length;
-    if (this.bufferedBytes >= 1 << 20) await this.flush();
+    if (this.bufferedBytes >= 1 << 20) {
+      try {
+        await this.flush();
+      } catch (err) {
+        throw ioError(err, this.target, 'write');
+      }
+    }
   }
 
   async commit(): Promise<void> {
@@ -42,7 +48,7 @@ export class AtomicStreamWriter {
       await fs.rename(this.tmp, this.target);
     } catch (err) {
       await this.abort();
-      throw inputError(`Cannot write ${this.target}: ${(err as Error).message}`, err);
+      throw ioError(err, this.target, 'write');
     }
   }
 

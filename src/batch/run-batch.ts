@@ -221,6 +221,8 @@ async function pump(
       const records = await tokenizeChunk(model, chunk, { latents: s.latents });
       await writing; // one write in flight: back-pressure if the disk is slower than inference
       writing = log.append(formatRecordsJsonl(records));
+      // A failed write (disk full) surfaces at the next await of `writing`, not as an unhandled rejection meanwhile.
+      writing.catch(() => undefined);
       const failed = records.filter((r) => 'error' in r).length;
       progress.failed += failed;
       progress.done += records.length - failed;

@@ -1,5 +1,5 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
-import { interruptedError } from '../errors';
+import { interruptedError, StyledVqError } from '../errors';
 import { BATCH_DEFAULTS } from '../batch/defaults';
 import { countInputs } from '../batch/input-list';
 import { BATCH_FORMATS, BatchFormat } from '../batch/output-paths';
@@ -99,6 +99,8 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
           onProgress: view.update,
           ...imageOptions(argv),
         });
+      } catch (err) {
+        throw resumableHint(err, argv.output);
       } finally {
         counting.abort();
         view.stop();
@@ -118,4 +120,11 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/** A disk that filled up mid-run: what was written stays, and --resume finishes it. */
+function resumableHint(err: unknown, output: string): unknown {
+  const code = ((err as Error)?.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (!(err instanceof StyledVqError) || !code || !['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO'].includes(code)) return err;
+  return new StyledVqError(err.kind, `${err.message}; the records written so far are kept: free some space, then run the same command with --resume to finish ${output}`, { cause: err });
 }

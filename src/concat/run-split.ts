@@ -13,13 +13,13 @@
 import { promises as fs } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { inputError, usageError } from '../errors';
+import { inputError, StyledVqError, usageError } from '../errors';
 import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { inArray } from '../util/checks';
 import { ensureParentDir } from '../util/atomic';
-import { ioError } from '../util/io-errors';
+import { describeErrno, ioError } from '../util/io-errors';
 import { AtomicStreamWriter } from '../batch/atomic-stream';
 import { readLines } from '../batch/line-reader';
 import { readSequences } from './combined-record';
@@ -66,7 +66,7 @@ async function findLayout(input: string, explicit?: string): Promise<string> {
   if (explicit) return explicit;
   const candidates = [`${input.slice(0, input.length - extname(input).length)}.layout.json`, join(dirname(input), 'layout.json')];
   for (const c of candidates) if (await fs.stat(c).catch(() => null)) return c;
-  throw usageError(`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with --layout`);
+  throw usageError(`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with --layout-file`);
 }
 
 /** Every sequence of the input, parsed (not yet checked against the layout). */
@@ -206,7 +206,9 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
     else await fs.rename(tmp, target);
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    throw ioError(err, target, 'write');
+    // Name the folder the user asked for, not our temporary one.
+    const cause = err instanceof StyledVqError ? (err.cause as NodeJS.ErrnoException | undefined) : err;
+    throw cause && describeErrno(cause) ? ioError(cause, target, 'write') : ioError(err, target, 'write');
   }
   return {
     outDir: target,

@@ -31,8 +31,25 @@ export async function ensureParentDir(target: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw usageError(`Cannot create folder ${dir}: a file of that name is in the way`);
-    throw ioError(err, dir, 'create folder');
+    // mkdir -p reports ENOENT where the real cause is a read-only or unwritable ancestor: find it.
+    throw ioError(code === 'ENOENT' ? await firstMkdirFailure(dir).catch(() => err) : err, dir, 'create folder');
   }
+}
+
+/** The error of creating the first missing folder on the way to `dir` (its real cause). */
+async function firstMkdirFailure(dir: string): Promise<unknown> {
+  let missing = dir;
+  while (!(await fs.stat(dirname(missing)).catch(() => null))) {
+    if (dirname(missing) === missing) break;
+    missing = dirname(missing);
+  }
+  try {
+    await fs.mkdir(missing);
+    await fs.rmdir(missing);
+  } catch (err) {
+    return err;
+  }
+  return new Error('unknown');
 }
 
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
