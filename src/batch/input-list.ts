@@ -5,6 +5,7 @@
  *   - a glob pattern ("photos/**\/*.jpg", quoted so the shell leaves it alone);
  *   - a list file (.txt, .lst, .list): one path per line, relative to the list's folder;
  *     blank lines and lines starting with "#" are skipped;
+ *   - a webdataset shard (.tar): its image members, in archive order (tar-input.ts);
  *   - anything else: one image file.
  * Specs are listed one after another, in the order given.
  */
@@ -14,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { usageError } from '../errors';
 import { walkSorted, WalkEntry } from './dir-walk';
 import { hasGlobMagic, planGlob } from './glob';
+import { checkTarArchive, tarMembers } from './tar-input';
 
 /** Extensions a folder listing picks up (case-insensitive); other files are counted as ignored. */
 export const IMAGE_EXTENSIONS: readonly string[] = [
@@ -21,6 +23,7 @@ export const IMAGE_EXTENSIONS: readonly string[] = [
 ];
 
 const LIST_EXTENSIONS: readonly string[] = ['.txt', '.lst', '.list'];
+const TAR_EXTENSIONS: readonly string[] = ['.tar'];
 
 export const isImageName = (name: string): boolean => IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
 
@@ -29,13 +32,17 @@ export interface ListedInput {
   source: string;
   /** Set when the input could not even be listed (an unreadable folder). */
   error?: string;
+  /** The image's bytes when it does not live in a file of its own (a tar member). */
+  data?: Uint8Array;
 }
 
-export type SpecKind = 'folder' | 'glob' | 'list' | 'file';
+export type SpecKind = 'folder' | 'glob' | 'list' | 'tar' | 'file';
 
 export interface ListOptions {
   /** Enter subfolders of folder specs. */
   recursive?: boolean;
+  /** Read the bytes of tar members (default true); false lists names only (counting). */
+  withData?: boolean;
 }
 
 /** Decide what a spec is; cheap mistakes (nothing there) are refused before any slow work. */
@@ -44,6 +51,7 @@ export async function specKind(spec: string): Promise<SpecKind> {
   const stat = await fs.stat(spec).catch(() => null);
   if (stat?.isDirectory()) return 'folder';
   if (stat && LIST_EXTENSIONS.includes(extname(spec).toLowerCase())) return 'list';
+  if (stat?.isFile() && TAR_EXTENSIONS.includes(extname(spec).toLowerCase())) return 'tar';
   if (stat) return 'file';
   if (hasGlobMagic(spec)) return 'glob';
   throw usageError(`Input ${spec}: no such file or folder (give a folder, a quoted glob, a list .txt, or image files)`);
@@ -63,9 +71,11 @@ export class InputList implements AsyncIterable<ListedInput> {
     if (!specs.length) throw usageError('Give at least one input: a folder, a quoted glob, a list .txt, or image files');
   }
 
-  /** Check every spec exists (or is a glob) before any slow work starts. */
+  /** Check every spec exists (or is a glob), and every tar is whole, before any slow work starts. */
   async check(): Promise<SpecKind[]> {
-    return Promise.all(this.specs.map(specKind));
+    const kinds = await Promise.all(this.specs.map(specKind));
+    for (let i = 0; i < kinds.length; i++) if (kinds[i] === 'tar') await checkTarArchive(this.specs[i]);
+    return kinds;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<ListedInput> {
@@ -74,6 +84,7 @@ export class InputList implements AsyncIterable<ListedInput> {
       if (kind === 'file') yield { source: normalize(spec) };
       else if (kind === 'list') yield* listFile(spec);
       else if (kind === 'folder') yield* this.folder(spec);
+      else if (kind === 'tar') yield* this.tar(spec);
       else yield* this.glob(spec);
     }
   }
@@ -86,6 +97,11 @@ export class InputList implements AsyncIterable<ListedInput> {
         onRejected: () => this.ignored++,
       }),
     );
+  }
+
+  private async *tar(path: string): AsyncGenerator<ListedInput> {
+    const members = tarMembers(path, { accept: isImageName, onRejected: () => this.ignored++, withData: this.options.withData });
+    for await (const m of members) yield { source: `${normalize(path)}/${m.name}`, ...(m.data ? { data: m.data } : {}) };
   }
 
   private async *glob(pattern: string): AsyncGenerator<ListedInput> {
@@ -116,7 +132,7 @@ async function* listFile(list: string): AsyncGenerator<ListedInput> {
  */
 export async function countInputs(specs: readonly string[], options: ListOptions & { signal?: AbortSignal } = {}): Promise<number> {
   let n = 0;
-  for await (const _ of new InputList(specs, options)) {
+  for await (const _ of new InputList(specs, { ...options, withData: false })) {
     if (options.signal?.aborted) break;
     n++;
   }

@@ -21,10 +21,10 @@ export function reasonOf(err: unknown): string {
   return msg.split('\n')[0] || 'unknown error';
 }
 
-/** Never throws: a bad input becomes { ok: false, error }. */
-export async function preprocessFile(path: string, settings: PreprocessSettings): Promise<PreprocessOutcome> {
+/** Never throws: a bad input becomes { ok: false, error }. `input`: a path, or the image's bytes (a tar member). */
+export async function preprocessFile(input: string | Uint8Array, settings: PreprocessSettings): Promise<PreprocessOutcome> {
   try {
-    const pre = await preprocessImage(path, settings);
+    const pre = await preprocessImage(input, settings);
     return { ok: true, rgb: pre.rgb, originalSize: [pre.originalWidth, pre.originalHeight] };
   } catch (err) {
     return { ok: false, error: reasonOf(err) };

@@ -23,8 +23,12 @@ export interface Preprocessor {
   readonly concurrency: number;
   /** Why 'workers' was asked for and 'main' runs. */
   readonly fallback?: string;
-  /** Resolves with the outcome (bad inputs included); rejects only if the pool itself is broken. */
-  run(path: string): Promise<PreprocessOutcome>;
+  /**
+   * Resolves with the outcome (bad inputs included); rejects only if the pool itself is
+   * broken. `data`: the image's bytes when it is not a file (a tar member); it is handed
+   * to the worker (transferred: the caller must not use it afterwards).
+   */
+  run(path: string, data?: Uint8Array): Promise<PreprocessOutcome>;
   close(): Promise<void>;
 }
 
@@ -62,7 +66,7 @@ class MainThread implements Preprocessor {
     readonly fallback?: string,
   ) {}
 
-  async run(path: string): Promise<PreprocessOutcome> {
+  async run(path: string, data?: Uint8Array): Promise<PreprocessOutcome> {
     if (this.running >= this.concurrency) await new Promise<void>((go) => this.waiting.push(go));
     if (this.closed) {
       this.waiting.shift()?.();
@@ -70,7 +74,7 @@ class MainThread implements Preprocessor {
     }
     this.running++;
     try {
-      return await preprocessFile(path, this.settings);
+      return await preprocessFile(data ?? path, this.settings);
     } finally {
       this.running--;
       this.waiting.shift()?.();
@@ -87,6 +91,7 @@ class MainThread implements Preprocessor {
 interface Job {
   id: number;
   path: string;
+  data?: Uint8Array;
   resolve: (o: PreprocessOutcome) => void;
   reject: (e: Error) => void;
 }
@@ -109,11 +114,11 @@ class WorkerPool implements Preprocessor {
     for (let i = 0; i < concurrency; i++) this.idle.push(this.spawn());
   }
 
-  run(path: string): Promise<PreprocessOutcome> {
+  run(path: string, data?: Uint8Array): Promise<PreprocessOutcome> {
     if (this.closed) return Promise.resolve({ ok: false, error: 'cancelled' });
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, path, resolve, reject });
+      this.queue.push({ id: this.nextId++, path, data, resolve, reject });
       this.dispatch();
     });
   }
@@ -172,7 +177,9 @@ class WorkerPool implements Preprocessor {
       const job = this.queue.shift()!;
       this.busy.set(w, job);
       w.ref();
-      w.postMessage({ id: job.id, path: job.path });
+      // Tar members' bytes move to the worker (their buffers are their own: tar-input.ts).
+      w.postMessage({ id: job.id, path: job.path, data: job.data }, job.data ? [job.data.buffer as ArrayBuffer] : []);
+      job.data = undefined;
     }
     for (const w of this.idle) w.unref();
   }

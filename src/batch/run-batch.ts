@@ -10,7 +10,9 @@
  * A run stopped in any way (abort signal, crash, kill -9, power cut) is finished by a run
  * with `resume`: see resume.ts for which records it trusts.
  */
+import { basename, dirname, join } from 'node:path';
 import { inputError, usageError } from '../errors';
+import { LOCK_DEFAULTS, OutputLock } from '../io/output-lock';
 import type { ImageOptions } from '../api/encode';
 import type { Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
@@ -26,9 +28,13 @@ import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, forma
 import { hasImagesInSubfolders } from './dir-walk';
 import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
+import type { PreprocessOutcome } from './preprocess-job';
 import { createPreprocessor, PreprocessMode, Preprocessor } from './preprocess-pool';
 import { recoverLog, RecoveredLog } from './resume';
 import { ChunkItem, tokenizeChunk } from './tokenize-chunk';
+import { checkMarkerFiles, DONE_FORMAT, donePathFor, DONE_VERSION, DoneMarker, readDoneMarker, removeDoneMarker, SourceDigest, SourceTally, writeDoneMarker } from './done-marker';
+import { engineIds, shardOf, shardOutputPath, ShardSpec, validateShard } from './shard';
+import { verifyJsonl, verifyNpy } from './verify-output';
 
 export interface RunBatchOptions extends ImageOptions {
   /** Folders, quoted globs, list files (.txt) or image files, listed in this order. */
@@ -58,6 +64,16 @@ export interface RunBatchOptions extends ImageOptions {
   onProgress?: (progress: BatchProgress) => void;
   /** Longest time between fdatasync calls (default 1000 ms). */
   syncEveryMs?: number;
+  /**
+   * Write only shard `index` of `count`: a contiguous slice of the listing, into
+   * `output` with the zero-padded shard id (shard.ts: `tokens-00012-of-00128.jsonl`, or
+   * `{shard}` / `{shards}` in the name). Joining the shards in order equals one run.
+   */
+  shard?: ShardSpec;
+  /** The output lock's heartbeat period and staleness (default 5 s / 60 s; io/output-lock.ts). */
+  lock?: { heartbeatMs?: number; staleMs?: number };
+  /** Where the engine's job/task ids are read for the done marker (default process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface BatchProgress {
@@ -75,7 +91,17 @@ export interface BatchProgress {
 }
 
 export interface BatchSummary extends BatchProgress {
+  /** The output written (with a shard, its shard name). */
   output: string;
+  shard: ShardSpec | null;
+  /** The done marker written (or found valid), null when the run did not finish. */
+  marker: string | null;
+  /** A marker was found but did not hold (why); the output was redone or resumed. */
+  markerInvalid?: string;
+  /** A stale lock of a dead writer was taken over (whose, and why it was judged stale). */
+  lockTakenOver?: string;
+  /** Every input failed: no marker is written (the CLI exits 2). */
+  allFailed: boolean;
   format: BatchFormat;
   /** Every file of the finished output (or the log of an interrupted one). */
   files: string[];
@@ -94,20 +120,28 @@ export interface BatchSummary extends BatchProgress {
   batchSize: number;
   preprocess: { mode: PreprocessMode; concurrency: number; fallback?: string };
   model: { name: string; fingerprint: string };
-  execution: ExecutionInfo;
+  /** Where inference ran; absent when a valid done marker meant nothing had to run. */
+  execution?: ExecutionInfo;
 }
 
-type SummaryBase = Pick<BatchSummary, 'output' | 'format' | 'batchSize' | 'model' | 'execution'>;
+type SummaryBase = Pick<BatchSummary, 'output' | 'format' | 'batchSize' | 'model' | 'execution' | 'shard'>;
 
 interface Settings {
   inputs: InputList;
+  /** Files without an image extension in the latest listing. */
+  ignored: () => number;
+  /** The listing this run reads (the shard's slice), made fresh on each call. */
+  list: () => AsyncIterable<ListedInput>;
+  /** The whole listing's digest, known once a sharded listing was counted. */
+  whole: SourceTally | null;
+  output: string;
+  shard: ShardSpec | null;
   paths: BatchPaths;
+  overwrite: boolean;
   batchSize: number;
   concurrency: number;
   latents: boolean;
   resume: boolean;
-  /** Files of an earlier output that `overwrite` replaces: removed once the new run has started. */
-  replaced: string[];
 }
 
 async function settle(options: RunBatchOptions): Promise<Settings> {
@@ -117,43 +151,143 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   const concurrency = positiveInteger('concurrency', options.concurrency ?? BATCH_DEFAULTS.concurrency());
   const overwrite = !!(options.overwrite ?? options.force);
   if (options.resume && overwrite) throw usageError('--resume continues an output and --overwrite replaces it: choose one');
+  const shard = options.shard === undefined ? null : validateShard(options.shard);
+  const output = shard ? shardOutputPath(options.output, shard) : options.output;
   const inputs = new InputList(options.inputs, { recursive: options.recursive });
   await inputs.check();
-  // Existing files are claimOutputs' business (it knows about --resume); this checks the rest.
-  await checkOutputPath(options.output, options.inputs, '-o', { overwrite: true });
-  const paths = batchPaths(options.output, format);
-  const replaced = await claimOutputs(paths, { resume: !!options.resume, overwrite });
-  return { inputs, paths, batchSize, concurrency, latents: !!options.latents, resume: !!options.resume, replaced };
+  // Existing files are claimOutputs' business (it knows about --resume and done markers); this checks the rest.
+  await checkOutputPath(output, options.inputs, '-o', { overwrite: true });
+  const paths = batchPaths(output, format);
+  // Each listing is made fresh; `ignored` is read from the latest full pass over the specs.
+  let lists: InputList[] = [];
+  const make = (withData: boolean) => {
+    const l = new InputList(options.inputs, { recursive: options.recursive, withData });
+    lists.push(l);
+    return l;
+  };
+  let whole: SourceTally | null = null;
+  const list = (): AsyncIterable<ListedInput> => {
+    lists = [];
+    if (!shard) return make(true);
+    whole = new SourceTally();
+    return shardOf((namesOnly) => make(!namesOnly), shard, whole);
+  };
+  return {
+    inputs,
+    list,
+    ignored: () => Math.max(0, ...lists.map((l) => l.ignored)),
+    get whole() {
+      return whole;
+    },
+    output,
+    shard,
+    paths,
+    overwrite,
+    batchSize,
+    concurrency,
+    latents: !!options.latents,
+    resume: !!options.resume,
+  };
 }
 
-/** Tokenize every input into `options.output`. Never throws for a bad input: it gets an error record. */
+/** The options that change tokens: recorded in the marker, and a finished output must agree on them. */
+function markedOptions(options: RunBatchOptions, s: Settings): Record<string, unknown> {
+  return {
+    latents: s.latents,
+    alpha: options.alpha ?? 'drop',
+    limitInputPixels: options.limitInputPixels ?? null,
+    recursive: !!options.recursive,
+  };
+}
+
+/** Every source the run consumes from the listing goes through `tally`. */
+async function* tallied(inputs: AsyncIterable<ListedInput>, tally: SourceTally): AsyncGenerator<ListedInput> {
+  for await (const input of inputs) {
+    tally.add(input.source);
+    yield input;
+  }
+}
+
+async function listingDigest(list: () => AsyncIterable<ListedInput>): Promise<SourceDigest> {
+  const tally = new SourceTally();
+  for await (const input of list()) tally.add(input.source);
+  return tally.digest();
+}
+
+/**
+ * Tokenize every input into `options.output` (or its shard). Never throws for a bad
+ * input: it gets an error record. One writer per output (a second one gets a busy error,
+ * exit 75); a finished output gets a done marker, and a rerun on it returns at once.
+ */
 export async function runBatch(model: Model, options: RunBatchOptions): Promise<BatchSummary> {
   const s = await settle(options);
-  const execution = await model.prepare(['encoder', 'codebook']);
-  const listing = new Peekable<ListedInput>(s.inputs);
+  await ensureParentDir(s.output); // the lock lives next to the output
+  const lock = await OutputLock.acquire(s.output, { heartbeatMs: options.lock?.heartbeatMs ?? LOCK_DEFAULTS.heartbeatMs, staleMs: options.lock?.staleMs ?? LOCK_DEFAULTS.staleMs });
+  try {
+    const summary = await runLocked(model, options, s, lock);
+    return lock.tookOver ? { ...summary, lockTakenOver: lock.tookOver } : summary;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lock: OutputLock): Promise<BatchSummary> {
   const base: SummaryBase = {
-    output: options.output,
+    output: s.output,
     format: s.paths.format,
     batchSize: s.batchSize,
     model: { name: model.name, fingerprint: model.fingerprint },
-    execution,
+    execution: undefined,
+    shard: s.shard,
   };
+  const marked = markedOptions(options, s);
+
+  // A done marker: valid -> nothing to do; another job's -> refuse; damaged -> report and redo.
+  let markerInvalid: string | undefined;
+  const marker = s.overwrite ? null : await readDoneMarker(s.output).catch((err: Error) => ({ unreadable: err.message }));
+  if (marker && 'unreadable' in marker) markerInvalid = marker.unreadable;
+  else if (marker) {
+    const done = await checkDone(marker, s, base, marked);
+    if (done === true) return finishedSummary(marker, s, base);
+    markerInvalid = done;
+  }
+  let resume = s.resume;
+  if (markerInvalid) {
+    await removeDoneMarker(s.output); // before the output changes in any way
+    // The same job, damaged: a JSONL log is resumed (its trusted lines kept); .npy is redone (its journal is gone).
+    if (s.paths.format === 'jsonl') resume = true;
+    else await removeReplaced(await claimOutputs(s.paths, { resume: false, overwrite: true }));
+  }
+  // Files of an earlier output that `overwrite` replaces: removed once the new run has started.
+  const replaced = await claimOutputs(s.paths, { resume, overwrite: s.overwrite });
+  base.execution = await model.prepare(['encoder', 'codebook']); // sessions only once there is work (a rerun on a finished output needs none)
+
+  const tally = new SourceTally();
+  const listing = new Peekable<ListedInput>(tallied(s.list(), tally));
   try {
-    if (s.resume && (await npyComplete(s.paths))) return await alreadyComplete(s, listing, base);
+    if (resume && (await npyComplete(s.paths))) {
+      const summary = await alreadyComplete(s, listing, base);
+      return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
+    }
 
     let recovered: RecoveredLog = { count: 0, failed: 0, trustedBytes: 0, droppedBytes: 0 };
-    if (s.resume) recovered = await recoverLog(s.paths.log, listing, model, { latents: s.latents });
-    if (recovered.count === 0 && !(await listing.peek())) {
-      const ignored = s.inputs.ignored ? ` (${s.inputs.ignored} file${s.inputs.ignored === 1 ? '' : 's'} without an image extension)` : '';
+    if (resume) recovered = await recoverLog(s.paths.log, listing, model, { latents: s.latents });
+    // An empty shard of a non-empty listing is fine (more shards than inputs): it is marked done empty.
+    const nothing = recovered.count === 0 && !(await listing.peek()); // (peeking counts a sharded listing)
+    const emptyShard = s.shard !== null && (s.whole?.count ?? 0) > 0;
+    if (nothing && !emptyShard) {
+      const n = s.ignored();
+      const ignored = n ? ` (${n} file${n === 1 ? '' : 's'} without an image extension)` : '';
       throw inputError(`No images found in ${s.inputs.specs.join(', ')}${ignored}${await subfolderHint(options)}`);
     }
     // The new run can start (model loaded, inputs found): only now does --overwrite remove the old output.
-    await removeReplaced(s.replaced);
+    await removeDoneMarker(s.output); // gone for good before the output changes in any way
+    await removeReplaced(replaced);
     await ensureParentDir(s.paths.log);
 
     const log = await AppendLog.open(s.paths.log, {
-      truncateTo: s.resume ? recovered.trustedBytes : undefined,
-      fresh: !s.resume,
+      truncateTo: resume ? recovered.trustedBytes : undefined,
+      fresh: !resume,
       syncEveryMs: options.syncEveryMs ?? BATCH_DEFAULTS.syncEveryMs,
     });
     const pool = createPreprocessor(
@@ -175,21 +309,113 @@ export async function runBatch(model: Model, options: RunBatchOptions): Promise<
       await finishNpyOutput(s.paths, { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim }, { rows: progress.written, latents: s.latents });
       files.splice(0, 1, s.paths.tokens!, ...(s.latents ? [s.paths.latents!] : []), s.paths.sidecar!);
     }
-    return {
+    const summary: BatchSummary = {
       ...base,
       ...progress,
       files,
       total: progress.written,
       skippedFailed: recovered.failed,
-      ignored: s.inputs.ignored,
+      ignored: s.ignored(),
       repairedBytes: recovered.droppedBytes,
       interrupted,
       alreadyComplete: false,
+      marker: null,
+      allFailed: false,
       preprocess: { mode: pool.mode, concurrency: pool.concurrency, ...(pool.fallback ? { fallback: pool.fallback } : {}) },
     };
+    if (interrupted) return markerInvalid ? { ...summary, markerInvalid } : summary;
+    return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
   } finally {
     await listing.close();
   }
+}
+
+/**
+ * A finished run: read the output back (records, sources, sizes), then write the done
+ * marker last. Not when every input failed: that is reported (exit 2), not marked done.
+ */
+async function markDone(
+  model: Model,
+  options: RunBatchOptions,
+  s: Settings,
+  lock: OutputLock,
+  summary: BatchSummary,
+  tally: SourceTally,
+  marked: Record<string, unknown>,
+  markerInvalid: string | undefined,
+): Promise<BatchSummary> {
+  const expected = tally.digest();
+  const verified = s.paths.format === 'jsonl' ? await verifyJsonl(s.paths.log, model, expected) : await verifyNpy(s.paths, model, expected, s.latents);
+  const result = { ...summary, ...(markerInvalid ? { markerInvalid } : {}) };
+  if (verified.records > 0 && verified.failed === verified.records) return { ...result, allFailed: true };
+  await lock.verify(); // never mark an output another writer has taken over
+  const marker: DoneMarker = {
+    format: DONE_FORMAT,
+    version: DONE_VERSION,
+    kind: 'batch',
+    output: basename(s.output),
+    output_format: s.paths.format,
+    shard: s.shard,
+    counts: { records: verified.records, done: verified.records - verified.failed, failed: verified.failed },
+    files: verified.files,
+    sources: verified.sources,
+    listing: s.shard ? s.whole!.digest() : verified.sources,
+    model: { name: model.name, fingerprint: model.fingerprint },
+    options: marked,
+    inputs: [...options.inputs],
+    engine: engineIds(options.env ?? process.env),
+    finished: new Date().toISOString(),
+  };
+  return { ...result, marker: await writeDoneMarker(s.output, marker) };
+}
+
+/** true if `marker` shows this very job finished and intact; else why not (then it is redone). Another job's marker is refused. */
+async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, marked: Record<string, unknown>): Promise<true | string> {
+  const restart = 'use a new -o, or --overwrite to redo it';
+  const what = `${s.output} was marked done`;
+  if (marker.kind !== 'batch') throw usageError(`${what} by a merge, not a batch run; ${restart}`);
+  if (marker.model.fingerprint !== base.model.fingerprint) {
+    throw usageError(`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`);
+  }
+  if (JSON.stringify(marker.options) !== JSON.stringify(marked)) throw usageError(`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
+  if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard)) throw usageError(`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`);
+  const damaged = await checkMarkerFiles(s.output, marker);
+  if (damaged) return damaged;
+  const sources = await listingDigest(s.list);
+  if (sources.count !== marker.sources.count || sources.sha256 !== marker.sources.sha256) {
+    const now = sources.count > marker.sources.count ? `there are more inputs now (${sources.count})` : sources.count < marker.sources.count ? `there are fewer inputs now (${sources.count})` : 'the inputs listed now are other ones (names or order)';
+    throw usageError(`${what} for ${marker.sources.count} inputs, but ${now}; ${restart}`);
+  }
+  return true;
+}
+
+function finishedSummary(marker: DoneMarker, s: Settings, base: SummaryBase): BatchSummary {
+  const dir = dirname(s.output);
+  return {
+    ...base,
+    written: marker.counts.records,
+    done: 0,
+    failed: 0,
+    skipped: marker.counts.records,
+    elapsedSeconds: 0,
+    imagesPerSecond: 0,
+    files: marker.files.map((f) => join(dir, f.name)),
+    total: marker.counts.records,
+    skippedFailed: marker.counts.failed,
+    ignored: s.ignored(),
+    repairedBytes: 0,
+    interrupted: false,
+    alreadyComplete: true,
+    marker: donePathFor(s.output),
+    allFailed: false,
+    preprocess: { mode: 'main', concurrency: 0 },
+  };
+}
+
+/** A tar member's error names the member, not "<buffer of N bytes>". */
+function named(outcome: PreprocessOutcome, input: ListedInput): PreprocessOutcome {
+  if (outcome.ok || !input.data) return outcome;
+  return { ok: false, error: outcome.error.replace(/^<buffer of \d+ bytes>/, input.source) };
 }
 
 /** The main loop; returns true when stopped by the signal. */
@@ -205,7 +431,7 @@ async function pump(
 ): Promise<boolean> {
   const start = async (input: ListedInput): Promise<ChunkItem> => ({
     source: input.source,
-    outcome: input.error ? { ok: false, error: `${input.source}: ${input.error}` } : await pool.run(input.source),
+    outcome: input.error ? { ok: false, error: `${input.source}: ${input.error}` } : named(await pool.run(input.source, input.data), input),
   });
   const prefetch = new OrderedPrefetch(listing, start, s.concurrency + BATCH_DEFAULTS.lookaheadBatches * s.batchSize);
   const signal = options.signal;
@@ -266,10 +492,12 @@ async function alreadyComplete(s: Settings, listing: Peekable<ListedInput>, base
     files: [s.paths.tokens!, ...(sidecar.latents ? [s.paths.latents!] : []), s.paths.sidecar!],
     total: sidecar.sources.length,
     skippedFailed: sidecar.failed.length,
-    ignored: s.inputs.ignored,
+    ignored: s.ignored(),
     repairedBytes: 0,
     interrupted: false,
     alreadyComplete: true,
+    marker: null,
+    allFailed: false,
     preprocess: { mode: 'main', concurrency: 0 },
   };
 }

@@ -33,7 +33,7 @@ export function buildParser(args: string[]): Argv<GlobalArgs> {
     .group(Object.keys(GLOBAL_OPTIONS), 'Global options:') as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = y.command(c);
   return y
-    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, concat, split)')
+    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split)')
     .recommendCommands()
     .strict()
     .example('$0 encode examples/pier.jpg', 'tokens.json record on stdout')
@@ -41,7 +41,7 @@ export function buildParser(args: string[]): Argv<GlobalArgs> {
     .example('$0 doctor', 'what runs here: providers, versions, default model')
     .epilogue(
       `Model: --model DIR, else $${DEFAULTS.modelEnv}, else the default in models/. ` +
-        'Exit codes: 0 ok, 1 bad usage, 2 bad input or model. Docs: README.md.',
+        'Exit codes: 0 ok, 1 bad usage, 2 bad input or model, 75 output busy (another writer), 130 Ctrl-C, 143 SIGTERM. Docs: README.md.',
     )
     .help()
     .alias('h', 'help')

@@ -1,10 +1,11 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
-import { interruptedError, StyledVqError } from '../errors';
+import { inputError, interruptedError, StyledVqError, terminatedError, usageError } from '../errors';
 import { BATCH_DEFAULTS } from '../batch/defaults';
 import { countInputs } from '../batch/input-list';
 import { BATCH_FORMATS, BatchFormat } from '../batch/output-paths';
 import { progressView } from '../batch/progress-view';
 import { BatchSummary, runBatch } from '../batch/run-batch';
+import { parseShard, SHARD_INDEX_VARIABLES, shardFromEnvironment, shardRange, ShardSpec } from '../batch/shard';
 import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 
@@ -18,6 +19,9 @@ export interface BatchArgs extends GlobalArgs, ImageReadArgs {
   resume?: boolean;
   overwrite?: boolean;
   latents: boolean;
+  shard?: string;
+  shards?: number;
+  'shard-from-env'?: string;
 }
 
 export const command = 'batch <inputs...>';
@@ -52,13 +56,30 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
       resume: { type: 'boolean', describe: 'Finish an interrupted run into the same output (inputs already written are skipped)' },
       overwrite: { type: 'boolean', alias: 'force', describe: 'Replace an existing output (removed only once the new run has started; --force is the old name)' },
       latents: { type: 'boolean', default: false, describe: 'Also store the continuous latents (records, or float32 [N,36,D] <stem>.latents.npy)' },
+      shard: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Write only shard I of N (0-based): a contiguous slice of the inputs, into <out>-000II-of-000NN.<ext> (or {shard}/{shards} in -o)',
+      },
+      shards: {
+        type: 'number',
+        requiresArg: true,
+        describe: `Number of shards, this task's index from the engine: $${SHARD_INDEX_VARIABLES.join(', then $')}`,
+        coerce: (v: unknown) => positiveIntegerArg('--shards', v),
+      },
+      'shard-from-env': { type: 'string', requiresArg: true, describe: 'With --shards: the variable that holds the shard index (e.g. RAY_SHARD)' },
       ...IMAGE_READ_OPTIONS,
     })
     .conflicts('resume', 'overwrite')
+    .conflicts('shard', 'shards')
+    .conflicts('shard', 'shard-from-env')
     .example('$0 batch photos/ -o tokens.jsonl', 'every image in photos/, one record per line')
     .example('$0 batch photos/ -r -o tokens.npy', 'all subfolders too; int32 [N,36] + tokens.sources.json')
     .example('$0 batch "data/**/*.png" list.txt -o tokens.jsonl', 'a quoted glob, then the paths listed in list.txt')
-    .example('$0 batch photos/ -o tokens.jsonl --resume', 'finish a run that was interrupted (Ctrl-C, kill, power cut)') as unknown as Argv<BatchArgs>;
+    .example('$0 batch photos/ -o tokens.jsonl --resume', 'finish a run that was interrupted (Ctrl-C, kill, power cut)')
+    .example('$0 batch list.txt --shard 3/128 -o out/tokens.jsonl --resume', 'shard 3 of 128 -> out/tokens-00003-of-00128.jsonl (+ .done.json)')
+    .example('$0 batch list.txt --shards 128 -o out/tokens.jsonl --resume', 'the shard index from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX')
+    .example('$0 batch shard-00012.tar -o tokens-00012.jsonl', 'the images of a webdataset tar, keys kept') as unknown as Argv<BatchArgs>;
 }
 
 function summaryLine(s: BatchSummary): string {
@@ -70,19 +91,36 @@ function summaryLine(s: BatchSummary): string {
   );
 }
 
+/** The shard the flags name: --shard I/N, or --shards N with the index from the engine's variable. */
+export function shardArg(argv: Pick<BatchArgs, 'shard' | 'shards' | 'shard-from-env'>, env: Record<string, string | undefined>): ShardSpec | undefined {
+  if (argv.shard !== undefined) return parseShard(argv.shard, '--shard');
+  if (argv['shard-from-env'] !== undefined && argv.shards === undefined) throw usageError('--shard-from-env needs --shards N (the number of shards)');
+  if (argv.shards === undefined) return undefined;
+  return shardFromEnvironment(argv.shards, env, argv['shard-from-env'], { count: '--shards', variable: '--shard-from-env' });
+}
+
 export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void> {
+  const shard = shardArg(argv, process.env);
+  // SIGTERM (what Slurm, Kubernetes and Ray send before SIGKILL) is handled like Ctrl-C:
+  // finish the batch in flight, sync, release the lock, exit 143 (130 for SIGINT).
   const controller = new AbortController();
-  const onSigint = () => {
-    notice(argv, 'stopping after the current batch (Ctrl-C again to quit at once; the output stays resumable either way)');
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    stoppedBy ??= signal;
+    notice(argv, `${signal}: stopping after the current batch (a second signal quits at once; the output stays resumable either way)`);
     controller.abort();
   };
-  process.once('SIGINT', onSigint);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await withModel(argv, async (model) => {
       const view = progressView({ stream: process.stderr, quiet: argv.quiet });
       // The total is only for the progress bar: counted alongside, never waited for.
       const counting = new AbortController();
-      void countInputs(argv.inputs, { recursive: argv.recursive, signal: counting.signal }).then((n) => counting.signal.aborted || view.setTotal(n), () => undefined);
+      void countInputs(argv.inputs, { recursive: argv.recursive, signal: counting.signal }).then(
+        (n) => counting.signal.aborted || view.setTotal(shard ? shardRange(n, shard).end - shardRange(n, shard).start : n),
+        () => undefined,
+      );
       let summary: BatchSummary;
       try {
         summary = await runBatch(model, {
@@ -97,6 +135,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
           overwrite: argv.overwrite,
           signal: controller.signal,
           onProgress: view.update,
+          shard,
           ...imageOptions(argv),
         });
       } catch (err) {
@@ -106,19 +145,24 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
         view.stop();
       }
       announce(argv, summary.execution);
+      if (summary.lockTakenOver) notice(argv, `took over the stale lock of ${summary.lockTakenOver}`);
+      if (summary.markerInvalid) notice(argv, `the done marker of ${summary.output} did not hold (${summary.markerInvalid}); redone`);
       if (summary.repairedBytes) notice(argv, `cut ${summary.repairedBytes} bytes of an interrupted write from the end of the output; those inputs were redone`);
       if (summary.preprocess.fallback) notice(argv, `preprocessing on the main thread: ${summary.preprocess.fallback}`);
       if (summary.alreadyComplete) notice(argv, `${summary.output} is already complete (${summary.total} records); nothing to do`);
       else notice(argv, summaryLine(summary));
       if (argv.json) printJson(summary);
       if (summary.interrupted) {
-        throw interruptedError(
-          `interrupted: ${summary.total} inputs are in ${summary.files[0]}; to finish, run the same command with --resume`,
-        );
+        const message = `interrupted: ${summary.total} inputs are in ${summary.files[0]}; to finish, run the same command with --resume`;
+        throw stoppedBy === 'SIGTERM' ? terminatedError(message.replace('interrupted', 'terminated (SIGTERM)')) : interruptedError(message);
+      }
+      if (summary.allFailed) {
+        throw inputError(`every one of the ${summary.total} inputs failed (see the error records in ${summary.files[0]}); not marked done`);
       }
     });
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 

@@ -12,6 +12,7 @@ import * as doctor from './doctor';
 import * as batch from './batch';
 import * as concat from './concat';
 import * as split from './split';
+import * as merge from './merge';
 
 // Each module's builder/handler are typed against its own argv interface.
-export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];
+export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];
