@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop what .ci/slurm/up.sh STATE_DIR started (by pid file; munged is left to the host).
+# Stop what .ci/slurm/up.sh STATE_DIR started, by pid file: slurmd, slurmctld, and munged
+# if up.sh started it.
 set -uo pipefail
 S="$1"
 for d in slurmd slurmctld; do
@@ -10,3 +11,9 @@ for d in slurmd slurmctld; do
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$S/$d.pid"
 done
+if [ -f "$S/munged.ours" ]; then
+  pid="$(cat /run/munge/munged.pid 2>/dev/null || true)"
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  rm -f "$S/munged.ours"
+fi
+exit 0

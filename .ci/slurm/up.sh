@@ -17,12 +17,14 @@ fail() {
 }
 
 # munge: Slurm's authentication. One key per host is enough for a single node.
-if ! pgrep -x munged >/dev/null; then
+munge_pid="$(cat /run/munge/munged.pid 2>/dev/null || true)"
+if [ -z "$munge_pid" ] || ! kill -0 "$munge_pid" 2>/dev/null; then
   [ -s /etc/munge/munge.key ] || { mungekey --create 2>/dev/null || /usr/sbin/create-munge-key -f; }
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge/munge.key
   chmod 0755 /run/munge
   runuser -u munge -- /usr/sbin/munged || fail "munged did not start"
+  touch "$S/munged.ours" # down.sh stops only a munged this script started
 fi
 munge -n | unmunge >/dev/null || fail "munge does not round-trip a credential"
 
