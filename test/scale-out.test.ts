@@ -31,6 +31,12 @@ const fresh = (name = 'run') => {
 };
 const batch = (options: Partial<RunBatchOptions> & { output: string }) => runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, preprocessIn: 'main', ...options });
 const text = (p: string) => readFileSync(p, 'utf8');
+/**
+ * The bytes of a JSONL output, except the text of error records: libvips words the same
+ * failure differently from run to run (batch-pipeline.test.ts). Everything else, tokens
+ * and order included, must be identical.
+ */
+const bytes = (p: string) => text(p).replace(/"error":"(?:[^"\\]|\\.)*"/g, '"error":"..."');
 
 beforeAll(async () => {
   tmp = tempDir('styled-vq-scale-');
@@ -100,7 +106,7 @@ describe('shards and merge', () => {
     });
     const m = await mergeShards({ shards: [dir], output: join(dir, 'all.jsonl') });
     expect(m).toMatchObject({ shards: 3, records: 24, failed: 3 });
-    expect(readFileSync(join(dir, 'all.jsonl'))).toEqual(readFileSync(single));
+    expect(bytes(join(dir, 'all.jsonl'))).toBe(bytes(single));
     expect(JSON.parse(text(join(dir, 'all.jsonl.done.json')))).toMatchObject({ kind: 'merge', counts: { records: 24, failed: 3 }, shards: [{ index: 0 }, { index: 1 }, { index: 2 }] });
   });
 
@@ -112,7 +118,10 @@ describe('shards and merge', () => {
     await mergeShards({ shards: [join(dir, 's-*.npy')], output: join(dir, 'all.npy') });
     expect(readFileSync(join(dir, 'all.npy'))).toEqual(readFileSync(one));
     expect(readFileSync(join(dir, 'all.latents.npy'))).toEqual(readFileSync(join(dir, 'one.latents.npy')));
-    const norm = (p: string) => ({ ...JSON.parse(text(p)), tokens: 'x', latents: 'y' });
+    const norm = (p: string) => {
+      const sc = JSON.parse(text(p));
+      return { ...sc, tokens: 'x', latents: 'y', failed: sc.failed.map((f: { row: number; source: string }) => [f.row, f.source]) };
+    };
     expect(norm(join(dir, 'all.sources.json'))).toEqual(norm(join(dir, 'one.sources.json')));
   });
 
@@ -150,7 +159,7 @@ describe('shards and merge', () => {
     writeFileSync(mk, saved);
 
     await mergeShards({ shards: [dir], output: all });
-    expect(readFileSync(all)).toEqual(readFileSync(single));
+    expect(bytes(all)).toBe(bytes(single));
     expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(/Output exists: .*set overwrite/);
   });
 
@@ -211,7 +220,7 @@ describe('output lock', () => {
     expect(exitCodeFor(e)).toBe(75);
     expect(e.message).toMatch(new RegExp(`being written by another process \\(pid ${process.pid} on ${hostname()}`));
     await first;
-    expect(readFileSync(output)).toEqual(readFileSync(single));
+    expect(bytes(output)).toBe(bytes(single));
     expect(existsSync(`${output}.lock`)).toBe(false);
   });
 
