@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
-import { inputError } from '../errors';
+import { ioError } from '../util/io-errors';
 import { tempPathFor } from '../util/atomic';
 
 export async function syncDir(dir: string): Promise<void> {
@@ -34,7 +34,7 @@ export async function writeFileDurable(target: string, data: string | Uint8Array
     await syncDir(dirname(target));
   } catch (err) {
     await fs.rm(tmp, { force: true });
-    throw inputError(`Cannot write ${target}: ${(err as Error).message}`, err);
+    throw ioError(err, target, 'write');
   }
 }
 
@@ -44,7 +44,7 @@ export async function removeDurable(path: string): Promise<boolean> {
     await fs.rm(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw inputError(`Cannot remove ${path}: ${(err as Error).message}`, err);
+    throw ioError(err, path, 'remove');
   }
   await syncDir(dirname(path));
   return true;

@@ -25,7 +25,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
-import { busyError, inputError } from '../errors';
+import { busyError } from '../errors';
+import { ioError } from '../util/io-errors';
 
 export interface LockOwner {
   pid: number;
@@ -136,7 +137,7 @@ export class OutputLock {
       }
     } catch (err) {
       if ((err as { kind?: string }).kind === 'busy') throw err;
-      throw inputError(`Cannot lock ${output} (${path}): ${(err as Error).message}`, err);
+      throw ioError(err, path, 'write'); // e.g. "Cannot write out.jsonl.lock: read-only file system"
     }
     const lock = new OutputLock(path, owner, tookOver, staleMs);
     lock.timer = setInterval(() => void lock.beat(), heartbeatMs);
