@@ -73,7 +73,11 @@ afterAll(() => {
 
 describe('a full disk', () => {
   test('the test has a full disk to work with (tmpfs as root, else ulimit -f)', () => {
-    expect(mounted || !isRoot).toBe(true);
+    const disk = squeeze(4);
+    const r = spawnSync('/bin/sh', ['-c', `${disk.limit ? `ulimit -f ${disk.limit * 2}; ` : ''}exec '${process.execPath}' -e "require('fs').writeFileSync('${join(full, 'probe')}', Buffer.alloc(64 * 1024))"`], { encoding: 'utf8' });
+    disk.free();
+    rmSync(join(full, 'probe'), { force: true });
+    expect(r.stderr).toMatch(mounted ? /ENOSPC/ : /EFBIG/);
   });
 
   test.each(['jsonl', 'npy'])('batch to %s: one line, exit 2; after freeing space --resume finishes it exactly', (format) => {

@@ -9,6 +9,7 @@ import { tempPathFor } from '../util/atomic';
 
 export class AtomicStreamWriter {
   private buffered: Buffer[] = [];
+  private text = '';
   private bufferedBytes = 0;
 
   private constructor(
@@ -28,9 +29,16 @@ export class AtomicStreamWriter {
 
   /** Buffers small pieces; writes in blocks of about 1 MiB. */
   async write(data: string | Uint8Array): Promise<void> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.buffered.push(typeof data === 'string' ? buf : Buffer.from(buf)); // copy: callers reuse their arrays
-    this.bufferedBytes += buf.length;
+    if (typeof data === 'string') {
+      // Small strings are joined first and encoded once per block (concat writes millions of lines).
+      this.text += data;
+      this.bufferedBytes += data.length;
+      if (this.text.length >= 1 << 16) this.encodeText();
+    } else {
+      this.encodeText();
+      this.buffered.push(Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))); // copy: callers reuse their arrays
+      this.bufferedBytes += data.byteLength;
+    }
     if (this.bufferedBytes >= 1 << 20) {
       try {
         await this.flush();
@@ -58,9 +66,16 @@ export class AtomicStreamWriter {
     await fs.rm(this.tmp, { force: true });
   }
 
+  private encodeText(): void {
+    if (!this.text) return;
+    this.buffered.push(Buffer.from(this.text));
+    this.text = '';
+  }
+
   private async flush(): Promise<void> {
+    this.encodeText();
     if (!this.bufferedBytes) return;
-    const block = Buffer.concat(this.buffered, this.bufferedBytes);
+    const block = Buffer.concat(this.buffered);
     this.buffered = [];
     this.bufferedBytes = 0;
     await this.fh.writeFile(block);

@@ -7,6 +7,7 @@ import { MatchBy, MATCH_MODES, sample } from '../concat/match';
 import { GlobalArgs, notice, positiveIntegerArg, printJson, say } from '../cli/globals';
 import { usageError } from '../errors';
 import { OVERWRITE_OPTION, OverwriteArgs } from '../cli/output-options';
+import { Progress, progressBar } from '../cli/progress';
 
 export interface ConcatArgs extends GlobalArgs, OverwriteArgs {
   styled: string;
@@ -37,7 +38,7 @@ const nonNegative = (flag: string) => (v: unknown) => {
 
 export function builder(y: Argv<GlobalArgs>): Argv<ConcatArgs> {
   return y
-    .positional('styled', { type: 'string', demandOption: true, describe: 'Our tokens: tokens.json, a .jsonl of records (encode/batch), or a batch .npy with its .sources.json' })
+    .positional('styled', { type: 'string', demandOption: true, describe: 'Our tokens: tokens.json, a .jsonl of records (encode/batch; - for stdin), or a batch .npy with its .sources.json' })
     .positional('external', {
       type: 'string',
       demandOption: true,
@@ -83,6 +84,7 @@ async function styledModel(argv: ConcatArgs): Promise<ConcatOptions['model']> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<ConcatArgs>): Promise<void> {
+  let bar: Progress | undefined;
   const summary = await concatCodes({
     styled: argv.styled,
     external: argv.external,
@@ -98,7 +100,11 @@ export async function handler(argv: ArgumentsCamelCase<ConcatArgs>): Promise<voi
     match: argv.match,
     allowUnmatched: argv['allow-unmatched'],
     overwrite: argv.overwrite,
-  });
+    onProgress: (seen, total) => {
+      bar ??= progressBar(argv, total, 'concat');
+      bar.update(seen, total);
+    },
+  }).finally(() => bar?.stop());
   if (argv.json) printJson(summary);
   else report(argv, summary);
 }

@@ -6,13 +6,13 @@
  *   - one .npy for all images: (M, N) or (M, A, N), rows in order;
  *   - JSON: an array of per-image arrays (in order), or an object { stem: array };
  *   - JSONL: a per-image array per line (in order), or objects { "source", "codes" }.
- * Entries load lazily (a folder can hold millions of files); each load checks dtype, shape
- * and that every id is in [0, V).
+ * Entries load lazily (a folder can hold millions of files; one .npy is read a row at a
+ * time); each load checks dtype, shape and that every id is in [0, V).
  */
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { inputError, usageError } from '../errors';
-import { NpyArray, NpyDtype, readNpy } from '../tokens/npy';
+import { NpyArray, NpyDtype, openNpyRows, readNpy } from '../tokens/npy';
 import { readText } from '../tokens/token-file';
 
 export interface ExternalEntry {
@@ -28,7 +28,12 @@ export interface ExternalCodes {
   path: string;
   /** True when entries carry keys (matched by stem); false when they are rows in order. */
   keyed: boolean;
-  entries: ExternalEntry[];
+  /** How many images have codes. */
+  count: number;
+  /** The i-th entry, made on demand (millions of entries are never all in memory as objects). */
+  entry(i: number): ExternalEntry;
+  /** Release open files. */
+  close(): Promise<void>;
   tokensPerImage: number;
   /** Per-image array shape and dtype, as split will write them back. */
   npy: { shape: number[]; dtype: NpyDtype };
@@ -52,6 +57,8 @@ function nested(v: unknown): { shape: number[]; data: number[] } | null {
   const shape: number[] = [];
   let x: unknown = v;
   while (Array.isArray(x)) {
+    // Codes are (N,), (1, N) or (1, A, N): anything deeper is not codes (and must not blow the stack).
+    if (shape.length >= 4) return null;
     shape.push(x.length);
     x = x[0];
   }
@@ -128,7 +135,8 @@ async function readFolder(dir: string, options: ExternalOptions): Promise<Extern
   const firstWhere = join(dir, names[0]);
   checkDtype(first, firstWhere);
   const ref = pickImage(first.shape, first.data as ArrayLike<number | bigint>, firstWhere, options.augIndex);
-  const entries: ExternalEntry[] = names.map((name) => {
+  const entry = (i: number): ExternalEntry => {
+    const name = names[i];
     const file = join(dir, name);
     return {
       key: stemOf(name),
@@ -142,39 +150,63 @@ async function readFolder(dir: string, options: ExternalOptions): Promise<Extern
         return checkedCodes(pickImage(arr.shape, arr.data as ArrayLike<number | bigint>, file, options.augIndex), options.vocabSize, file);
       },
     };
-  });
-  return { path: dir, keyed: true, entries, tokensPerImage: ref.length, npy: { shape: ref.shape, dtype: first.dtype }, augmentations: ref.augmentations };
+  };
+  return { path: dir, keyed: true, count: names.length, entry, close: async () => undefined, tokensPerImage: ref.length, npy: { shape: ref.shape, dtype: first.dtype }, augmentations: ref.augmentations };
 }
 
 async function readOneNpy(path: string, options: ExternalOptions): Promise<ExternalCodes> {
-  const arr = await readNpy(path);
-  checkDtype(arr, path);
-  const s = arr.shape;
-  const data = arr.data as ArrayLike<number | bigint>;
-  if (s.length === 1 || (s.length === 2 && s[0] === 1) || (s.length === 3 && s[0] === 1)) {
-    // One image's file.
-    const p = pickImage(s, data, path, options.augIndex);
-    return {
-      path,
-      keyed: false,
-      entries: [{ label: path, load: async () => checkedCodes(p, options.vocabSize, path) }],
-      tokensPerImage: p.length,
-      npy: { shape: p.shape, dtype: arr.dtype },
-      augmentations: p.augmentations,
+  const rows = await openNpyRows(path);
+  try {
+    const dtype = rows.dtype;
+    if (!(INT_DTYPES as readonly string[]).includes(dtype)) throw inputError(`${path}: codes must be integers (${INT_DTYPES.join(', ')}), found ${dtype}`);
+    const s = rows.shape;
+    if (s.length === 1 || (s.length === 2 && s[0] === 1) || (s.length === 3 && s[0] === 1)) {
+      // One image's file.
+      const data = await rows.read(0, s.reduce((x, y) => x * y, 1));
+      const p = pickImage(s, data as ArrayLike<number | bigint>, path, options.augIndex);
+      await rows.close();
+      return {
+        path,
+        keyed: false,
+        count: 1,
+        entry: () => ({ label: path, load: async () => checkedCodes(p, options.vocabSize, path) }),
+        close: async () => undefined,
+        tokensPerImage: p.length,
+        npy: { shape: p.shape, dtype: dtype as NpyDtype },
+        augmentations: p.augmentations,
+      };
+    }
+    if (s.length !== 2 && s.length !== 3) throw inputError(`${path}: shape (${s.join(', ')}) is not codes of images: expected (M, N) or (M, A, N)`);
+    const n = s[s.length - 1];
+    const a = s.length === 3 ? s[1] : 1;
+    // Checks --aug-index once, against the first row's shape (every row has the same).
+    const probe = pickAugmentation(a, n, 0, [], `${path} row 0`, options.augIndex, s.length === 3);
+    // Rows are read in blocks (records usually come in row order): one read per BLOCK rows.
+    const BLOCK = Math.max(1, Math.floor((4 << 20) / (a * n * 8)));
+    let cached: { first: number; data: ArrayLike<number | bigint> } | undefined;
+    const rowData = async (row: number): Promise<{ data: ArrayLike<number | bigint>; offset: number }> => {
+      if (!cached || row < cached.first || row >= cached.first + BLOCK) {
+        const first = row - (row % BLOCK);
+        const m = Math.min(BLOCK, s[0] - first);
+        cached = { first, data: (await rows.read(first * a * n, m * a * n)) as ArrayLike<number | bigint> };
+      }
+      return { data: cached.data, offset: (row - cached.first) * a * n + probe.offset };
     };
+    const entry = (row: number): ExternalEntry => {
+      const where = `${path} row ${row}`;
+      return {
+        label: where,
+        load: async () => {
+          const { data, offset } = await rowData(row);
+          return checkedCodes({ data, offset, length: n, shape: [n], augmentations: null }, options.vocabSize, where);
+        },
+      };
+    };
+    return { path, keyed: false, count: s[0], entry, close: () => rows.close(), tokensPerImage: n, npy: { shape: [n], dtype: dtype as NpyDtype }, augmentations: probe.augmentations };
+  } catch (err) {
+    await rows.close().catch(() => undefined);
+    throw err;
   }
-  if (s.length !== 2 && s.length !== 3) throw inputError(`${path}: shape (${s.join(', ')}) is not codes of images: expected (M, N) or (M, A, N)`);
-  const n = s[s.length - 1];
-  const a = s.length === 3 ? s[1] : 1;
-  const entries: ExternalEntry[] = [];
-  let augmentations: number | null = null;
-  for (let row = 0; row < s[0]; row++) {
-    const where = `${path} row ${row}`;
-    const p = pickAugmentation(a, n, row * a * n, data, where, options.augIndex, s.length === 3);
-    augmentations = p.augmentations;
-    entries.push({ label: where, load: async () => checkedCodes({ ...p, shape: [n] }, options.vocabSize, where) });
-  }
-  return { path, keyed: false, entries, tokensPerImage: n, npy: { shape: [n], dtype: arr.dtype }, augmentations };
 }
 
 const KEY_FIELDS = ['source', 'id', 'name', 'key'];
@@ -236,7 +268,16 @@ async function readJson(path: string, options: ExternalOptions, jsonl: boolean):
     }
     return { key: it.key, label: it.where, load: async () => checkedCodes(p, options.vocabSize, it.where) };
   });
-  return { path, keyed, entries, tokensPerImage: ref!.length, npy: { shape: ref!.shape, dtype: 'int64' }, augmentations: ref!.augmentations };
+  return {
+    path,
+    keyed,
+    count: entries.length,
+    entry: (i) => entries[i],
+    close: async () => undefined,
+    tokensPerImage: ref!.length,
+    npy: { shape: ref!.shape, dtype: 'int64' },
+    augmentations: ref!.augmentations,
+  };
 }
 
 /** "photos/cat.jpg" -> "cat": the name records and external files are matched by. */

@@ -11,11 +11,11 @@ import { formatPretty } from '../tokens/token-file';
 import { checkOutputPath, writeFileAtomic } from '../util/atomic';
 import { inArray, positiveInteger, isInteger, invalidParameter } from '../util/checks';
 import { AtomicStreamWriter } from '../batch/atomic-stream';
-import { makeCombined } from './combined-record';
-import { readExternalCodes } from './external-codes';
+import { CombinedLineEncoder } from './combined-record';
+import { ExternalCodes, readExternalCodes, stemOf } from './external-codes';
 import { buildLayout, Layout, LayoutKind, LAYOUT_KINDS, Special } from './layout';
-import { MatchBy, matchCodes, MATCH_MODES, sample } from './match';
-import { readStyledTokens } from './styled-input';
+import { MatchBy, MATCH_MODES, sample } from './match';
+import { streamStyledTokens } from './styled-input';
 
 /** LlamaGen's VQ-16 (the external tokenizer DESIGN.md has in mind). */
 export const EXTERNAL_DEFAULTS = { name: 'llamagen-vq16', vocabSize: 16384 } as const;
@@ -46,6 +46,8 @@ export interface ConcatOptions {
   allowUnmatched?: boolean;
   /** Replace an existing output and layout file. */
   overwrite?: boolean;
+  /** Called every 10,000 records with (records read, external entries). */
+  onProgress?: (seen: number, externalCount: number) => void;
 }
 
 export interface ConcatSummary {
@@ -75,59 +77,123 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   await checkOutputPath(options.output, [options.styled, options.external], '-o', { overwrite: options.overwrite });
   await checkOutputPath(layoutOutput, [options.styled, options.external], '--layout-file', { overwrite: options.overwrite });
 
-  const styled = await readStyledTokens(options.styled, { numTokens: options.model.numTokens, vocabSize: positiveInteger('model.vocabSize', options.model.vocabSize) });
+  const vocabSize = positiveInteger('model.vocabSize', options.model.vocabSize);
   const ref = options.model.ref;
-  if (ref && styled.model.fingerprint !== ref.fingerprint && !options.force) {
-    throw inputError(
-      `${options.styled} was made by model "${styled.model.name}" (fingerprint ${styled.model.fingerprint}), but the model is "${ref.name}" ` +
-        `(fingerprint ${ref.fingerprint}); use the matching --model, or --force`,
-    );
-  }
   const external = await readExternalCodes(options.external, { vocabSize: externalVocab, augIndex: options.augIndex, numericOrder: match === 'order' });
-  const m = matchCodes(styled, external, match);
-  if ((m.unmatchedStyled.length || m.unmatchedExternal.length) && !options.allowUnmatched) {
-    const parts = [
-      m.unmatchedStyled.length ? `${m.unmatchedStyled.length} record(s) without external codes (${sample(m.unmatchedStyled.map((s) => s.source))})` : '',
-      m.unmatchedExternal.length ? `${m.unmatchedExternal.length} external entr${m.unmatchedExternal.length === 1 ? 'y' : 'ies'} without a record (${sample(m.unmatchedExternal.map((e) => e.label))})` : '',
-    ].filter(Boolean);
-    throw inputError(`Unmatched images: ${parts.join('; ')}. Nothing written; --allow-unmatched writes the pairs and reports the rest`);
-  }
-  if (!m.pairs.length) throw inputError(`No image of ${options.styled} pairs with codes in ${options.external}`);
+  const by: MatchBy = match === 'auto' ? (external.keyed ? 'stem' : 'order') : match;
+  if (by === 'stem' && !external.keyed) throw usageError(`${external.path} holds rows without names: it can only be matched by order (--match order)`);
+  const keyIndex = by === 'stem' ? indexKeys(external) : undefined;
+  const used = new Uint8Array(external.count);
 
-  const layout = buildLayout({
-    kind,
-    styled: { model: styled.model, vocab_size: options.model.vocabSize, tokens_per_image: styled.numTokens },
-    external: {
-      tokenizer: options.externalName ?? EXTERNAL_DEFAULTS.name,
-      vocab_size: externalVocab,
-      tokens_per_image: external.tokensPerImage,
-      npy: external.npy,
-      aug_index: external.augmentations ? options.augIndex ?? 0 : null,
-    },
-    special: options.special ?? {},
-  });
-
+  // One pass over our tokens, pairing and writing as they come: memory stays flat however many.
   const out = await AtomicStreamWriter.open(options.output);
+  const shape = { numTokens: options.model.numTokens, vocabSize };
+  const failed: string[] = [];
+  const unmatchedStyled: string[] = [];
+  const ourStems = by === 'stem' ? new Map<string, string>() : undefined;
+  let layout: Layout | undefined;
+  let encoder: CombinedLineEncoder | undefined;
+  let model: ModelRef | undefined;
+  let seen = 0;
+  let written = 0;
   try {
-    for (const { styled: s, external: e } of m.pairs) {
-      const codes = await e.load();
-      const line = makeCombined(layout, { source: s.source, externalSource: e.label, styled: s.tokens!, external: codes });
-      await out.write(JSON.stringify(line) + '\n');
+    for await (const batch of streamStyledTokens(options.styled, shape)) for (const s of batch) {
+      const index = seen++;
+      if (!model) {
+        model = s.model;
+        if (ref && model.fingerprint !== ref.fingerprint && !options.force) {
+          throw inputError(
+            `${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" ` +
+              `(fingerprint ${ref.fingerprint}); use the matching --model, or --force`,
+          );
+        }
+      }
+      let e: number | undefined;
+      if (ourStems) {
+        const stem = stemOf(s.source);
+        const other = ourStems.get(stem);
+        if (other !== undefined) throw inputError(`${options.styled}: ${JSON.stringify(other)} and ${JSON.stringify(s.source)} share the file stem "${stem}"; matching by stem would be ambiguous (use --match order)`);
+        ourStems.set(stem, s.source);
+        e = keyIndex!.get(stem);
+      } else e = index < external.count ? index : undefined;
+      if (e !== undefined) used[e] = 1;
+      if (s.error !== undefined) {
+        failed.push(s.source);
+        continue;
+      }
+      if (e === undefined) {
+        unmatchedStyled.push(s.source);
+        continue;
+      }
+      const entry = external.entry(e);
+      layout ??= buildLayout({
+        kind,
+        styled: { model, vocab_size: vocabSize, tokens_per_image: shape.numTokens ?? s.tokens!.length },
+        external: {
+          tokenizer: options.externalName ?? EXTERNAL_DEFAULTS.name,
+          vocab_size: externalVocab,
+          tokens_per_image: external.tokensPerImage,
+          npy: external.npy,
+          aug_index: external.augmentations ? options.augIndex ?? 0 : null,
+        },
+        special: options.special ?? {},
+      });
+      encoder ??= new CombinedLineEncoder(layout, (bytes) => out.write(bytes));
+      await encoder.add({ source: s.source, externalSource: entry.label, styled: s.tokens!, external: await entry.load() });
+      written++;
+      if (written % 10_000 === 0) options.onProgress?.(seen, external.count);
     }
+    if (!seen) throw inputError(`${options.styled} holds no token records`);
+    if (by === 'order' && seen !== external.count) {
+      throw inputError(
+        `${options.styled} has ${seen} records (failed inputs included) but ${external.path} has codes for ${external.count} images: ` +
+          'matching by order needs the same count (match by file stem with a folder of .npy files or keyed JSON)',
+      );
+    }
+    const unmatchedExternal: string[] = [];
+    for (let i = 0; i < external.count; i++) if (!used[i]) unmatchedExternal.push(external.entry(i).label);
+    if ((unmatchedStyled.length || unmatchedExternal.length) && !options.allowUnmatched) {
+      const parts = [
+        unmatchedStyled.length ? `${unmatchedStyled.length} record(s) without external codes (${sample(unmatchedStyled)})` : '',
+        unmatchedExternal.length ? `${unmatchedExternal.length} external entr${unmatchedExternal.length === 1 ? 'y' : 'ies'} without a record (${sample(unmatchedExternal)})` : '',
+      ].filter(Boolean);
+      throw inputError(`Unmatched images: ${parts.join('; ')}. Nothing written; --allow-unmatched writes the pairs and reports the rest`);
+    }
+    if (!written || !layout) {
+      if (!failed.length && !unmatchedStyled.length) throw inputError(`No image of ${options.styled} pairs with codes in ${options.external}`);
+      throw inputError(failed.length === seen ? `${options.styled} holds no tokens (every input failed)` : `No image of ${options.styled} pairs with codes in ${options.external}`);
+    }
+    options.onProgress?.(seen, external.count);
+    await encoder?.flush();
     await out.commit();
+    await writeFileAtomic(layoutOutput, formatPretty(layout) + '\n');
+    return {
+      output: options.output,
+      layoutFile: layoutOutput,
+      layout,
+      matchedBy: by,
+      written,
+      failed,
+      unmatchedStyled,
+      unmatchedExternal,
+    };
   } catch (err) {
     await out.abort();
     throw err;
+  } finally {
+    await external.close();
   }
-  await writeFileAtomic(layoutOutput, formatPretty(layout) + '\n');
-  return {
-    output: options.output,
-    layoutFile: layoutOutput,
-    layout,
-    matchedBy: m.by,
-    written: m.pairs.length,
-    failed: m.failed.map((s) => s.source),
-    unmatchedStyled: m.unmatchedStyled.map((s) => s.source),
-    unmatchedExternal: m.unmatchedExternal.map((e) => e.label),
-  };
+}
+
+/** Stem -> entry index of keyed codes; duplicated names are an error. */
+function indexKeys(external: ExternalCodes): Map<string, number> {
+  const keys = new Map<string, number>();
+  const dup: string[] = [];
+  for (let i = 0; i < external.count; i++) {
+    const k = external.entry(i).key!;
+    if (keys.has(k)) dup.push(`"${k}"`);
+    else keys.set(k, i);
+  }
+  if (dup.length) throw inputError(`${external.path}: several entries share the name ${sample(dup)}`);
+  return keys;
 }

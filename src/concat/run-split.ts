@@ -22,6 +22,7 @@ import { ensureParentDir } from '../util/atomic';
 import { describeErrno, ioError } from '../util/io-errors';
 import { AtomicStreamWriter } from '../batch/atomic-stream';
 import { readLines } from '../batch/line-reader';
+import { readStdin, STDIO } from '../util/stdio';
 import { readSequences } from './combined-record';
 import { stemOf } from './external-codes';
 import { disassemble, Layout, readLayout } from './layout';
@@ -64,9 +65,22 @@ interface Item {
 
 async function findLayout(input: string, explicit?: string): Promise<string> {
   if (explicit) return explicit;
+  if (input === STDIO) throw usageError('split - reads the sequences from stdin: name their layout with --layout-file');
+  if (!(await fs.stat(input).catch(() => null))) throw usageError(`${input}: no such file`);
   const candidates = [`${input.slice(0, input.length - extname(input).length)}.layout.json`, join(dirname(input), 'layout.json')];
   for (const c of candidates) if (await fs.stat(c).catch(() => null)) return c;
   throw usageError(`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with --layout-file`);
+}
+
+/** Lines of the input, streamed; `-` is stdin (read once, so both passes can use it). */
+async function* inputLines(input: string): AsyncGenerator<string> {
+  if (input === STDIO) {
+    yield* (await readStdin()).toString('utf8').split('\n');
+    return;
+  }
+  const stat = await fs.stat(input).catch(() => null);
+  if (!stat?.isFile()) throw usageError(`${input}: no such file`);
+  for await (const line of readLines(input)) yield line.text;
 }
 
 /** Every sequence of the input, parsed (not yet checked against the layout). */
@@ -82,17 +96,16 @@ async function* rawSequences(input: string): AsyncGenerator<{ raw: unknown; wher
     for (let i = 0; i < all.length; i++) yield { raw: all[i], where: `${input} [${i}]` };
     return;
   }
-  const stat = await fs.stat(input).catch(() => null);
-  if (!stat?.isFile()) throw usageError(`${input}: no such file`);
+  const name = input === STDIO ? 'stdin' : input;
   let n = 0;
-  for await (const line of readLines(input)) {
+  for await (const text of inputLines(input)) {
     n++;
-    if (!line.text.trim()) continue;
-    const where = `${input} line ${n}`;
+    if (!text.trim()) continue;
+    const where = `${name} line ${n}`;
     try {
-      yield { raw: JSON.parse(line.text), where };
+      yield { raw: JSON.parse(text), where };
     } catch (err) {
-      if (!(err instanceof SyntaxError)) throw err;
+      if (!(err instanceof SyntaxError) && !(err instanceof RangeError)) throw err;
       yield { raw: new Error(`not valid JSON: ${err.message}`), where };
     }
   }
@@ -130,10 +143,10 @@ function typed(dtype: NpyDtype, values: number[]): NpyData {
 }
 
 /** A file name for each image: its stem, made safe and unique. */
-function uniqueNames(items: Item[]): string[] {
+function uniqueNames(stems: string[]): string[] {
   const used = new Set<string>();
-  return items.map((it, i) => {
-    let name = it.externalName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || `sequence-${i}`;
+  return stems.map((stem, i) => {
+    let name = stem.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || `sequence-${i}`;
     if (used.has(name)) name = `${name}-${i}`;
     used.add(name);
     return `${name}.npy`;
@@ -147,59 +160,71 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
   const layoutFile = await findLayout(options.input, options.layout);
   const layout = await readLayout(layoutFile);
 
-  // Pass 1: check everything, write nothing.
-  const items: Item[] = [];
+  // Pass 1: check everything, write nothing, keep only names (memory flat for millions of lines).
+  const sources: string[] = [];
+  const externalNames: string[] = [];
   const skipped: SplitSummary['skipped'] = [];
+  const skippedAt = new Set<number>();
   let index = 0;
   for await (const { raw, where } of rawSequences(options.input)) {
     try {
-      items.push(toItem(layout, raw, where, index));
+      const it = toItem(layout, raw, where, index);
+      sources.push(it.source);
+      if (externalOut === 'per-image') externalNames.push(it.externalName);
     } catch (err) {
       if (!options.skipInvalid) throw err;
       skipped.push({ where, error: (err as Error).message });
+      skippedAt.add(index);
     }
     index++;
   }
-  if (!items.length) throw inputError(`${options.input} holds no sequences${skipped.length ? ` that fit the layout (${skipped.length} skipped)` : ''}`);
+  const count = sources.length;
+  if (!count) throw inputError(`${options.input} holds no sequences${skipped.length ? ` that fit the layout (${skipped.length} skipped)` : ''}`);
 
-  // Pass 2: build the folder next to the target, then rename it into place.
+  // Pass 2: read again and build the folder next to the target, then rename it into place.
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await ensureParentDir(target);
   await fs.mkdir(tmp).catch((err) => Promise.reject(ioError(err, tmp, 'create folder')));
   try {
     const tokensFile = 'tokens.jsonl';
     const tokens = await AtomicStreamWriter.open(join(tmp, tokensFile));
-    for (const it of items) await tokens.write(JSON.stringify(makeRecord(layout.styled.model, { source: it.source, tokens: it.styled })) + '\n');
-    await tokens.commit();
-
     const { shape, dtype } = layout.external.npy;
-    let external: Record<string, unknown>;
-    if (externalOut === 'per-image') {
-      const names = uniqueNames(items);
-      await fs.mkdir(join(tmp, 'external'));
-      for (let i = 0; i < items.length; i++) await fs.writeFile(join(tmp, 'external', names[i]), encodeNpy(typed(dtype, items[i].external), shape));
-      external = { mode: 'per-image', dir: 'external', shape, dtype, files: names.map((n) => `external/${n}`) };
-    } else {
-      const n = layout.external.tokens_per_image;
-      const all = await AtomicStreamWriter.open(join(tmp, 'external.npy'));
-      await all.write(npyHeader(dtype, [items.length, n]));
-      for (const it of items) {
-        const row = typed(dtype, it.external);
-        await all.write(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
-      }
-      await all.commit();
-      external = { mode: 'single', file: 'external.npy', shape: [items.length, n], dtype };
+    const n = layout.external.tokens_per_image;
+    const names = externalOut === 'per-image' ? uniqueNames(externalNames) : [];
+    let all: AtomicStreamWriter | undefined;
+    if (externalOut === 'per-image') await fs.mkdir(join(tmp, 'external'));
+    else {
+      all = await AtomicStreamWriter.open(join(tmp, 'external.npy'));
+      await all.write(npyHeader(dtype, [count, n]));
     }
+    let i = 0;
+    let k = 0;
+    for await (const { raw, where } of rawSequences(options.input)) {
+      const at = i++;
+      if (skippedAt.has(at)) continue;
+      const it = toItem(layout, raw, where, at);
+      await tokens.write(JSON.stringify(makeRecord(layout.styled.model, { source: it.source, tokens: it.styled })) + '\n');
+      const row = typed(dtype, it.external);
+      if (all) await all.write(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+      else await fs.writeFile(join(tmp, 'external', names[k]), encodeNpy(row, shape));
+      k++;
+    }
+    if (k !== count) throw inputError(`${options.input} changed while split was reading it (${count} sequences, then ${k})`);
+    await tokens.commit();
+    await all?.commit();
+    const external: Record<string, unknown> = all
+      ? { mode: 'single', file: 'external.npy', shape: [count, n], dtype }
+      : { mode: 'per-image', dir: 'external', shape, dtype, files: names.map((f) => `external/${f}`) };
     const manifest = {
       format: SPLIT_FORMAT,
       version: SPLIT_VERSION,
       input: options.input,
       layout: layoutFile,
-      count: items.length,
+      count,
       tokens: tokensFile,
       external,
       skipped,
-      sources: items.map((it) => it.source),
+      sources,
     };
     await fs.writeFile(join(tmp, 'split.json'), formatPretty(manifest) + '\n');
     if (existing) await replaceFolder(target, tmp);
@@ -213,7 +238,7 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
   return {
     outDir: target,
     layoutFile,
-    written: items.length,
+    written: count,
     skipped,
     files: {
       tokens: join(target, 'tokens.jsonl'),

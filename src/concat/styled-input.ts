@@ -6,9 +6,9 @@
  */
 import { extname } from 'node:path';
 import { inputError } from '../errors';
-import { readNpy } from '../tokens/npy';
+import { openNpyRows } from '../tokens/npy';
 import { isErrorRecord, ModelRef } from '../tokens/record';
-import { readTokenFile } from '../tokens/token-file';
+import { streamRecordBatches, tokenSource } from '../tokens/token-file';
 import { readSourcesSidecar } from '../batch/npy-output';
 
 export interface StyledEntry {
@@ -20,12 +20,6 @@ export interface StyledEntry {
   error?: string;
 }
 
-export interface StyledTokens {
-  path: string;
-  entries: StyledEntry[];
-  /** The model every record names (they must agree). */
-  model: ModelRef;
-}
 
 export interface StyledShape {
   /** Tokens per image; default: as many as the first record has (all must agree). */
@@ -42,41 +36,59 @@ function checkTokens(tokens: ArrayLike<number>, shape: StyledShape, where: strin
   return out;
 }
 
-export async function readStyledTokens(path: string, given: StyledShape): Promise<StyledTokens & { numTokens: number }> {
-  const shape = { ...given };
-  const read = extname(path).toLowerCase() === '.npy' ? await readNpyWithSidecar(path, shape) : await readRecords(path, shape);
-  if (!read.entries.some((e) => e.tokens)) throw inputError(`${path} holds no tokens (every input failed)`);
-  return { ...read, numTokens: shape.numTokens! };
+/** One entry of our tokens, with the model that made it. */
+export type StyledItem = StyledEntry & { model: ModelRef };
+
+/**
+ * Our tokens one entry at a time (memory flat, however many): every record must name the
+ * same model; failed inputs come as entries with `error`.
+ */
+export async function* streamStyledTokens(path: string, shape: StyledShape): AsyncGenerator<StyledItem[]> {
+  if (extname(path).toLowerCase() === '.npy') yield* streamNpyWithSidecar(path, shape);
+  else yield* streamRecordEntries(path, shape);
 }
 
-async function readRecords(path: string, shape: StyledShape): Promise<StyledTokens> {
-  const located = await readTokenFile(path);
-  const model = located[0].record.model;
-  const entries = located.map(({ record, where }): StyledEntry => {
-    if (record.model.fingerprint !== model.fingerprint) {
-      throw inputError(`${where}: made by model fingerprint ${record.model.fingerprint}, but ${located[0].where} by ${model.fingerprint}; one file, one model`);
-    }
-    if (isErrorRecord(record)) return { source: record.source, where, error: record.error };
-    return { source: record.source, where, tokens: checkTokens(record.tokens, shape, where) };
-  });
-  return { path, entries, model: { name: model.name, fingerprint: model.fingerprint } };
+async function* streamRecordEntries(path: string, shape: StyledShape): AsyncGenerator<StyledItem[]> {
+  let first: { model: ModelRef; where: string } | undefined;
+  for await (const batch of streamRecordBatches(await tokenSource(path))) {
+    yield batch.map(({ record, where }): StyledItem => {
+      first ??= { model: { name: record.model.name, fingerprint: record.model.fingerprint }, where };
+      if (record.model.fingerprint !== first.model.fingerprint) {
+        throw inputError(`${where}: made by model fingerprint ${record.model.fingerprint}, but ${first.where} by ${first.model.fingerprint}; one file, one model`);
+      }
+      if (isErrorRecord(record)) return { source: record.source, where, error: record.error, model: first.model };
+      return { source: record.source, where, tokens: checkTokens(record.tokens, shape, where), model: first.model };
+    });
+  }
 }
 
-async function readNpyWithSidecar(path: string, shape: StyledShape): Promise<StyledTokens> {
+async function* streamNpyWithSidecar(path: string, shape: StyledShape): AsyncGenerator<StyledItem[]> {
   const sidecarPath = `${path.slice(0, -extname(path).length)}.sources.json`;
   const sidecar = await readSourcesSidecar(sidecarPath);
-  const arr = await readNpy(path);
-  const t = shape.numTokens ?? arr.shape[1];
-  if ((arr.dtype !== 'int32' && arr.dtype !== 'int64') || arr.shape.length !== 2 || arr.shape[1] !== t) {
-    throw inputError(`${path}: expected int32 [N,${t}] tokens, found ${arr.dtype} [${arr.shape.join(',')}]`);
+  const rows = await openNpyRows(path);
+  try {
+    const t = shape.numTokens ?? rows.shape[1];
+    if (!['int32', 'int64'].includes(rows.dtype) || rows.shape.length !== 2 || rows.shape[1] !== t) {
+      throw inputError(`${path}: expected int32 [N,${t}] tokens, found ${rows.dtype} [${rows.shape.join(',')}]`);
+    }
+    if (rows.shape[0] !== sidecar.sources.length) throw inputError(`${path} has ${rows.shape[0]} rows but ${sidecarPath} names ${sidecar.sources.length} sources`);
+    const failed = new Map(sidecar.failed.map((f) => [f.row, f.error]));
+    const chunk = 4096; // rows per read
+    for (let start = 0; start < rows.shape[0]; start += chunk) {
+      const n = Math.min(chunk, rows.shape[0] - start);
+      const raw = await rows.read(start * t, n * t);
+      const data = raw instanceof BigInt64Array ? Float64Array.from(raw, (v) => Number(v)) : (raw as Int32Array);
+      const items: StyledItem[] = [];
+      for (let i = 0; i < n; i++) {
+        const row = start + i;
+        const where = `${path} row ${row}`;
+        const source = sidecar.sources[row];
+        if (failed.has(row)) items.push({ source, where, error: failed.get(row)!, model: sidecar.model });
+        else items.push({ source, where, tokens: checkTokens(data.subarray(i * t, (i + 1) * t), shape, where), model: sidecar.model });
+      }
+      yield items;
+    }
+  } finally {
+    await rows.close();
   }
-  if (arr.shape[0] !== sidecar.sources.length) throw inputError(`${path} has ${arr.shape[0]} rows but ${sidecarPath} names ${sidecar.sources.length} sources`);
-  const failed = new Map(sidecar.failed.map((f) => [f.row, f.error]));
-  const data = arr.data instanceof BigInt64Array ? Int32Array.from(arr.data, (v) => Number(v)) : (arr.data as Int32Array);
-  const entries = sidecar.sources.map((source, row): StyledEntry => {
-    const where = `${path} row ${row}`;
-    if (failed.has(row)) return { source, where, error: failed.get(row)! };
-    return { source, where, tokens: checkTokens(data.subarray(row * t, (row + 1) * t), shape, where) };
-  });
-  return { path, entries, model: sidecar.model };
 }

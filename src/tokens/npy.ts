@@ -151,6 +151,26 @@ function* fortranOffsets(shape: readonly number[]): Generator<number> {
  * `name` is used in error messages.
  */
 export function decodeNpy(buf: Buffer, name = 'array.npy'): NpyArray {
+  const h = parseNpyPrefix(buf, name);
+  const fail = (what: string) => inputError(`${name} is not a readable .npy file: ${what}`);
+  const have = buf.length - h.dataStart;
+  if (have < h.byteLength) throw fail(`data is truncated (${have} of ${h.byteLength} bytes)`);
+  if (have > h.byteLength) throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
+  return { dtype: h.type.dtype, shape: h.shape, data: convert(buf.subarray(h.dataStart, h.dataStart + h.byteLength), h, h.count) };
+}
+
+interface NpyLayout {
+  type: ReadType;
+  little: boolean;
+  fortranOrder: boolean;
+  shape: number[];
+  count: number;
+  byteLength: number;
+  dataStart: number;
+}
+
+/** Magic, version, header: everything before the data (`buf` needs only that much). */
+function parseNpyPrefix(buf: Buffer, name: string): NpyLayout {
   const fail = (what: string) => inputError(`${name} is not a readable .npy file: ${what}`);
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw fail('missing the \\x93NUMPY magic');
   const major = buf[6];
@@ -162,37 +182,90 @@ export function decodeNpy(buf: Buffer, name = 'array.npy'): NpyArray {
   if (buf.length < start + headerLen) throw fail('header is truncated');
   const header = parseNpyHeader(buf.subarray(start, start + headerLen).toString(major === 3 ? 'utf8' : 'latin1'), name);
   const { descr, shape } = header;
-
   const m = /^([<>|=])([a-z]\d+)$/.exec(descr);
-  const rt = m ? READ_TYPES[m[2]] : undefined;
-  if (!m || !rt) throw fail(`unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, either byte order)`);
-  if (m[1] === '|' && rt.bytes !== 1) throw fail(`dtype '${descr}' has no byte order`);
-  const little = m[1] !== '>'; // '=' is native: little-endian on every platform Node runs us on
-
+  const type = m ? READ_TYPES[m[2]] : undefined;
+  if (!m || !type) throw fail(`unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, either byte order)`);
+  if (m[1] === '|' && type.bytes !== 1) throw fail(`dtype '${descr}' has no byte order`);
   const count = shape.reduce((a, b) => a * b, 1);
-  const byteLength = count * rt.bytes;
+  const byteLength = count * type.bytes;
   if (!Number.isSafeInteger(byteLength) || byteLength > MAX_NPY_BYTES) throw fail(`shape (${shape.join(', ')}) is too large`);
-  const dataStart = start + headerLen;
-  const have = buf.length - dataStart;
-  if (have < byteLength) throw fail(`data is truncated (${have} of ${byteLength} bytes)`);
-  if (have > byteLength) throw fail(`${have - byteLength} bytes follow the data (shape (${shape.join(', ')}) needs ${byteLength})`);
+  // '=' is native: little-endian on every platform Node runs us on.
+  return { type, little: m[1] !== '>', fortranOrder: header.fortranOrder, shape, count, byteLength, dataStart: start + headerLen };
+}
 
+/** Raw element bytes -> a typed array in C order and native byte order. */
+function convert(bytes: Buffer, h: NpyLayout, count: number, shape = h.shape): NpyReadData {
+  const rt = h.type;
   const data = rt.make(count);
-  const fast = little && !header.fortranOrder && (rt.dtype !== 'float16');
-  if (fast) {
+  if (h.little && !(h.fortranOrder && shape.length > 1) && rt.dtype !== 'float16') {
     // The common case: copy (typed arrays need offsets that are multiples of the element size).
-    new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + byteLength));
-  } else {
-    const view = new DataView(buf.buffer, buf.byteOffset + dataStart, byteLength);
-    const out = data as unknown as { [i: number]: number | bigint };
-    if (header.fortranOrder && shape.length > 1) {
-      let i = 0;
-      for (const off of fortranOffsets(shape)) out[i++] = rt.get(view, off * rt.bytes, little);
-    } else {
-      for (let i = 0; i < count; i++) out[i] = rt.get(view, i * rt.bytes, little);
-    }
+    new Uint8Array(data.buffer).set(bytes.subarray(0, count * rt.bytes));
+    return data;
   }
-  return { dtype: rt.dtype, shape, data };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, count * rt.bytes);
+  const out = data as unknown as { [i: number]: number | bigint };
+  if (h.fortranOrder && shape.length > 1) {
+    let i = 0;
+    for (const off of fortranOffsets(shape)) out[i++] = rt.get(view, off * rt.bytes, h.little);
+  } else {
+    for (let i = 0; i < count; i++) out[i] = rt.get(view, i * rt.bytes, h.little);
+  }
+  return data;
+}
+
+/**
+ * An .npy opened for reading rows on demand (positioned reads, memory flat), for arrays
+ * too large to load whole. Fortran-ordered files are loaded whole (their rows are not
+ * contiguous).
+ */
+export interface NpyRows {
+  dtype: NpyReadDtype;
+  shape: number[];
+  /** Elements [start, start + count) in C order. */
+  read(start: number, count: number): Promise<NpyReadData>;
+  close(): Promise<void>;
+}
+
+export async function openNpyRows(path: string): Promise<NpyRows> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'ENOENT' ? inputError(`Cannot read ${path}: no such file`, err) : ioError(err, path, 'read');
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw inputError(`Cannot read ${path}: not a regular file`);
+    const head = Buffer.alloc(Math.min(st.size, 1 << 16));
+    await fh.read(head, 0, head.length, 0);
+    const h = parseNpyPrefix(head, path);
+    const have = st.size - h.dataStart;
+    const fail = (what: string) => inputError(`${path} is not a readable .npy file: ${what}`);
+    if (have < h.byteLength) throw fail(`data is truncated (${have} of ${h.byteLength} bytes)`);
+    if (have > h.byteLength) throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
+    let whole: NpyReadData | undefined;
+    if (h.fortranOrder && h.shape.length > 1) {
+      const all = Buffer.alloc(h.byteLength);
+      await fh.read(all, 0, h.byteLength, h.dataStart);
+      whole = convert(all, h, h.count);
+    }
+    return {
+      dtype: h.type.dtype,
+      shape: h.shape,
+      read: async (start, count) => {
+        if (whole) return whole.subarray(start, start + count) as NpyReadData;
+        const bytes = Buffer.alloc(count * h.type.bytes);
+        const { bytesRead } = await fh.read(bytes, 0, bytes.length, h.dataStart + start * h.type.bytes);
+        if (bytesRead !== bytes.length) throw fail(`data is truncated at element ${start}`);
+        return convert(bytes, h, count, [count]);
+      },
+      close: () => fh.close(),
+    };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 export async function readNpy(path: string): Promise<NpyArray> {

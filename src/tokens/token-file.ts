@@ -69,7 +69,17 @@ export async function tokenSource(path: string, what = 'token file'): Promise<By
  * of records (each array is held while its records are yielded).
  */
 export async function* streamRecords(source: ByteSource): AsyncGenerator<LocatedRecord> {
-  for await (const value of jsonValues(source.chunks(), source.name)) yield* locate(value, source.name);
+  for await (const batch of streamRecordBatches(source)) yield* batch;
+}
+
+/** The same records, a block of input (about 1 MiB) at a time: far fewer awaits for big files. */
+export async function* streamRecordBatches(source: ByteSource): AsyncGenerator<LocatedRecord[]> {
+  const splitter = new JsonSplitter(source.name);
+  for await (const chunk of source.chunks()) {
+    const values = splitter.push(chunk);
+    if (values.length) yield values.flatMap((v) => locate(v, source.name));
+  }
+  splitter.end();
 }
 
 /** Shortest decimal that reads back as the same float32 (9 significant digits always do). */
