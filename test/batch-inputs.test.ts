@@ -40,11 +40,22 @@ describe('glob patterns', () => {
     ['data/[ab]*/[!x]*.png', 'data', ['a1/y.png', 'bz/a.png'], ['c1/y.png', 'a1/x.png', 'a1/b/y.png']],
     ['*.png', '.', ['a.png'], ['d/a.png']],
     ['/abs/**', '/abs', ['a', 'b/c'], ['.a', 'b/.c']],
+    // What the hand-written matcher got wrong (issue 10 point 10):
+    ['photos/{2023/summer,2024}/*.jpg', 'photos', ['2023/summer/a.jpg', '2024/b.jpg'], ['2023/a.jpg', '2023/winter/a.jpg', '2024/x/b.jpg']],
+    ['data/{a,{b,c}x}*.png', 'data', ['a1.png', 'bx2.png', 'cx.png'], ['b1.png', 'd.png']],
+    ['data/a\\*b?.png', 'data', ['a*b1.png'], ['axb1.png', 'a*b.png']],
   ])('%s', (pattern, base, yes, no) => {
     const plan = planGlob(pattern);
     expect(plan.base).toBe(base);
     for (const p of yes) expect([p, plan.match.test(p)]).toEqual([p, true]);
     for (const p of no) expect([p, plan.match.test(p)]).toEqual([p, false]);
+  });
+
+  test('an escaped pattern is one literal file', () => {
+    const plan = planGlob('photos/\\*.jpg');
+    expect(plan.base).toBe('photos');
+    expect(plan.match.test('*.jpg')).toBe(true);
+    expect(plan.match.test('a.jpg')).toBe(false);
   });
 
   test('walks only the directories a pattern without ** can match', () => {

@@ -1,13 +1,17 @@
 /**
  * Quoted glob patterns for `batch` ("photos/**\/*.jpg"), so a folder of a million files
- * need not pass through the shell's argument list. Supported: `*` and `?` (not across
- * "/", not matching a leading "."), `**` as a whole segment (any number of directories),
- * `[abc]` / `[a-z]` / `[!a]` classes and `{a,b}` alternatives (not nested).
+ * need not pass through the shell's argument list. Matching is picomatch's (bash rules:
+ * `*`, `?`, `**`, classes, `{a,b}` alternatives including nested ones and ones holding
+ * "/", `\*` escapes; dot files only when named); the walk itself stays ours (dir-walk.ts),
+ * so the order is the same on every machine: sorted by code point, depth first.
  */
+import picomatch from 'picomatch';
+import { basename, dirname } from 'node:path';
 
-const MAGIC = /[*?[{]/;
+const OPTIONS: picomatch.PicomatchOptions = { dot: false, posix: true };
 
-export const hasGlobMagic = (pattern: string): boolean => MAGIC.test(pattern);
+/** A pattern (not an existing path): glob characters, or escapes of them. */
+export const hasGlobMagic = (pattern: string): boolean => picomatch.scan(pattern).isGlob || /\\[*?[\]{}()!]/.test(pattern);
 
 export interface GlobPlan {
   /** The directory the walk starts from: the pattern's leading segments without magic. */
@@ -18,70 +22,28 @@ export interface GlobPlan {
   enter: (relative: string) => boolean;
 }
 
-function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
-}
-
-/** One path segment (no "/") -> a regular expression source. */
-function segmentSource(seg: string): string {
-  let out = seg.startsWith('*') || seg.startsWith('?') || seg.startsWith('[') ? '(?!\\.)' : '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i];
-    if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 2);
-      if (end < 0) {
-        out += '\\[';
-        continue;
-      }
-      let body = seg.slice(i + 1, end);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      out += `[${negate ? '^/' : ''}${body.replace(/\\/g, '\\\\').replace(/]/g, '\\]')}]`;
-      i = end;
-    } else if (c === '{') {
-      const end = seg.indexOf('}', i);
-      if (end < 0) {
-        out += '\\{';
-        continue;
-      }
-      const alternatives = seg.slice(i + 1, end).split(',');
-      out += `(?:${alternatives.map((a) => segmentSource(a).replace(/^\(\?!\\\.\)/, '')).join('|')})`;
-      i = end;
-    } else out += escapeRe(c);
-  }
-  return out;
-}
-
-/** "a/**\/b/*.jpg" -> regex source over "/"-separated relative paths. */
-function patternSource(segments: string[]): string {
-  let out = '';
-  segments.forEach((seg, i) => {
-    const last = i === segments.length - 1;
-    if (seg === '**') out += last ? '(?:(?!\\.)[^/]*(?:/(?!\\.)[^/]*)*)?' : '(?:(?!\\.)[^/]+/)*';
-    else out += segmentSource(seg) + (last ? '' : '/');
-  });
-  return out;
-}
+const escapeRe = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 
 /** Split a pattern into its static base directory and the matcher for the rest. */
 export function planGlob(pattern: string): GlobPlan {
-  const normalised = pattern.replace(/\\/g, '/');
-  const segments = normalised.split('/');
-  let k = 0;
-  while (k < segments.length - 1 && !MAGIC.test(segments[k])) k++;
-  const baseSegments = segments.slice(0, k);
-  const rest = segments.slice(k).filter((s, i, all) => s !== '' || i === all.length - 1);
-  let base = baseSegments.join('/');
-  if (base === '' && normalised.startsWith('/')) base = '/';
+  const scan = picomatch.scan(pattern);
+  if (!scan.isGlob) {
+    // Only escaped magic ("photos/\*.jpg"): one literal file.
+    const literal = pattern.replace(/\\(.)/g, '$1');
+    return { base: dirname(literal), match: new RegExp(`^${escapeRe(basename(literal))}$`), enter: () => false };
+  }
+  let base = scan.base;
+  if (base === '' && pattern.startsWith('/')) base = '/';
   if (base === '') base = '.';
-  const match = new RegExp(`^${patternSource(rest)}$`);
-  const deep = rest.includes('**');
-  // Without "**" a match is exactly rest.length segments deep: enter only matching prefixes.
-  const prefixes = rest.slice(0, -1).map((_, i) => new RegExp(`^${patternSource(rest.slice(0, i + 1))}$`));
+  const glob = scan.glob;
+  const match = picomatch.makeRe(glob, OPTIONS);
+  // Without "**" (and without "/" inside braces) a match is exactly as deep as the pattern:
+  // enter only directories that match its leading segments.
+  const unbounded = glob.includes('**') || /\{[^}]*\/[^}]*\}/.test(glob);
+  const segments = glob.split('/');
+  const prefixes = unbounded ? [] : segments.slice(0, -1).map((_, i) => picomatch.makeRe(segments.slice(0, i + 1).join('/'), OPTIONS));
   const enter = (relative: string) => {
-    if (deep) return true;
+    if (unbounded) return true;
     const depth = relative.split('/').length;
     return depth <= prefixes.length && prefixes[depth - 1].test(relative);
   };
