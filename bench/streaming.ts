@@ -20,7 +20,7 @@ import { npyHeader } from '../src/tokens/npy';
 const ROOT = join(__dirname, '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'styled-vq.js');
 const MODEL = join(ROOT, 'test', 'fixtures', 'model-tiny');
-const PRELOAD = join(ROOT, 'bench', 'rss-preload.js');
+const PRELOAD = join(ROOT, 'bench', 'usage-preload.js');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -84,18 +84,31 @@ interface Row {
   records: number;
   seconds: number;
   records_per_s: number;
+  /** CPU seconds (user + system): what the run costs when the machine is shared. */
+  cpu_s: number;
+  records_per_cpu_s: number;
   peak_rss_mb: number;
 }
 
 function measure(what: string, args: string[], records: number, shown: string): Row {
-  const rssFile = join(ROOT, 'bench', 'out', 'streaming', `${what}.rss.json`);
+  const rssFile = join(ROOT, 'bench', 'out', 'streaming', `${what}.usage.json`);
   rmSync(rssFile, { force: true });
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ['--require', PRELOAD, ...args], { cwd: ROOT, env: { ...process.env, STYLED_VQ_BENCH_RSS: rssFile }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--require', PRELOAD, ...args], { cwd: ROOT, env: { ...process.env, STYLED_VQ_BENCH_USAGE: rssFile }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${what} failed (${r.status}): ${r.stderr}`);
-  const rss = JSON.parse(readFileSync(rssFile, 'utf8')).max_rss_mb as number;
-  return { what, command: shown, records, seconds: Number(seconds.toFixed(2)), records_per_s: Math.round(records / seconds), peak_rss_mb: Math.round(rss) };
+  const usage = JSON.parse(readFileSync(rssFile, 'utf8')) as { max_rss_mb: number; user_s: number; system_s: number };
+  const cpu = usage.user_s + usage.system_s;
+  return {
+    what,
+    command: shown,
+    records,
+    seconds: Number(seconds.toFixed(2)),
+    records_per_s: Math.round(records / seconds),
+    cpu_s: Number(cpu.toFixed(2)),
+    records_per_cpu_s: Math.round(records / cpu),
+    peak_rss_mb: Math.round(usage.max_rss_mb),
+  };
 }
 
 async function main(): Promise<void> {
@@ -117,11 +130,13 @@ async function main(): Promise<void> {
   rmSync(outDir, { recursive: true, force: true });
   rows.push(measure('decode-2000', [BIN, 'decode', small, '-o', join(outDir, 'img.png'), '-q', ...M], 2000, 'styled-vq decode records-2000.jsonl -o decoded/img.png  (fixture model, 64 px)'));
   rmSync(outDir, { recursive: true, force: true });
-  const result = { date: new Date().toISOString(), node: process.version, cpus: require('node:os').cpus().length, records: n, rows };
+  const os = require('node:os') as typeof import('node:os');
+  const result = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, load_average_at_end: os.loadavg(), records: n, rows };
   writeFileSync(join(ROOT, 'bench', 'streaming-results.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log('| what | command | records | s | records/s | peak RSS (MB) |');
-  console.log('|---|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.what} | \`${r.command}\` | ${r.records} | ${r.seconds} | ${r.records_per_s} | ${r.peak_rss_mb} |`);
+  console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
+  console.log('| what | command | records | wall s | records/s | CPU s | records/CPU s | peak RSS (MB) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.what} | \`${r.command}\` | ${r.records} | ${r.seconds} | ${r.records_per_s} | ${r.cpu_s} | ${r.records_per_cpu_s} | ${r.peak_rss_mb} |`);
 }
 
 main().catch((err) => {

@@ -165,6 +165,7 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_, x) => (isObject(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
+const NPY_INT_DTYPES: readonly string[] = ['int64', 'int32', 'int16', 'uint8', 'uint16', 'uint32'];
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
@@ -181,7 +182,20 @@ export function parseLayout(raw: unknown, where: string): Layout {
   if (!isObject(l.external) || !isCount(l.external.vocab_size) || !isCount(l.external.tokens_per_image) || !isObject(l.external.npy)) {
     throw fail('external must have vocab_size, tokens_per_image and npy { shape, dtype }');
   }
-  if (!isObject(l.sequences)) throw fail('sequences missing');
+  const npy = l.external.npy as { shape?: unknown; dtype?: unknown };
+  if (!Array.isArray(npy.shape) || !npy.shape.length || npy.shape.length > 3 || !npy.shape.every(isCount)) {
+    throw fail(`external.npy.shape must be a list of 1 to 3 positive integers, found ${JSON.stringify(npy.shape) ?? 'nothing'}`);
+  }
+  const perImage = (npy.shape as number[]).reduce((a, b) => a * b, 1);
+  if (perImage !== l.external.tokens_per_image) throw fail(`external.npy.shape ${JSON.stringify(npy.shape)} holds ${perImage} codes, but tokens_per_image is ${l.external.tokens_per_image}`);
+  if (typeof npy.dtype !== 'string' || !NPY_INT_DTYPES.includes(npy.dtype)) throw fail(`external.npy.dtype must be one of ${NPY_INT_DTYPES.join(', ')}, found ${JSON.stringify(npy.dtype) ?? 'nothing'}`);
+  if (l.external.aug_index !== null && l.external.aug_index !== undefined && !(Number.isInteger(l.external.aug_index) && l.external.aug_index >= 0)) {
+    throw fail('external.aug_index must be null or a non-negative integer');
+  }
+  if (!isObject(l.sequences) || !Object.keys(l.sequences).length) throw fail('sequences missing');
+  for (const [name, seq] of Object.entries(l.sequences)) {
+    if (!isObject(seq) || !Array.isArray(seq.parts) || !isObject(seq.offsets) || !isObject(seq.special ?? {})) throw fail(`sequences.${name} must have parts, offsets and special`);
+  }
   const special: Partial<Record<Special, boolean>> = {};
   for (const seq of Object.values(l.sequences)) for (const s of Object.keys(seq.special ?? {})) special[s as Special] = true;
   const rebuilt = buildLayout({ kind: l.layout, styled: l.styled, external: l.external, special });
