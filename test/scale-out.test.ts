@@ -299,6 +299,26 @@ describe('webdataset tar input', () => {
     expect(recs.slice(0, 5).map((r) => r.tokens)).toEqual(d.map((r) => r.tokens));
   });
 
+  test('one tar per task (inputsAreShard): shards named and marked, merged equal to one run over all tars', async () => {
+    const dir = fresh();
+    const tars: string[] = [];
+    const imgs = (await writeImageFolder(join(dir, 'src'), { count: 9, seed: 4 })).map((p) => readFileSync(p));
+    for (let t = 0; t < 3; t++) {
+      tars.push(join(dir, `shard-${t}.tar`));
+      writeFileSync(tars[t], await makeTar(imgs.slice(t * 3, t * 3 + 3).map((data, i) => ({ name: `${t}${i}.png`, data }))));
+    }
+    for (let t = 0; t < 3; t++) await runBatch(model, { inputs: [tars[t]], output: join(dir, 'out', 'tok.jsonl'), shard: { index: t, count: 3 }, inputsAreShard: true });
+    const marker = JSON.parse(text(join(dir, 'out', 'tok-00001-of-00003.jsonl.done.json')));
+    expect(marker).toMatchObject({ shard: { index: 1, count: 3 }, listing: null, sources: { count: 3 }, options: { shard_inputs: 'whole' } });
+    const one = join(dir, 'one.jsonl');
+    await runBatch(model, { inputs: tars, output: one });
+    await mergeShards({ shards: [join(dir, 'out')], output: join(dir, 'all.jsonl') });
+    expect(bytes(join(dir, 'all.jsonl'))).toBe(bytes(one));
+    // A sliced shard does not belong with them.
+    await runBatch(model, { inputs: tars, output: join(dir, 'out', 'tok.jsonl'), shard: { index: 0, count: 3 }, overwrite: true });
+    expect((await failure(mergeShards({ shards: [join(dir, 'out')], output: join(dir, 'all2.jsonl') }))).message).toMatch(/shards of different jobs/);
+  });
+
   test('a tar cut at a member boundary or inside a member, or not a tar, is refused before any work', async () => {
     const whole = readFileSync(tar);
     expect(await checkTarArchive(tar)).toEqual({ members: 11 });

@@ -48,8 +48,11 @@ export interface DoneMarker {
   files: MarkerFile[];
   /** The sources in the output (this shard's slice). */
   sources: SourceDigest;
-  /** The whole listing the shards were cut from (equal to `sources` without shards). */
-  listing: SourceDigest;
+  /**
+   * The whole listing the shards were cut from (equal to `sources` without shards); null
+   * when each shard had inputs of its own (`inputsAreShard`: a tar or list per task).
+   */
+  listing: SourceDigest | null;
   model: ModelRef;
   /** Options that change the tokens (a resumed or merged output must agree on them). */
   options: Record<string, unknown>;
@@ -121,7 +124,7 @@ export async function readDoneMarker(output: string): Promise<DoneMarker | null>
     Array.isArray(m.files) &&
     m.files.every((f) => typeof f?.name === 'string' && typeof f.bytes === 'number' && typeof f.sha256 === 'string') &&
     isDigest(m.sources) &&
-    isDigest(m.listing) &&
+    (m.listing === null || isDigest(m.listing)) &&
     typeof m.model?.fingerprint === 'string' &&
     typeof m.counts?.records === 'number';
   if (!ok) throw inputError(`${path} is not a styled-vq done marker (format "${DONE_FORMAT}" v${DONE_VERSION})`);

@@ -9,7 +9,9 @@
  *   3. each shard's files have the size and sha256 its marker records (checked while
  *      they are copied: one read);
  *   4. the joined sources hash to the listing's hash every shard recorded: the merged
- *      output holds exactly the inputs of one run over everything, in order.
+ *      output holds exactly the inputs of one run over everything, in order. (Shards
+ *      made from inputs of their own, `inputsAreShard`, have no common listing: each
+ *      shard's sources are checked against its own marker instead.)
  *
  * The join streams (memory flat) into a temporary file renamed into place, and the
  * merge writes a done marker of its own.
@@ -137,8 +139,8 @@ async function collectShards(specs: readonly string[], output: string): Promise<
       s.marker.shard!.count !== count
         ? `${count} vs ${s.marker.shard!.count} shards`
         : (settingsDiffer(first.marker, s.marker) ??
-          (s.marker.listing.sha256 !== first.marker.listing.sha256 || s.marker.listing.count !== first.marker.listing.count
-            ? `listing of ${first.marker.listing.count} vs ${s.marker.listing.count} inputs (sha256 ${first.marker.listing.sha256.slice(0, 12)}... vs ${s.marker.listing.sha256.slice(0, 12)}...)`
+          (JSON.stringify(s.marker.listing) !== JSON.stringify(first.marker.listing)
+            ? `listing of ${first.marker.listing?.count ?? 'own'} vs ${s.marker.listing?.count ?? 'own'} inputs (sha256 ${first.marker.listing?.sha256.slice(0, 12)}... vs ${s.marker.listing?.sha256.slice(0, 12)}...)`
             : null));
     if (why) throw inputError(`${first.markerPath} and ${s.markerPath} are shards of different jobs (${why}); merge the shards of one job (narrow the glob)`);
   }
@@ -168,7 +170,7 @@ async function collectShards(specs: readonly string[], output: string): Promise<
   }
   if (missing.length) throw incomplete(missing, count, bad);
   const total = [...byIndex.values()].reduce((a, s) => a + s.marker.sources.count, 0);
-  if (total !== first.marker.listing.count) throw inputError(`The ${count} shards hold ${total} inputs but their listing has ${first.marker.listing.count}; not merged`);
+  if (first.marker.listing && total !== first.marker.listing.count) throw inputError(`The ${count} shards hold ${total} inputs but their listing has ${first.marker.listing.count}; not merged`);
   return [...Array(count).keys()].map((i) => byIndex.get(i)!);
 }
 
@@ -199,7 +201,7 @@ async function copyHashed(path: string, out: AtomicStreamWriter | null, from: nu
 }
 
 /** Every source of a JSONL shard, from the bytes as they stream past. */
-function jsonlSources(tally: SourceTally, where: string): { feed: (b: Buffer) => void; end: () => void } {
+function jsonlSources(tallies: SourceTally[], where: string): { feed: (b: Buffer) => void; end: () => void } {
   let carry = '';
   let line = 0;
   const take = (text: string) => {
@@ -211,7 +213,7 @@ function jsonlSources(tally: SourceTally, where: string): { feed: (b: Buffer) =>
       throw inputError(`${where} line ${line} is not valid JSON; not merged`);
     }
     if (typeof source !== 'string') throw inputError(`${where} line ${line} has no source; not merged`);
-    tally.add(source);
+    for (const t of tallies) t.add(source as string);
   };
   return {
     feed(b) {
@@ -224,6 +226,21 @@ function jsonlSources(tally: SourceTally, where: string): { feed: (b: Buffer) =>
       if (carry) throw inputError(`${where} ends in a cut-off line; not merged`);
     },
   };
+}
+
+/** A shard's own sources must be the ones its marker records. */
+function checkSources(s: Shard, own: SourceTally): void {
+  const d = own.digest();
+  if (d.count !== s.marker.sources.count || d.sha256 !== s.marker.sources.sha256) {
+    throw incomplete([s.marker.shard!.index], s.marker.shard!.count, [`its sources are not the ones its marker records`]);
+  }
+}
+
+/** The joined sources against the listing every shard was cut from (when there was one). */
+function checkListing(listing: DoneMarker['listing'], tally: SourceTally): void {
+  if (!listing) return;
+  const d = tally.digest();
+  if (d.count !== listing.count || d.sha256 !== listing.sha256) throw inputError('The joined sources do not hash to the listing the shards were cut from; not merged');
 }
 
 function checkHash(s: Shard, got: MarkerFile): void {
@@ -260,14 +277,14 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
       try {
         for (const s of shards) {
           const name = s.marker.files[0].name;
-          const src = jsonlSources(tally, join(s.dir, name));
+          const own = new SourceTally();
+          const src = jsonlSources([tally, own], join(s.dir, name));
           checkHash(s, await copyHashed(join(s.dir, name), out, 0, src.feed));
           src.end();
+          checkSources(s, own);
           failed += s.marker.counts.failed;
         }
-        if (tally.count !== first.listing.count || tally.digest().sha256 !== first.listing.sha256) {
-          throw inputError(`The joined sources do not hash to the listing the shards were cut from; not merged`);
-        }
+        checkListing(first.listing, tally);
         await out.commit();
       } catch (err) {
         await out.abort();
@@ -287,7 +304,7 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
       counts: { records: tally.count, done: tally.count - failed, failed },
       files,
       sources: tally.digest(),
-      listing: first.listing,
+      listing: first.listing ?? tally.digest(),
       model: first.model,
       options: first.options,
       inputs: first.inputs,
@@ -368,17 +385,20 @@ async function mergeNpy(
     await sidecar.write(formatPretty(head).replace(/\n}$/, ',\n  "sources": [\n'));
     const failed: SourcesSidecar['failed'] = [];
     let row = 0;
-    for (const sc of sidecars) {
+    for (let k = 0; k < sidecars.length; k++) {
+      const sc = sidecars[k];
+      const own = new SourceTally();
       for (const src of sc.sources) {
         await sidecar.write(`${row ? ',\n' : ''}    ${JSON.stringify(src)}`);
         tally.add(src);
+        own.add(src);
         row++;
       }
+      checkSources(shards[k], own);
       for (const f of sc.failed) failed.push({ ...f, row: f.row + row - sc.sources.length });
     }
     await sidecar.write(`\n  ],\n  "failed": ${JSON.stringify(failed)}\n}\n`);
-    const listing = shards[0].marker.listing;
-    if (tally.count !== listing.count || tally.digest().sha256 !== listing.sha256) throw inputError('The joined sources do not hash to the listing the shards were cut from; not merged');
+    checkListing(shards[0].marker.listing, tally);
     for (const w of writers) await w.commit();
     const files = [await digestFile(paths.tokens), ...(latents ? [await digestFile(paths.latents)] : []), await digestFile(paths.sidecar)];
     return { files, failed: failed.length };

@@ -70,6 +70,12 @@ export interface RunBatchOptions extends ImageOptions {
    * `{shard}` / `{shards}` in the name). Joining the shards in order equals one run.
    */
   shard?: ShardSpec;
+  /**
+   * With `shard`: the inputs given are this shard's own (a webdataset tar or a list file
+   * per task), taken whole instead of sliced; the output is still named and marked as
+   * shard I of N, and `merge` checks each shard against its own sources.
+   */
+  inputsAreShard?: boolean;
   /** The output lock's heartbeat period and staleness (default 5 s / 60 s; io/output-lock.ts). */
   lock?: { heartbeatMs?: number; staleMs?: number };
   /** Where the engine's job/task ids are read for the done marker (default process.env). */
@@ -152,6 +158,8 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   const overwrite = !!(options.overwrite ?? options.force);
   if (options.resume && overwrite) throw usageError('--resume continues an output and --overwrite replaces it: choose one');
   const shard = options.shard === undefined ? null : validateShard(options.shard);
+  if (options.inputsAreShard && !shard) throw usageError('Expected shard (I of N) with inputsAreShard: the inputs are which shard?');
+  const slice = !!shard && !options.inputsAreShard;
   const output = shard ? shardOutputPath(options.output, shard) : options.output;
   const inputs = new InputList(options.inputs, { recursive: options.recursive });
   await inputs.check();
@@ -168,9 +176,9 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   let whole: SourceTally | null = null;
   const list = (): AsyncIterable<ListedInput> => {
     lists = [];
-    if (!shard) return make(true);
+    if (!slice) return make(true);
     whole = new SourceTally();
-    return shardOf((namesOnly) => make(!namesOnly), shard, whole);
+    return shardOf((namesOnly) => make(!namesOnly), shard!, whole);
   };
   return {
     inputs,
@@ -197,6 +205,7 @@ function markedOptions(options: RunBatchOptions, s: Settings): Record<string, un
     alpha: options.alpha ?? 'drop',
     limitInputPixels: options.limitInputPixels ?? null,
     recursive: !!options.recursive,
+    ...(s.shard ? { shard_inputs: options.inputsAreShard ? 'whole' : 'slice' } : {}),
   };
 }
 
@@ -274,7 +283,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     if (resume) recovered = await recoverLog(s.paths.log, listing, model, { latents: s.latents });
     // An empty shard of a non-empty listing is fine (more shards than inputs): it is marked done empty.
     const nothing = recovered.count === 0 && !(await listing.peek()); // (peeking counts a sharded listing)
-    const emptyShard = s.shard !== null && (s.whole?.count ?? 0) > 0;
+    const emptyShard = s.shard !== null && !options.inputsAreShard && (s.whole?.count ?? 0) > 0;
     if (nothing && !emptyShard) {
       const n = s.ignored();
       const ignored = n ? ` (${n} file${n === 1 ? '' : 's'} without an image extension)` : '';
@@ -359,7 +368,7 @@ async function markDone(
     counts: { records: verified.records, done: verified.records - verified.failed, failed: verified.failed },
     files: verified.files,
     sources: verified.sources,
-    listing: s.shard ? s.whole!.digest() : verified.sources,
+    listing: !s.shard ? verified.sources : options.inputsAreShard ? null : s.whole!.digest(),
     model: { name: model.name, fingerprint: model.fingerprint },
     options: marked,
     inputs: [...options.inputs],

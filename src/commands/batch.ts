@@ -22,6 +22,7 @@ export interface BatchArgs extends GlobalArgs, ImageReadArgs {
   shard?: string;
   shards?: number;
   'shard-from-env'?: string;
+  'inputs-are-shard'?: boolean;
 }
 
 export const command = 'batch <inputs...>';
@@ -68,6 +69,10 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
         coerce: (v: unknown) => positiveIntegerArg('--shards', v),
       },
       'shard-from-env': { type: 'string', requiresArg: true, describe: 'With --shards: the variable that holds the shard index (e.g. RAY_SHARD)' },
+      'inputs-are-shard': {
+        type: 'boolean',
+        describe: "With --shard/--shards: the inputs are this shard's own (a webdataset tar or list per task): take them whole, name and mark the output as the shard",
+      },
       ...IMAGE_READ_OPTIONS,
     })
     .conflicts('resume', 'overwrite')
@@ -92,7 +97,8 @@ function summaryLine(s: BatchSummary): string {
 }
 
 /** The shard the flags name: --shard I/N, or --shards N with the index from the engine's variable. */
-export function shardArg(argv: Pick<BatchArgs, 'shard' | 'shards' | 'shard-from-env'>, env: Record<string, string | undefined>): ShardSpec | undefined {
+export function shardArg(argv: Pick<BatchArgs, 'shard' | 'shards' | 'shard-from-env' | 'inputs-are-shard'>, env: Record<string, string | undefined>): ShardSpec | undefined {
+  if (argv['inputs-are-shard'] && argv.shard === undefined && argv.shards === undefined) throw usageError('--inputs-are-shard needs --shard I/N or --shards N (which shard the inputs are)');
   if (argv.shard !== undefined) return parseShard(argv.shard, '--shard');
   if (argv['shard-from-env'] !== undefined && argv.shards === undefined) throw usageError('--shard-from-env needs --shards N (the number of shards)');
   if (argv.shards === undefined) return undefined;
@@ -118,7 +124,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
       // The total is only for the progress bar: counted alongside, never waited for.
       const counting = new AbortController();
       void countInputs(argv.inputs, { recursive: argv.recursive, signal: counting.signal }).then(
-        (n) => counting.signal.aborted || view.setTotal(shard ? shardRange(n, shard).end - shardRange(n, shard).start : n),
+        (n) => counting.signal.aborted || view.setTotal(shard && !argv['inputs-are-shard'] ? shardRange(n, shard).end - shardRange(n, shard).start : n),
         () => undefined,
       );
       let summary: BatchSummary;
@@ -136,6 +142,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
           signal: controller.signal,
           onProgress: view.update,
           shard,
+          inputsAreShard: argv['inputs-are-shard'],
           ...imageOptions(argv),
         });
       } catch (err) {
