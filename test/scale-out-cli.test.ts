@@ -64,7 +64,12 @@ test('two writers on one shard at once: the second exits 75 and touches nothing;
   const out = join(tmp.dir, 'two-00000-of-00002.jsonl');
   const a = start(args);
   await untilLines(a, out, 2);
+  // Pause the first writer (alive, its heartbeat fresh) so the second surely meets it mid-run.
+  a.child.kill('SIGSTOP');
+  const held = readFileSync(out);
   const b = cli(args);
+  expect(readFileSync(out)).toEqual(held);
+  a.child.kill('SIGCONT');
   expect(b.code).toBe(75);
   expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^styled-vq: error: .*two-00000-of-00002\.jsonl is being written by another process \(pid \d+ on .*\); exit 75: retry later/)]);
   const { code } = await a.exited;

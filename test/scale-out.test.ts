@@ -213,13 +213,18 @@ describe('output lock', () => {
   test('a second writer of the same output is refused with the busy code (75) while the first runs', async () => {
     const dir = fresh();
     const output = join(dir, 't.jsonl');
-    const first = batch({ output, batchSize: 1 });
-    await new Promise((r) => setTimeout(r, 50));
-    const e = await failure(batch({ output }));
+    // The second starts from inside the first's progress callback: surely mid-run.
+    let second: Promise<unknown> | undefined;
+    const startSecond = () => {
+      second = batch({ output });
+      second.catch(() => undefined); // examined below, after the first finished
+    };
+    const first = batch({ output, batchSize: 1, onProgress: (p) => p.written === 3 && startSecond() });
+    await first;
+    const e = await failure(second!);
     expect(e.kind).toBe('busy');
     expect(exitCodeFor(e)).toBe(75);
     expect(e.message).toMatch(new RegExp(`being written by another process \\(pid ${process.pid} on ${hostname()}`));
-    await first;
     expect(bytes(output)).toBe(bytes(single));
     expect(existsSync(`${output}.lock`)).toBe(false);
   });
