@@ -46,6 +46,13 @@ from styled_vq.losses import to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 
 BATCH = 64
+PHOTOS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "photos")
+# name -> (array path, sources path); "val" is the crops split of training/data/.
+EVAL_SETS = {
+    "val": None,
+    "photos": (os.path.join(PHOTOS_DIR, "photos64.npy"), os.path.join(PHOTOS_DIR, "photos64_sources.json")),
+    "holdout": (os.path.join(PHOTOS_DIR, "holdout64.npy"), os.path.join(PHOTOS_DIR, "holdout64_sources.json")),
+}
 
 
 # ------------------------------------------------------------------------------ loading
@@ -94,6 +101,17 @@ def build_models(a, log) -> dict:
     """Resolve the three roles: 'continuous' (stage 1), 'quantized' (stage 2, or stage 1 +
     a codebook for development) and 'stage2' (for its continuous reference)."""
     roles: dict = {"continuous": None, "quantized": None, "stage2": None, "info": {}}
+    if a.final:
+        m, info = load_checkpoint(a.final)
+        if m.codebook is None:
+            raise SystemExit(f"{a.final} has no codebook.embedding: is it a train_v2.py final.pt?")
+        roles["continuous"] = roles["quantized"] = m
+        roles["info"]["final"] = info
+        roles["info"]["codebook"] = {"source": "final.pt", "size": m.codebook.size, "metric": m.codebook.metric,
+                                     "per_position": bool(m.codebook.positions)}
+        fill = torch.load(a.final, map_location="cpu").get("prefix_fill")
+        roles["fill"] = fill
+        return roles
     if a.stage1:
         roles["continuous"], roles["info"]["stage1"] = load_checkpoint(a.stage1)
     if a.stage2:
@@ -142,6 +160,18 @@ def neutral_latents(roles: dict, train_lat: dict) -> dict:
         out["quantized_ids"] = ids[0]
         out["quantized_mean"] = mean
     return out
+
+
+def per_position_usage(ids: torch.Tensor, k: int) -> dict:
+    """Per-position codebooks: a code is a (position, id) pair, 36 x K in all."""
+    t = ids.shape[1]
+    flat = (ids.long() + torch.arange(t) * k).reshape(-1)
+    counts = torch.bincount(flat, minlength=t * k)
+    used = int((counts > 0).sum())
+    from styled_vq.evaluation import perplexity
+    return {"codes": t * k, "used": used, "used_fraction": used / (t * k), "tokens": int(ids.numel()),
+            "perplexity_per_position_mean": float(np.mean([perplexity(counts[j * k:(j + 1) * k]) for j in range(t)])),
+            "max_possible_fraction": min(1.0, ids.shape[0] / k)}
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -221,6 +251,10 @@ def prefix_curve(meter: Meter, neutral: dict, n_train: int) -> dict:
         if f"prefix_{role}_0" in meter.names():
             s = [meter.summary(f"prefix_{role}_{k}") for k in PREFIX_KS]
             curve[role] = {"psnr": [v["psnr"] for v in s], "ssim": [v["ssim"] for v in s]}
+    if "fill_kind" in neutral:
+        curve["neutral"] = {"quantized": f"the package's prefix fill ({neutral['fill_kind']}: 0 = the mean image's "
+                                         "PCA coefficients), as in training", "continuous": "the same prefix fill"}
+        return curve
     curve["neutral"] = {
         "quantized": f"per-position mean of the quantized model's encoder latents over {n_train} training crops, each "
                      "replaced by its nearest codebook row (a valid token per position)",
@@ -281,6 +315,14 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage1", help="stage-1 weights (stage1.pt, or an in-progress stage1.ckpt)")
     ap.add_argument("--stage2", help="stage-2 weights with the codebook (stage2.pt or stage2.ckpt)")
+    ap.add_argument("--final", help="a v2 model from train_v2.py (final.pt: weights, codebook and prefix fill); "
+                                    "'continuous' is then the same model without quantization")
+    ap.add_argument("--set", default="val", choices=sorted(EVAL_SETS),
+                    help="evaluation set: the validation split, or the real photos of training/data/photos/")
+    ap.add_argument("--ks", help="comma-separated prefix lengths (default: " + ",".join(map(str, PREFIX_KS)) + "); 'all' = 0..T")
+    ap.add_argument("--usage-train", type=int, default=0, metavar="N",
+                    help="also measure codebook usage over N training crops (per-position codebooks: validation "
+                         "has too few images to fill 36 x K codes)")
     ap.add_argument("--codebook", help="without --stage2: a codebook.pt to put on the stage-1 model")
     ap.add_argument("--dev-codebook", type=int, metavar="K",
                     help="without --stage2/--codebook: k-means K codes on the training subset (development only)")
@@ -291,8 +333,10 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    if not (a.stage1 or a.stage2):
-        ap.error("give --stage1 and/or --stage2")
+    if not (a.stage1 or a.stage2 or a.final):
+        ap.error("give --final, or --stage1 and/or --stage2")
+    if a.final and (a.stage1 or a.stage2 or a.codebook or a.dev_codebook):
+        ap.error("--final goes alone")
     if (a.codebook or a.dev_codebook) and (a.stage2 or not a.stage1):
         ap.error("--codebook / --dev-codebook go with --stage1 and without --stage2")
     return a
@@ -301,6 +345,10 @@ def parse_args(argv):
 def prepare_neutral(a, roles: dict, size: int, log) -> tuple[dict, int]:
     """One pass over a training subset gives the neutral latents (and, with
     --dev-codebook, the development codebook)."""
+    if roles.get("fill") is not None:
+        # v2: dropped positions get the package's prefix fill, exactly what training used.
+        fill = roles["fill"]["values"].float()
+        return {"continuous": fill, "quantized": fill, "fill_kind": roles["fill"]["kind"]}, 0
     train_idx, train_arr = train_subset(a.neutral_crops, size, a.seed)
     train_lat = {}
     if roles["continuous"] is not None:
@@ -317,9 +365,17 @@ def prepare_neutral(a, roles: dict, size: int, log) -> tuple[dict, int]:
     return neutral_latents(roles, train_lat), len(train_idx)
 
 
-def select_val(size: int, limit: int | None) -> tuple[np.ndarray, np.ndarray, int, list | None]:
+def select_val(size: int, limit: int | None, which: str = "val") -> tuple[np.ndarray, np.ndarray, int, list | None]:
     """The validation crops (with --limit an evenly spaced subset, so that every source
     group stays represented), their indices, the split size and their source records."""
+    if which != "val":
+        arr_path, src_path = EVAL_SETS[which]
+        arr = np.load(arr_path)
+        with open(src_path) as f:
+            sources = json.load(f)
+        for s_ in sources:
+            s_.setdefault("group", s_.get("package", ""))
+        return arr, np.arange(len(arr)), len(arr), sources
     val_all = load_crops("val", size)
     if limit:
         idx = np.unique(np.linspace(0, len(val_all) - 1, limit).round().astype(int))
@@ -366,6 +422,7 @@ def write_json(path: str, obj: dict) -> None:
 def main(argv=None) -> int:
     a = parse_args(argv)
     t_start = time.time()
+    global PREFIX_KS
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
@@ -376,15 +433,17 @@ def main(argv=None) -> int:
     roles = build_models(a, log)
     cfg = (roles["continuous"] or roles["quantized"]).cfg
     size = cfg.image_size
+    if a.ks:
+        PREFIX_KS = tuple(range(cfg.num_tokens + 1)) if a.ks == "all" else tuple(sorted({int(k) for k in a.ks.split(",")} | {0, cfg.num_tokens}))
     timing["load_s"] = time.time() - t0
 
     t0 = time.time()
     neutral, n_train = prepare_neutral(a, roles, size, log)
     timing["neutral_s"] = time.time() - t0
 
-    val, val_idx, n_val_all, sources = select_val(size, a.limit)
+    val, val_idx, n_val_all, sources = select_val(size, a.limit, a.set)
     grid_pos = pick_grid_indices(sources, a.grid, len(val))
-    K = roles["quantized"].codebook.embedding.shape[0] if roles["quantized"] is not None else None
+    K = roles["quantized"].codebook.size if roles["quantized"] is not None else None
     budget = budget_info(cfg.num_tokens, K)
     n = budget["thumbnail_side"]
 
@@ -395,8 +454,17 @@ def main(argv=None) -> int:
 
     quality = quality_table(res["meter"])
     usage = code_usage(res["ids"], K) if res["ids"] is not None else None
+    if usage is not None and roles["quantized"].codebook.positions:
+        usage["per_position_codebooks"] = per_position_usage(res["ids"], K)
+    if a.usage_train and roles["quantized"] is not None:
+        _, tr = train_subset(a.usage_train, size, a.seed)
+        qm = roles["quantized"]
+        with torch.no_grad():
+            tr_ids = torch.cat([qm.codebook.quantize(qm.encode(to_batch(tr[i:i + BATCH]))) for i in range(0, len(tr), BATCH)])
+        usage["train"] = per_position_usage(tr_ids, K) if qm.codebook.positions else code_usage(tr_ids, K)
+        usage["train"]["images"] = int(len(tr))
     curve = prefix_curve(res["meter"], neutral, n_train)
-    reqs = requirements(quality, usage)
+    reqs = requirements(quality, usage, curve)
 
     t0 = time.time()
     write_plot(os.path.join(a.out, "prefix_curve.png"), curve, quality, n)
@@ -415,7 +483,8 @@ def main(argv=None) -> int:
         "command": "/usr/bin/python3 training/evaluate.py " + " ".join(shlex.quote(x) for x in args_list),
         "models": model_info(roles, neutral),
         "config": cfg.to_dict(),
-        "data": {"split": "val", "path": os.path.abspath(crops_path("val", size)), "data_root": DATA_ROOT,
+        "data": {"split": a.set, "path": os.path.abspath(crops_path("val", size) if a.set == "val" else EVAL_SETS[a.set][0]),
+                 "data_root": DATA_ROOT,
                  "image_size": size, "images": int(len(val)), "of": int(n_val_all),
                  "subset": None if not a.limit else "evenly spaced indices (--limit)",
                  "neutral_train_crops": n_train, "seed": a.seed},

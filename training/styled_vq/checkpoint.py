@@ -90,7 +90,8 @@ def model_from_state_dict(sd: Mapping[str, torch.Tensor], cfg: ModelConfig, code
     if is_research_layout(sd):
         sd = from_research(sd)
     cb = sd.get("codebook.embedding")
-    model = StyledVQ(cfg, codebook_size=0 if cb is None else cb.shape[0], codebook_metric=codebook_metric)
+    model = StyledVQ(cfg, codebook_size=0 if cb is None else cb.shape[-2], codebook_metric=codebook_metric,
+                     codebook_per_position=cb is not None and cb.dim() == 3)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if unexpected or missing:
         raise ValueError(f"checkpoint does not fit config: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -33,6 +33,12 @@ class ModelConfig:
     conv_channels: int = 32
     conv_kernel: int = 17
     conv_groups: int = 8
+    # "pca": the v2 design (docs/architecture.md): latents = a PCA projection of the image
+    # plus a gated network residual, and the decoder adds its output to the PCA
+    # reconstruction. PCA is the optimal ordered linear code (nested dropout on a linear
+    # autoencoder recovers it), so the tokens are ordered from the first step on.
+    skip: str = "none"
+    skip_gate: float = 0.1
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -43,6 +49,10 @@ class ModelConfig:
             raise ValueError("widths must be multiples of their head counts")
         if self.head not in ("soft_anchor", "noise"):
             raise ValueError(f"head must be 'soft_anchor' or 'noise', not {self.head!r}")
+        if self.skip not in ("none", "pca"):
+            raise ValueError(f"skip must be 'none' or 'pca', not {self.skip!r}")
+        if self.skip == "pca" and self.head != "noise":
+            raise ValueError("the PCA skip path needs the linear 'noise' head (the soft-anchor head LayerNorms latents)")
         if self.conv_kernel % 2 == 0:
             raise ValueError("conv_kernel must be odd ('same' padding)")
 
@@ -94,6 +104,16 @@ PRESETS: dict[str, ModelConfig] = {
         enc_width=128, enc_heads=2, enc_dense_blocks=4, enc_expert_blocks=2,
         dec_width=64, dec_heads=1, dec_plain_blocks=2,
         conv_channels=16, conv_groups=4, conv_kernel=5,
+    ),
+    # v2 default (issue 9): PCA skip path, decoder wider than before (decoder >= encoder,
+    # as in tokenizers that reconstruct well), patch 8. Trained on a GPU from the first
+    # step; per-position codebooks.
+    "skip64": ModelConfig(
+        image_size=64, patch_size=8, latent_dim=8,
+        enc_width=96, enc_heads=2, enc_dense_blocks=4, enc_expert_blocks=1,
+        dec_width=192, dec_heads=3, dec_plain_blocks=2,
+        conv_channels=32, conv_groups=8, conv_kernel=5,
+        head="noise", noise_std=0.0, skip="pca", skip_gate=0.1,
     ),
 }
 

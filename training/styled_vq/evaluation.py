@@ -146,26 +146,46 @@ def keep_prefix(latents: torch.Tensor, k: int, neutral: torch.Tensor) -> torch.T
 
 # -------------------------------------------------------------------------- requirements
 
-def requirements(quality: dict, usage: dict | None) -> list[dict]:
-    """The issue's hard requirements, evaluated from the numbers (never stored verdicts).
-    Each item: name, the measured value, the threshold, and passed (None if not measurable)."""
+def requirements(quality: dict, usage: dict | None, curve: dict | None = None) -> list[dict]:
+    """The default-model issue's requirements, evaluated from the numbers (never stored
+    verdicts). Each item: name, the measured value, the threshold, and passed (None if not
+    measurable)."""
 
     def get(name, key="psnr"):
         v = quality.get(name)
         return None if v is None else v[key]
 
-    q, c, m = get("quantized"), get("continuous"), get("mean_colour")
+    q, c, m, th = get("quantized"), get("continuous"), get("mean_colour"), get("thumbnail")
+    qs, ths = get("quantized", "ssim"), get("thumbnail", "ssim")
     items = [
-        {"name": "quantized PSNR >= mean-colour PSNR + 3 dB", "unit": "dB",
-         "value": None if q is None or m is None else q - m, "threshold": 3.0, "op": ">="},
-        {"name": "quantization cost (continuous - quantized PSNR) < 0.5 dB", "unit": "dB",
-         "value": None if q is None or c is None else c - q, "threshold": 0.5, "op": "<"},
-        {"name": "codes used on validation >= 90%", "unit": "fraction",
-         "value": None if usage is None else usage["used_fraction"], "threshold": 0.9, "op": ">="},
+        {"name": "quantized 36-token PSNR above the equal-bit thumbnail", "unit": "dB",
+         "value": None if q is None or th is None else q - th, "threshold": 0.0, "op": ">"},
+        {"name": "quantized SSIM above the thumbnail's", "unit": "",
+         "value": None if qs is None or ths is None else qs - ths, "threshold": 0.0, "op": ">"},
+        {"name": "quantization cost (continuous - quantized PSNR) <= 0.3 dB", "unit": "dB",
+         "value": None if q is None or c is None else c - q, "threshold": 0.3, "op": "<="},
     ]
+    pq = (curve or {}).get("quantized")
+    if pq is not None and m is not None:
+        ks, ys = curve["k"], pq["psnr"]
+        y = dict(zip(ks, ys))
+        gain36 = y[max(ks)] - m
+        items += [
+            {"name": "k = 1 at or above the mean colour", "unit": "dB", "value": y.get(1, float("nan")) - m,
+             "threshold": 0.0, "op": ">="},
+            {"name": "k = 8 holds at least half of the k = 36 gain over the mean colour", "unit": "fraction",
+             "value": (y.get(8, float("nan")) - m) / gain36 if gain36 > 0 else None, "threshold": 0.5, "op": ">="},
+            {"name": "prefix curve rises monotonically (smallest step)", "unit": "dB",
+             "value": min(b - a for a, b in zip(ys, ys[1:])), "threshold": 0.0, "op": ">"},
+        ]
+    if usage is not None:
+        tr = usage.get("train")
+        items.append({"name": "codes used >= 90 % (training crops for per-position codebooks, else validation)",
+                      "unit": "fraction", "value": (tr or usage)["used_fraction"], "threshold": 0.9, "op": ">="})
     for it in items:
         v = it["value"]
-        it["passed"] = None if v is None else bool(v >= it["threshold"] if it["op"] == ">=" else v < it["threshold"])
+        ok = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+        it["passed"] = None if v is None or v != v else bool(ok[it["op"]](v, it["threshold"]))
     return items
 
 

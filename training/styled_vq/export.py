@@ -57,7 +57,7 @@ def parameter_counts(model: StyledVQ) -> dict[str, int]:
     for name, p in model.named_parameters():
         if ".condition_linear." in name:
             continue  # in the research layout, never used by the forward pass
-        if name.startswith("decoder.") or name.startswith("afer_progject."):
+        if name.startswith("decoder.") or name.startswith("afer_progject.") or name in ("skip.dec",):
             dec += p.numel()
         else:
             enc += p.numel()
@@ -174,7 +174,7 @@ def export_package(model: StyledVQ, out_dir: str, name: str, description: str = 
     # Trace with batch 2 so that no batch-1 shape gets baked into the graph.
     image = torch.rand(2, 3, s, s) * 2 - 1
     latents = torch.randn(2, t, d)
-    ids = torch.randint(0, model.codebook.embedding.shape[0], (2, t))
+    ids = torch.randint(0, model.codebook.size, (2, t))
     files: dict[str, Any] = {}
     with torch.no_grad():
         files["encoder"] = _export(EncoderGraph(model), (image,), os.path.join(out_dir, "encoder.onnx"),
@@ -193,7 +193,8 @@ def export_package(model: StyledVQ, out_dir: str, name: str, description: str = 
         "description": description,
         "config": cfg.to_dict(),
         "preprocessing": preprocessing_spec(s),
-        "codebook": {"size": int(cb.embedding.shape[0]), "dim": int(cb.embedding.shape[1]), "metric": cb.metric},
+        "codebook": {"size": cb.size, "dim": int(cb.embedding.shape[-1]), "metric": cb.metric,
+                     **({"per_position": True} if cb.positions else {})},
         "files": files,
         "parameters": parameter_counts(model),
         "fingerprint": fingerprint(files),

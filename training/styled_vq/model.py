@@ -8,10 +8,12 @@ from .codebook import Codebook
 from .config import ModelConfig
 from .decoder import Decoder
 from .encoder import SoftAnchorHead, build_encoder_parts, encoder_forward
+from .pca_skip import PCASkip
 
 
 class StyledVQ(nn.Module):
-    def __init__(self, cfg: ModelConfig, codebook_size: int = 0, codebook_metric: str = "l2"):
+    def __init__(self, cfg: ModelConfig, codebook_size: int = 0, codebook_metric: str = "l2",
+                 codebook_per_position: bool = False):
         super().__init__()
         self.cfg = cfg
         build_encoder_parts(self, cfg)
@@ -19,11 +21,17 @@ class StyledVQ(nn.Module):
             self.head = SoftAnchorHead(cfg.latent_dim)
         self.afer_progject = nn.Linear(cfg.latent_dim, cfg.dec_width)
         self.decoder = Decoder(cfg)
-        self.codebook = Codebook(codebook_size, cfg.latent_dim, codebook_metric) if codebook_size else None
+        self.skip = PCASkip(cfg.num_tokens, cfg.latent_dim, cfg.image_size) if cfg.skip == "pca" else None
+        self.codebook = (Codebook(codebook_size, cfg.latent_dim, codebook_metric,
+                                  positions=cfg.num_tokens if codebook_per_position else 0)
+                         if codebook_size else None)
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """image [B,3,S,S] in [-1,1] -> latents [B,36,D]."""
         mu = encoder_forward(self, image)
+        if self.skip is not None:
+            # The network predicts a whitened residual on top of the PCA coefficients.
+            return self.skip.encode(image) + self.cfg.skip_gate * self.skip.scale * mu
         if self.cfg.head == "soft_anchor":
             return self.head(mu)
         if self.training and self.cfg.noise_std > 0:
@@ -32,6 +40,9 @@ class StyledVQ(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents [B,36,D] -> image [B,3,S,S] (unbounded)."""
+        if self.skip is not None:
+            net = self.decoder(self.afer_progject(latents / self.skip.scale))
+            return self.skip.decode(latents) + net
         return self.decoder(self.afer_progject(latents))
 
     def tokenize(self, image):

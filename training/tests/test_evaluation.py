@@ -85,13 +85,19 @@ def test_meter_identity_and_noise():
 
 
 def test_requirements_are_computed_from_numbers():
-    q = {"quantized": {"psnr": 18.0}, "continuous": {"psnr": 18.3}, "mean_colour": {"psnr": 14.0}}
-    r = {it["name"]: it for it in requirements(q, {"used_fraction": 0.95})}
-    assert all(it["passed"] for it in r.values())
-    q["continuous"]["psnr"] = 18.6                       # cost 0.6 dB
-    q["mean_colour"]["psnr"] = 15.5                      # only +2.5 dB
-    r = requirements(q, {"used_fraction": 0.5})
-    assert [it["passed"] for it in r] == [False, False, False]
+    q = {"quantized": {"psnr": 20.0, "ssim": 0.55}, "continuous": {"psnr": 20.2, "ssim": 0.56},
+         "mean_colour": {"psnr": 15.0, "ssim": 0.3}, "thumbnail": {"psnr": 19.5, "ssim": 0.43}}
+    curve = {"k": [0, 1, 8, 36], "quantized": {"psnr": [12.0, 16.0, 18.5, 20.0]}}
+    r = requirements(q, {"used_fraction": 0.95}, curve)
+    assert len(r) == 7 and all(it["passed"] for it in r), r
+    q["continuous"]["psnr"] = 20.6                       # quantization cost 0.6 dB
+    q["thumbnail"]["psnr"] = 20.5                        # thumbnail wins
+    curve["quantized"]["psnr"] = [12.0, 14.0, 13.5, 17.0]  # k=1 below mean colour, k=8 short, not monotone
+    r = {it["name"]: it["passed"] for it in requirements(q, {"used_fraction": 0.5}, curve)}
+    assert [name for name, ok in r.items() if ok] == ["quantized SSIM above the thumbnail's"]
+    # Per-position codebooks: usage is judged on the training crops when measured there.
+    r = requirements(q, {"used_fraction": 0.3, "train": {"used_fraction": 0.97}}, curve)
+    assert r[-1]["passed"] is True
     r = requirements({"mean_colour": {"psnr": 14.0}}, None)
     assert [it["passed"] for it in r] == [None, None, None]
 

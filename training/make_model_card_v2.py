@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Write MODEL_CARD.md for a v2 package (train_v2.py) from structured records only: the
+run's log.jsonl, one evaluation.json per evaluation set (training/evaluate.py --final),
+and the package's model.json. No log text is parsed. Copies each set's prefix curve and
+reconstruction grid into the package as <set>_prefix_curve.png / <set>_reconstructions.png.
+
+  /usr/bin/python3 training/make_model_card_v2.py --package models/styled-vq-skip64 \\
+      --log RUN/log.jsonl --eval val=RUN/eval-val --eval photos=RUN/eval-photos --eval holdout=RUN/eval-holdout \\
+      --notes training/cards/skip64-notes.md
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+
+SET_TITLES = {
+    "val": "validation split (1,373 crops of the training packages' held-out source files)",
+    "photos": "real photos from Debian packages that are not training packages (training/data/photos/)",
+    "holdout": "held-out real photos (lxqt-themes wallpapers; never looked at while training or choosing settings)",
+}
+
+
+def read_jsonl(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def fmt(v, spec=".2f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def records(log: list[dict], kind: str) -> list[dict]:
+    return [r for r in log if r["kind"] == kind]
+
+
+def training_section(log: list[dict]) -> list[str]:
+    args = records(log, "args")[0]
+    model = records(log, "model")[0]
+    s1 = records(log, "stage1_done")[0]
+    s2 = records(log, "stage2_done")[0]
+    km = records(log, "kmeans_done")[0]
+    rate1 = [r["img_s"] for r in records(log, "stage1")]
+    lines = [
+        "## Training",
+        "",
+        f"One run of `training/train_v2.py` on one {args.get('gpu') or 'CPU'} (torch {args['torch']}, bf16 autocast, "
+        f"batch {args['batch']}), from scratch: the skip path starts at the PCA of the training crops, both network "
+        "outputs start at zero, so step 0 is the PCA code.",
+        "",
+        "| phase | what | steps | images seen | seconds |",
+        "|---|---|---:|---:|---:|",
+        f"| stage 1 | encoder + decoder on continuous latents, nested dropout {args['nested']} (dropped positions = 0), "
+        f"lr {args['lr']}, EMA {args['ema']} | {s1['steps']} | {s1['images']:,} | {s1['seconds']:.0f} |",
+        f"| k-means | {args['codebook_size']} codes per position (36 tables), {args['kmeans_iters']} Lloyd iterations on "
+        f"the EMA encoder's training latents | – | – | {km['seconds']:.0f} |",
+        f"| stage 2 | quantization-aware: straight-through, commitment {args['commit']}, EMA codebook "
+        f"(decay {args['cb_decay']}), nested dropout kept, lr {args['lr2']} | {s2['steps']} | {s2['images']:,} | "
+        f"{s2['seconds']:.0f} |",
+        "",
+        f"Parameters: {model['parameters']:,} (without the codebook). Throughput: median "
+        f"{sorted(rate1)[len(rate1) // 2]:.0f} img/s in stage 1.",
+        "",
+        "Learning curve (validation, EMA weights, first 512 crops during training; full split at the ends):",
+        "",
+        "| point | k = 1 | k = 8 | k = 36 |",
+        "|---|---:|---:|---:|",
+    ]
+    pca = records(log, "pca_only")[0]["val_continuous"]
+    lines.append(f"| PCA only (step 0, continuous, full split) | {pca['1']['psnr']:.2f} | {pca['8']['psnr']:.2f} | "
+                 f"{pca['36']['psnr']:.2f} |")
+    for r in records(log, "stage1_val"):
+        c = r["curve"]
+        lines.append(f"| stage 1 step {r['step']} (continuous) | {c['1']['psnr']:.2f} | {c['8']['psnr']:.2f} | "
+                     f"{c['36']['psnr']:.2f} |")
+    c = s1["val_continuous"]
+    lines.append(f"| stage 1 end (continuous, full split) | {c['1']['psnr']:.2f} | {c['8']['psnr']:.2f} | "
+                 f"{c['36']['psnr']:.2f} |")
+    c = km["val_quantized"]
+    lines.append(f"| after k-means (quantized, full split) | {c['1']['psnr']:.2f} | {c['8']['psnr']:.2f} | "
+                 f"{c['36']['psnr']:.2f} |")
+    for r in records(log, "stage2_val"):
+        c = r["curve"]
+        lines.append(f"| stage 2 step {r['step']} (quantized) | {c['1']['psnr']:.2f} | {c['8']['psnr']:.2f} | "
+                     f"{c['36']['psnr']:.2f} |")
+    c = s2["val_quantized"]
+    lines.append(f"| stage 2 end (quantized, full split) | {c['1']['psnr']:.2f} | {c['8']['psnr']:.2f} | "
+                 f"{c['36']['psnr']:.2f} |")
+    lines += ["", "(The GPU run evaluates on the JPEG-packed validation crops it carried; the tables below are "
+              "measured here on the exact crops.)", ""]
+    return lines
+
+
+def eval_section(name: str, ev: dict) -> list[str]:
+    q, curve, reqs = ev["quality"], ev["prefix_curve"], ev["requirements"]
+    b = ev["bit_budget"]
+    n = b["thumbnail_side"]
+    lines = [
+        f"## Quality: {SET_TITLES.get(name, name)}",
+        "",
+        f"{ev['data']['images']} images of 64 px; `{ev['command']}`",
+        "",
+        "| model | bits per image | PSNR (dB) | SSIM |",
+        "|---|---|---:|---:|",
+        f"| continuous latents (same decoder, no quantization) | 36 × 8 float32 | {q['continuous']['psnr']:.2f} | "
+        f"{q['continuous']['ssim']:.4f} |",
+        f"| **quantized: 36 tokens** | {b['bits']:.0f} | **{q['quantized']['psnr']:.2f}** | "
+        f"**{q['quantized']['ssim']:.4f}** |",
+        f"| mean colour | 24 | {q['mean_colour']['psnr']:.2f} | {q['mean_colour']['ssim']:.4f} |",
+        f"| {n}×{n} thumbnail, bicubic upscale | {n * n * 24} | {q['thumbnail']['psnr']:.2f} | "
+        f"{q['thumbnail']['ssim']:.4f} |",
+        "",
+        f"Quantized − thumbnail: **{q['gap_to_thumbnail_db']:+.2f} dB**; quantized − mean colour: "
+        f"{q['gap_to_mean_colour_db']:+.2f} dB; quantization cost (continuous − quantized): "
+        f"{q['quantization_cost_db']:.2f} dB.",
+        "",
+        "Prefix curve (the first k tokens kept, the rest replaced by the package's prefix fill):",
+        "",
+        "| k | " + " | ".join(str(k) for k in curve["k"]) + " |",
+        "|---|" + "---:|" * len(curve["k"]),
+        "| quantized PSNR | " + " | ".join(f"{v:.2f}" for v in curve["quantized"]["psnr"]) + " |",
+        "| continuous PSNR | " + " | ".join(f"{v:.2f}" for v in curve["continuous"]["psnr"]) + " |",
+        "",
+        f"![prefix curve, {name}]({name}_prefix_curve.png)",
+        "",
+        f"Rows: original | continuous | quantized | {n}×{n} thumbnail (3× nearest-neighbour):",
+        "",
+        f"![reconstructions, {name}]({name}_reconstructions.png)",
+        "",
+        "Requirements (computed from the numbers by `styled_vq.evaluation.requirements`):",
+        "",
+    ]
+    for r in reqs:
+        verdict = "n/a" if r["passed"] is None else ("PASS" if r["passed"] else "**FAIL**")
+        lines.append(f"- [{'x' if r['passed'] else ' '}] {verdict}: {r['name']} (measured {fmt(r['value'], '.3f')}, "
+                     f"threshold {r['op']} {r['threshold']})")
+    u = ev.get("codebook_usage") or {}
+    if u.get("train"):
+        t = u["train"]
+        lines += ["", f"Codebook usage over {t['images']} training crops: {t['used']:,} of {t['codes']:,} "
+                      f"(position, code) pairs ({100 * t['used_fraction']:.1f} %), mean per-position perplexity "
+                      f"{t['perplexity_per_position_mean']:.0f}."]
+    lines.append("")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--package", required=True)
+    ap.add_argument("--log", required=True, help="the run's log.jsonl")
+    ap.add_argument("--eval", action="append", required=True, metavar="SET=DIR", help="an evaluate.py output folder")
+    ap.add_argument("--notes", help="a hand-written markdown file appended as is (decisions, what was tried)")
+    a = ap.parse_args(argv)
+    with open(os.path.join(a.package, "model.json")) as f:
+        manifest = json.load(f)
+    log = read_jsonl(a.log)
+    evals = {}
+    for spec in a.eval:
+        name, folder = spec.split("=", 1)
+        with open(os.path.join(folder, "evaluation.json")) as f:
+            evals[name] = json.load(f)
+        for png in ("prefix_curve.png", "reconstructions.png"):
+            shutil.copyfile(os.path.join(folder, png), os.path.join(a.package, f"{name}_{png}"))
+    cfg = manifest["config"]
+    size = sum(e["bytes"] + (e["data"]["bytes"] if e.get("data") else 0) for e in manifest["files"].values())
+    p = manifest.get("parameters", {})
+    lines = [
+        f"# {manifest['name']}: model card",
+        "",
+        f"_Generated by `training/make_model_card_v2.py` on {datetime.date.today().isoformat()} from the run's "
+        "`log.jsonl`, the evaluation JSON of each set and `model.json`. Do not edit by hand._",
+        "",
+        "A styled-vq image tokenizer: a 64×64 RGB image becomes 36 discrete tokens (ids in [0, 4096), 432 bits), "
+        "ordered from coarse to fine, and back.",
+        "",
+        "## Design (v2)",
+        "",
+        "- **latents = PCA(image) + gated network residual**; **image = PCA⁻¹(latents) + decoder(latents)**. "
+        "Token j holds the coefficients of principal directions 8j..8j+7 of the training crops (both projections "
+        "trainable from there), so the order is coarse-to-fine by construction, and nested dropout trains the "
+        "networks to make the best image from any prefix.",
+        "- **Per-position codebooks**: one table of 4096 codes for each of the 36 positions "
+        "(`codebook.per_position` in model.json). Ids stay in [0, 4096); an id means a different vector at "
+        "each position, which autoregressive models see through their position embeddings.",
+        "- **Prefix fill**: positions after k are decoded from 0 (the mean image's coefficients), stored as "
+        "`prefix_fill` in model.json (docs/model-package.md).",
+        f"- Sizes: encoder ViT width {cfg['enc_width']} (patch {cfg['patch_size']}, {cfg['enc_dense_blocks']} dense + "
+        f"{cfg['enc_expert_blocks']} expert blocks), decoder width {cfg['dec_width']} ({cfg['dec_cond_blocks']} "
+        f"conditional + {cfg['dec_plain_blocks']} plain blocks, {cfg['conv_channels']}-channel conv head). "
+        f"Parameters: encoder {p.get('encoder', 0):,}, decoder {p.get('decoder', 0):,}, codebook "
+        f"{p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. Fingerprint `{manifest['fingerprint']}`.",
+        "",
+        "## Intended use and limits",
+        "",
+        "- First-stage tokens for autoregressive image models and experiments with ordered 1D tokens; 64 px only "
+        "(larger images are centre-cropped and downscaled by the CLI's preprocessing).",
+        "- Reconstructions are blurry at 432 bits; do not use them where decoded pixels must be faithful.",
+        "- Trained on crops of game/education art and photos from Debian data packages (training/data/README.md); "
+        "text, screenshots, diagrams, faces of real people are out of distribution.",
+        "",
+    ]
+    lines += training_section(log)
+    for name in ("val", "photos", "holdout"):
+        if name in evals:
+            lines += eval_section(name, evals[name])
+    for name, ev in evals.items():
+        if name not in ("val", "photos", "holdout"):
+            lines += eval_section(name, ev)
+    if a.notes:
+        with open(a.notes) as f:
+            lines += [f.read().rstrip(), ""]
+    path = os.path.join(a.package, "MODEL_CARD.md")
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
