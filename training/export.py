@@ -42,6 +42,17 @@ def random_codebook(model: StyledVQ, size: int, seed: int) -> None:
     model.codebook.embedding.copy_(lat + 0.05 * lat.std() * torch.randn(lat.shape, generator=g))
 
 
+@torch.no_grad()
+def mean_latent(model: StyledVQ, seed: int, n: int = 64) -> torch.Tensor:
+    """Per-position mean latent of smooth random images: a stand-in prefix fill for
+    random-weight packages (test fixtures), where no training data defines one."""
+    g = torch.Generator().manual_seed(seed + 1)
+    s = model.cfg.image_size
+    coarse = torch.rand(n, 3, 4, 4, generator=g) * 2 - 1
+    img = torch.nn.functional.interpolate(coarse, size=(s, s), mode="bilinear", align_corners=False)
+    return model.encode(img).mean(0)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -56,6 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--parity-batch", type=int, default=0, help="also write parity.json with this batch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--meta", help="JSON file whose 'training' and 'quality' go into model.json")
+    ap.add_argument("--prefix-fill", choices=["auto", "zero", "mean", "none"], default="auto",
+                    help="what decodes after a token prefix (model.json prefix_fill): 'auto' = the checkpoint's own "
+                         "(train_v2.py writes it), 'zero', 'mean' = the mean latent of smooth random images, 'none'")
     a = ap.parse_args(argv)
 
     t0 = time.time()
@@ -75,7 +89,17 @@ def main(argv=None) -> int:
             meta = json.load(f)
         training.update(meta.get("training", {}))
         quality = meta.get("quality", {})
-    manifest = export_package(model, a.out, a.name, a.description, training, quality, a.parity_batch, a.seed)
+    fill = None
+    if a.prefix_fill == "zero":
+        fill = ("zero", torch.zeros(model.cfg.num_tokens, model.cfg.latent_dim).numpy())
+    elif a.prefix_fill == "mean":
+        fill = ("mean_latent", mean_latent(model, a.seed).numpy())
+    elif a.checkpoint and a.prefix_fill == "auto":
+        ck = torch.load(a.checkpoint, map_location="cpu")
+        if isinstance(ck, dict) and ck.get("prefix_fill") is not None:
+            fill = (ck["prefix_fill"]["kind"], ck["prefix_fill"]["values"].float().numpy())
+    manifest = export_package(model, a.out, a.name, a.description, training, quality, a.parity_batch, a.seed,
+                              prefix_fill=fill)
     sizes = {k: v["bytes"] + (v["data"]["bytes"] if v["data"] else 0) for k, v in manifest["files"].items()}
     print(json.dumps({"out": a.out, "fingerprint": manifest["fingerprint"], "bytes": sizes,
                       "parameters": manifest["parameters"], "seconds": round(time.time() - t0, 1)}))

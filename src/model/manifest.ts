@@ -41,6 +41,12 @@ export interface ModelConfig {
   [size: string]: unknown;
 }
 
+export interface PrefixFill {
+  kind: 'zero' | 'mean_latent' | 'learned';
+  /** float32 values, num_tokens rows of latent_dim. */
+  values: number[][];
+}
+
 export interface Manifest {
   format: typeof MODEL_FORMAT;
   version: typeof MODEL_VERSION;
@@ -48,10 +54,13 @@ export interface Manifest {
   description?: string;
   config: ModelConfig;
   preprocessing: Preprocessing;
-  codebook: { size: number; dim: number; metric: 'l2' | 'cosine' };
+  /** per_position: one table per token position (ids mean a different vector at each). */
+  codebook: { size: number; dim: number; metric: 'l2' | 'cosine'; per_position?: boolean };
   files: Record<GraphRole, GraphFileEntry>;
   parameters?: Record<string, number>;
   fingerprint: string;
+  /** What positions after a token prefix decode from (docs/model-package.md, "Prefix fill"). */
+  prefix_fill?: PrefixFill;
   training?: unknown;
   quality?: unknown;
 }
@@ -143,7 +152,21 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   }
 
   if (typeof raw.fingerprint !== 'string' || !HEX16.test(raw.fingerprint)) throw fail('fingerprint must be 16 lowercase hex characters');
+  if (raw.prefix_fill !== undefined) checkPrefixFill(raw.prefix_fill, config.num_tokens as number, config.latent_dim as number, fail);
   return raw as unknown as Manifest;
+}
+
+function checkPrefixFill(fill: unknown, tokens: number, dim: number, fail: (what: string) => Error): void {
+  if (!isObject(fill)) throw fail('prefix_fill must be an object');
+  if (fill.kind !== 'zero' && fill.kind !== 'mean_latent' && fill.kind !== 'learned') {
+    throw fail(`prefix_fill.kind must be "zero", "mean_latent" or "learned", got ${JSON.stringify(fill.kind)}`);
+  }
+  const v = fill.values;
+  const ok =
+    Array.isArray(v) &&
+    v.length === tokens &&
+    v.every((row) => Array.isArray(row) && row.length === dim && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+  if (!ok) throw fail(`prefix_fill.values must be ${tokens} rows of ${dim} finite numbers`);
 }
 
 function checkFileEntry(entry: Json, where: string, fail: (what: string) => Error): void {

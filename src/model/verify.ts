@@ -14,13 +14,28 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The fingerprint of a package, from the sha256 of each graph (and its external data). */
-export function computeFingerprint(hashes: Record<GraphRole, { sha256: string; data?: string | null }>): string {
+/** sha256 of a prefix fill as little-endian float32, row-major (what the fingerprint lists). */
+export function prefixFillSha256(values: readonly (readonly number[])[]): string {
+  const flat = new Float32Array(values.flat());
+  const bytes = Buffer.alloc(flat.length * 4);
+  flat.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The fingerprint of a package, from the sha256 of each graph (and its external data), plus
+ * the prefix fill where the package has one (packages without keep their v1 fingerprint).
+ */
+export function computeFingerprint(
+  hashes: Record<GraphRole, { sha256: string; data?: string | null }>,
+  prefixFill?: readonly (readonly number[])[] | null,
+): string {
   let text = 'styled-vq-fingerprint-v1\n';
   for (const role of GRAPH_ROLES) {
     const h = hashes[role];
     text += `${role} ${h.sha256}${h.data ? `+${h.data}` : ''}\n`;
   }
+  if (prefixFill) text += `prefix_fill ${prefixFillSha256(prefixFill)}\n`;
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
 }
 
@@ -57,7 +72,7 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
 
   const hashes = {} as Record<GraphRole, { sha256: string; data?: string | null }>;
   for (const role of GRAPH_ROLES) hashes[role] = { sha256: manifest.files[role].sha256, data: manifest.files[role].data?.sha256 };
-  const expected = computeFingerprint(hashes);
+  const expected = computeFingerprint(hashes, manifest.prefix_fill?.values);
   if (expected !== manifest.fingerprint) {
     throw modelError(
       `Model package ${dir}: model.json fingerprint ${manifest.fingerprint} does not match its files (computed ${expected})`,

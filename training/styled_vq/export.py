@@ -32,12 +32,22 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def fingerprint(files: dict[str, dict]) -> str:
+def prefix_fill_sha256(values: np.ndarray) -> str:
+    """sha256 of the fill as little-endian float32, row-major (T*D*4 bytes)."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype="<f4").tobytes()).hexdigest()
+
+
+def fingerprint(files: dict[str, dict], prefix_fill: np.ndarray | None = None) -> str:
+    """docs/model-package.md, "Fingerprint": the graphs' hashes, plus the prefix fill when
+    the package has one (it changes what a prefix decodes to). Packages without a fill keep
+    the v1 text, so their fingerprints never change."""
     lines = ["styled-vq-fingerprint-v1"]
     for role in ROLES:
         entry = files[role]
         digest = entry["sha256"] + ("+" + entry["data"]["sha256"] if entry.get("data") else "")
         lines.append(f"{role} {digest}")
+    if prefix_fill is not None:
+        lines.append(f"prefix_fill {prefix_fill_sha256(prefix_fill)}")
     return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()[:16]
 
 
@@ -160,9 +170,12 @@ def _export(module: torch.nn.Module, args: tuple, path: str, inputs: list[str], 
 
 def export_package(model: StyledVQ, out_dir: str, name: str, description: str = "",
                    training: dict | None = None, quality: dict | None = None,
-                   parity_batch: int = 0, seed: int = 0, external_data: bool | None = None) -> dict:
+                   parity_batch: int = 0, seed: int = 0, external_data: bool | None = None,
+                   prefix_fill: tuple[str, np.ndarray] | None = None) -> dict:
     """Write the package; returns the manifest. The model must have a codebook.
-    external_data: None = only when the weights approach 2 GB (the protobuf limit)."""
+    external_data: None = only when the weights approach 2 GB (the protobuf limit).
+    prefix_fill: (kind, float32 [T, D]): what positions after a prefix decode from
+    ("zero", "mean_latent" or "learned"), written to model.json and the fingerprint."""
     if model.codebook is None:
         raise ValueError("the model has no codebook: run stage 2 (k-means) before exporting")
     cfg = model.cfg
@@ -197,10 +210,16 @@ def export_package(model: StyledVQ, out_dir: str, name: str, description: str = 
                      **({"per_position": True} if cb.positions else {})},
         "files": files,
         "parameters": parameter_counts(model),
-        "fingerprint": fingerprint(files),
+        "fingerprint": fingerprint(files, None if prefix_fill is None else prefix_fill[1]),
         "training": training or {},
         "quality": quality or {},
     }
+    if prefix_fill is not None:
+        kind, values = prefix_fill
+        values = np.asarray(values, dtype=np.float32)
+        if kind not in ("zero", "mean_latent", "learned") or values.shape != (t, d) or not np.isfinite(values).all():
+            raise ValueError(f"prefix_fill must be (zero|mean_latent|learned, finite float32 [{t}, {d}])")
+        manifest["prefix_fill"] = {"kind": kind, "values": values.tolist()}
     if parity_batch:
         manifest_parity = write_parity_bundle(model, os.path.join(out_dir, "parity.json"), parity_batch, seed)
         manifest["parity"] = manifest_parity
