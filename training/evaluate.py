@@ -375,7 +375,8 @@ def select_val(size: int, limit: int | None, which: str = "val") -> tuple[np.nda
             sources = json.load(f)
         for s_ in sources:
             s_.setdefault("group", s_.get("package", ""))
-        return arr, np.arange(len(arr)), len(arr), sources
+        idx = np.arange(len(arr)) if not limit else np.unique(np.linspace(0, len(arr) - 1, limit).round().astype(int))
+        return arr[idx], idx, len(arr), [sources[i] for i in idx]
     val_all = load_crops("val", size)
     if limit:
         idx = np.unique(np.linspace(0, len(val_all) - 1, limit).round().astype(int))

@@ -27,6 +27,8 @@ def fit_pca(images: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, 
     accuracy, in seconds on a GPU and about a minute on 2 CPU cores (an exact eigh of the
     12288 x 12288 covariance takes far longer on a CPU)."""
     n = images.shape[0]
+    if n < k + 64:
+        raise ValueError(f"PCA of {k} directions needs at least {k + 64} images, got {n}")
     x = images.reshape(n, -1).float()
     mean = x.mean(0)
     torch.manual_seed(seed)
