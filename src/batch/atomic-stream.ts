@@ -34,6 +34,15 @@ export class AtomicStreamWriter {
       this.text += data;
       this.bufferedBytes += data.length;
       if (this.text.length >= 1 << 16) this.encodeText();
+    } else if (data.byteLength >= 1 << 16) {
+      // A block already: written as is, now (no copy; the caller may reuse it once this resolves).
+      try {
+        await this.flush();
+        await this.fh.writeFile(data);
+      } catch (err) {
+        throw ioError(err, this.target, 'write');
+      }
+      return;
     } else {
       this.encodeText();
       this.buffered.push(Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))); // copy: callers reuse their arrays

@@ -39,6 +39,7 @@ export class CombinedLineEncoder {
   private readonly maxId: number;
   private readonly names: Buffer[];
   private ids = new Int32Array(0);
+  private readonly idBytes: number;
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
 
   constructor(
@@ -60,19 +61,31 @@ export class CombinedLineEncoder {
       this.lengths[v] = t.length;
     }
     this.names = Object.keys(layout.sequences).map((name) => Buffer.from(`,${JSON.stringify(name)}:[`));
+    // 8 bytes per id (the words may overrun by up to 7) and room for the field names.
+    this.idBytes = Object.values(layout.sequences).reduce((n, q) => n + 40 + q.length * 8, 0);
   }
 
-  async add(fields: { source: string; externalSource: string; styled: ArrayLike<number>; external: ArrayLike<number> }): Promise<void> {
+  /**
+   * Append one line. Returns a promise only when a full block went to the sink (await it
+   * then): most calls need no await at all, which matters at a million lines.
+   */
+  add(fields: { source: string; externalSource: string; styled: ArrayLike<number>; external: ArrayLike<number> }): Promise<void> | undefined {
     const head = `{"format":"${COMBINED_FORMAT}","version":${COMBINED_VERSION},"source":${JSON.stringify(fields.source)},"external_source":${JSON.stringify(fields.externalSource)}`;
-    let need = Buffer.byteLength(head) + 2;
-    for (const q of Object.values(this.layout.sequences)) need += 40 + q.length * 8; // 8 bytes per id: the words may overrun by up to 7
+    const need = head.length * 3 + 2 + this.idBytes; // UTF-8 takes at most 3 bytes per UTF-16 unit
     if (this.pos + need > this.buf.length) {
-      await this.flush();
+      const block = this.take();
       if (need > this.buf.length) {
         this.buf = Buffer.allocUnsafe(need);
         this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
       }
+      this.write(head, fields);
+      return this.sink(block);
     }
+    this.write(head, fields);
+    return undefined;
+  }
+
+  private write(head: string, fields: { styled: ArrayLike<number>; external: ArrayLike<number> }): void {
     const buf = this.buf;
     const view = this.view;
     const { low, high, lengths, maxId } = this;
@@ -123,10 +136,16 @@ export class CombinedLineEncoder {
 
   /** Hand the buffered lines to the sink. */
   async flush(): Promise<void> {
-    if (!this.pos) return;
+    if (this.pos) await this.sink(this.take());
+  }
+
+  /** The buffered lines, leaving a fresh buffer (the sink keeps the old one: no copy). */
+  private take(): Buffer {
     const block = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
     this.pos = 0;
-    await this.sink(block);
+    return block;
   }
 }
 

@@ -20,7 +20,10 @@ export interface ExternalEntry {
   key?: string;
   /** Where the codes are ("codes/cat.npy", "codes.npy row 3"): for messages and records. */
   label: string;
-  /** The image's codes (one augmentation), checked to be integers in [0, V). */
+  /**
+   * The image's codes (one augmentation), checked to be integers in [0, V). For rows of one
+   * .npy the array is reused by the next load(): copy it to keep it.
+   */
   load(): Promise<Int32Array>;
 }
 
@@ -98,8 +101,8 @@ function pickAugmentation(a: number, n: number, base: number, data: ArrayLike<nu
 }
 
 /** Copy one image's ids out, checking each. */
-function checkedCodes(p: Picked, vocab: number, where: string): Int32Array {
-  const out = new Int32Array(p.length);
+function checkedCodes(p: Picked, vocab: number, where: string, into?: Int32Array): Int32Array {
+  const out = into ?? new Int32Array(p.length);
   for (let i = 0; i < p.length; i++) {
     const raw = p.data[p.offset + i];
     const v = typeof raw === 'bigint' ? Number(raw) : raw;
@@ -192,13 +195,14 @@ async function readOneNpy(path: string, options: ExternalOptions): Promise<Exter
       }
       return { data: cached.data, offset: (row - cached.first) * a * n + probe.offset };
     };
+    const scratch = new Int32Array(n); // one row at a time: no allocation per row
     const entry = (row: number): ExternalEntry => {
       const where = `${path} row ${row}`;
       return {
         label: where,
         load: async () => {
           const { data, offset } = await rowData(row);
-          return checkedCodes({ data, offset, length: n, shape: [n], augmentations: null }, options.vocabSize, where);
+          return checkedCodes({ data, offset, length: n, shape: [n], augmentations: null }, options.vocabSize, where, scratch);
         },
       };
     };

@@ -139,7 +139,8 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
         special: options.special ?? {},
       });
       encoder ??= new CombinedLineEncoder(layout, (bytes) => out.write(bytes));
-      await encoder.add({ source: s.source, externalSource: entry.label, styled: s.tokens!, external: await entry.load() });
+      const pending = encoder.add({ source: s.source, externalSource: entry.label, styled: s.tokens!, external: await entry.load() });
+      if (pending) await pending;
       written++;
       if (written % 10_000 === 0) options.onProgress?.(seen, external.count);
     }

@@ -10,8 +10,10 @@ import { inputError } from '../errors';
 import { ioError } from '../util/io-errors';
 
 export interface JsonValueText {
-  /** The value's JSON text (not yet parsed). */
+  /** The value's JSON text. */
   text: string;
+  /** The parsed value, when the fast path for a one-line value already parsed it. */
+  value?: unknown;
   /** 1-based line where the value starts. */
   line: number;
 }
@@ -56,6 +58,27 @@ export class JsonSplitter {
       if (b === LF) this.line++;
       if (this.depth === 0) {
         if (isSpace(b)) continue;
+        if (b === OPEN_BRACE) {
+          // Fast path for JSONL: a whole value on one line parses as is (JSON strings hold no raw newline).
+          const nl = chunk.indexOf(LF, i);
+          let end = nl - 1;
+          while (end > i && (chunk[end] === 0x0d || chunk[end] === 0x20 || chunk[end] === 0x09)) end--;
+          if (nl > 0 && chunk[end] === CLOSE_BRACE) {
+            const text = chunk.toString('utf8', i, end + 1);
+            let value: unknown;
+            try {
+              value = JSON.parse(text);
+            } catch {
+              value = undefined; // not one value (or not valid): the byte scanner below decides
+            }
+            if (value !== undefined) {
+              out.push({ text, value, line: this.line });
+              this.line++;
+              i = nl;
+              continue;
+            }
+          }
+        }
         if (b !== OPEN_BRACE && b !== OPEN_BRACKET) {
           const shown = b < 0x20 || b > 0x7e ? `byte 0x${b.toString(16)}` : JSON.stringify(String.fromCharCode(b));
           throw inputError(`${this.name} line ${this.line} is not valid JSON: unexpected ${shown} (expected a JSON record)`);

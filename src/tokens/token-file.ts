@@ -38,13 +38,15 @@ export function parseTokenText(text: string, name: string): LocatedRecord[] {
   return values.flatMap((v) => locate(v, name));
 }
 
-function locate({ text, line }: JsonValueText, name: string): LocatedRecord[] {
+function locate({ text, line, value }: JsonValueText, name: string): LocatedRecord[] {
   const where = `${name} line ${line}`;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
+  let raw: unknown = value;
+  if (raw === undefined) {
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
+    }
   }
   if (Array.isArray(raw)) return raw.map((r, i) => ({ record: parseRecord(r, `${where} [${i}]`), where: `${where} [${i}]` }));
   return [{ record: parseRecord(raw, where), where }];
