@@ -182,3 +182,24 @@ describe('batch --overwrite keeps the old output until the new run has started (
     expect(existsSync(join(cwd, 'b.jsonl'))).toBe(true);
   });
 });
+
+describe('messages a user can act on (point 7)', () => {
+  test('one bad file among many: encode says how to keep going, and --continue-on-error does', () => {
+    writeFileSync(join(cwd, 'notes.txt'), 'not an image');
+    const r = cli('encode', PIER, 'notes.txt', GLACIER, ...M);
+    expectFailure(r, 2, /notes\.txt: .*\(nothing written; --continue-on-error records it and goes on, and batch does that for whole folders\)$/);
+    const ok = cli('encode', PIER, 'notes.txt', GLACIER, '--continue-on-error', ...M);
+    expect(ok.code).toBe(0);
+    const recs = ok.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(recs.map((x) => (x.error ? 'error' : 'tokens'))).toEqual(['tokens', 'error', 'tokens']);
+    expect(ok.stderr).toMatch(/failed: notes\.txt/);
+  });
+
+  test('raw yargs messages become one line naming the flag and what to do', () => {
+    expectFailure(cli('decode'), 1, /^styled-vq: error: decode needs <tokens>: e\.g\. styled-vq decode tokens \(see styled-vq decode --help\)$/);
+    expectFailure(cli('preprocess', PIER), 1, /^styled-vq: error: preprocess needs --output \(see styled-vq preprocess --help\)$/);
+    expectFailure(cli('encode', PIER, '-o'), 1, /^styled-vq: error: -o needs a value/);
+    expectFailure(cli('batch', 'x', '-o', 'x.jsonl', '--resume', '--overwrite'), 1, /--resume and --overwrite cannot be used together/);
+    expectFailure(cli('info', '--threads', 'many'), 1, /--threads must be a positive integer \(e\.g\. --threads 8\), got "many"/);
+  });
+});
