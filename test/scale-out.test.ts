@@ -199,6 +199,16 @@ describe('done markers', () => {
     expect(forced.done + forced.failed).toBe(12);
   });
 
+  test('a finished shard of a listing that changed since is refused, not silently kept', async () => {
+    const dir = fresh();
+    const own = join(dir, 'p');
+    await writeImageFolder(own, { count: 6, seed: 12 });
+    const opts = { inputs: [own], output: join(dir, 't.jsonl'), shard: { index: 0, count: 2 }, preprocessIn: 'main' as const };
+    await runBatch(model, opts);
+    await writeImageFolder(join(own, 'more'), { count: 1, seed: 13, name: () => '../zz-late.png' });
+    expect((await failure(runBatch(model, opts))).message).toMatch(/marked done for a listing of 6 inputs, but there are more inputs now \(7\); use a new -o, or --overwrite/);
+  });
+
   test('every input failed: reported, not marked done', async () => {
     const dir = fresh();
     const bad = join(dir, 'bad');

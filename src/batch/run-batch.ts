@@ -136,6 +136,8 @@ interface Settings {
   inputs: InputList;
   /** Files without an image extension in the latest listing. */
   ignored: () => number;
+  /** A sliced shard: the whole listing, names only (the done check hashes it in one pass). */
+  wholeList: (() => AsyncIterable<ListedInput>) | null;
   /** The listing this run reads (the shard's slice), made fresh on each call. */
   list: () => AsyncIterable<ListedInput>;
   /** The whole listing's digest, known once a sharded listing was counted. */
@@ -183,6 +185,7 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   return {
     inputs,
     list,
+    wholeList: slice ? () => make(false) : null,
     ignored: () => Math.max(0, ...lists.map((l) => l.ignored)),
     get whole() {
       return whole;
@@ -390,10 +393,13 @@ async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, mar
   if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard)) throw usageError(`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`);
   const damaged = await checkMarkerFiles(s.output, marker);
   if (damaged) return damaged;
-  const sources = await listingDigest(s.list);
-  if (sources.count !== marker.sources.count || sources.sha256 !== marker.sources.sha256) {
-    const now = sources.count > marker.sources.count ? `there are more inputs now (${sources.count})` : sources.count < marker.sources.count ? `there are fewer inputs now (${sources.count})` : 'the inputs listed now are other ones (names or order)';
-    throw usageError(`${what} for ${marker.sources.count} inputs, but ${now}; ${restart}`);
+  // One listing pass: a slice of an identical whole listing is the identical slice.
+  const sources = await listingDigest(s.wholeList ?? s.list);
+  const want = s.wholeList ? marker.listing : marker.sources;
+  if (!want || sources.count !== want.count || sources.sha256 !== want.sha256) {
+    const n = want?.count ?? 0;
+    const now = sources.count > n ? `there are more inputs now (${sources.count})` : sources.count < n ? `there are fewer inputs now (${sources.count})` : 'the inputs listed now are other ones (names or order)';
+    throw usageError(`${what} for ${s.wholeList ? `a listing of ${n}` : n} inputs, but ${now}; ${restart}`);
   }
   return true;
 }
