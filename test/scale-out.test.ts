@@ -8,7 +8,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
-import { arrayRanges, IncompleteShardsError, mergeShards } from '../src/batch/merge';
+import { arrayRanges, IncompleteShardsError, jsonlSources, mergeShards } from '../src/batch/merge';
+import { SourceTally } from '../src/batch/done-marker';
 import { runBatch, RunBatchOptions } from '../src/batch/run-batch';
 import { parseShard, shardFromEnvironment, shardOutputPath, shardRange } from '../src/batch/shard';
 import { checkTarArchive } from '../src/batch/tar-input';
@@ -77,6 +78,22 @@ describe('shards', () => {
     expect(() => shardFromEnvironment(8, {})).toThrow(/none of SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX is set/);
     expect(() => shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: '8' })).toThrow(/SLURM_ARRAY_TASK_ID=8 is out of range for 8 shards/);
     expect(() => shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: 'x' })).toThrow(/not a shard index/);
+  });
+
+  test('merge reads sources whole when a read ends inside a multi-byte character', () => {
+    const lines = ['{"source":"фото/ü-1.jpg"}', '{"source":"写真/2.jpg"}'].join('\n') + '\n';
+    const bytes = Buffer.from(lines);
+    const want = new SourceTally();
+    want.add('фото/ü-1.jpg');
+    want.add('写真/2.jpg');
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const got = new SourceTally();
+      const s = jsonlSources([got], 'x.jsonl');
+      s.feed(bytes.subarray(0, cut));
+      s.feed(bytes.subarray(cut));
+      s.end();
+      expect([cut, got.digest()]).toEqual([cut, want.digest()]);
+    }
   });
 
   test('--array strings', () => {

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { inputError, StyledVqError, usageError } from '../errors';
 import { OutputLock } from '../io/output-lock';
 import { npyHeader } from '../tokens/npy';
@@ -200,8 +201,10 @@ async function copyHashed(path: string, out: AtomicStreamWriter | null, from: nu
   return { name: basename(path), bytes, sha256: hash.digest('hex') };
 }
 
-/** Every source of a JSONL shard, from the bytes as they stream past. */
-function jsonlSources(tallies: SourceTally[], where: string): { feed: (b: Buffer) => void; end: () => void } {
+/** Every source of a JSONL shard, from the bytes as they stream past (exported for its test). */
+export function jsonlSources(tallies: SourceTally[], where: string): { feed: (b: Buffer) => void; end: () => void } {
+  // A chunk can end inside a multi-byte character: decode across chunk boundaries.
+  const decoder = new StringDecoder('utf8');
   let carry = '';
   let line = 0;
   const take = (text: string) => {
@@ -217,12 +220,13 @@ function jsonlSources(tallies: SourceTally[], where: string): { feed: (b: Buffer
   };
   return {
     feed(b) {
-      const text = carry + b.toString('utf8');
+      const text = carry + decoder.write(b);
       const lines = text.split('\n');
       carry = lines.pop()!;
       for (const l of lines) take(l);
     },
     end() {
+      carry += decoder.end();
       if (carry) throw inputError(`${where} ends in a cut-off line; not merged`);
     },
   };
