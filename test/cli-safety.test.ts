@@ -122,6 +122,24 @@ describe('- for stdin and stdout (point 2)', () => {
   });
 });
 
+describe('- for concat and split (point 2)', () => {
+  test('encode | concat - codes | split - --layout-file: the same sequences as from files', () => {
+    const recs = cli('encode', PIER, GLACIER, ...M).stdout;
+    writeFileSync(join(cwd, 'pipe-recs.jsonl'), recs);
+    writeFileSync(join(cwd, 'pipe-codes.json'), JSON.stringify([[1, 2, 3, 4], [4, 3, 2, 1]]));
+    const fromFile = cli('concat', 'pipe-recs.jsonl', 'pipe-codes.json', '-o', 'pipe-a.jsonl', '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '8');
+    expect(fromFile.code).toBe(0);
+    const piped1 = piped(['concat', '-', 'pipe-codes.json', '-o', 'pipe-b.jsonl', '--layout-file', 'pipe-b.layout.json', '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '8'], recs);
+    expect(piped1.code).toBe(0);
+    expect(bytes('pipe-b.jsonl').equals(bytes('pipe-a.jsonl'))).toBe(true);
+    expectFailure(piped(['split', '-', '-o', 'pipe-parts'], bytes('pipe-a.jsonl')), 1, /split - reads the sequences from stdin: name their layout with --layout-file/);
+    const sp = piped(['split', '-', '--layout-file', 'pipe-a.layout.json', '-o', 'pipe-parts'], bytes('pipe-a.jsonl'));
+    expect(sp.code).toBe(0);
+    const back = readFileSync(join(cwd, 'pipe-parts', 'tokens.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).tokens);
+    expect(back).toEqual(recs.trim().split('\n').map((l) => JSON.parse(l).tokens));
+  });
+});
+
 describe('stdout records and streams (points 3 and 4)', () => {
   test('for f in *.jpg; do encode "$f" >> t.jsonl; done makes a file decode reads; so does --pretty', () => {
     const one = cli('encode', PIER, ...M);
