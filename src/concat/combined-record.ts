@@ -39,6 +39,7 @@ export class CombinedLineEncoder {
   private readonly maxId: number;
   private readonly names: Buffer[];
   private ids = new Int32Array(0);
+  private inflight: Promise<void> = Promise.resolve();
   private readonly idBytes: number;
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
 
@@ -79,7 +80,7 @@ export class CombinedLineEncoder {
         this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
       }
       this.write(head, fields);
-      return this.sink(block);
+      return this.handOver(block);
     }
     this.write(head, fields);
     return undefined;
@@ -134,9 +135,22 @@ export class CombinedLineEncoder {
     this.pos = o;
   }
 
-  /** Hand the buffered lines to the sink. */
+  /**
+   * Start writing `block` once the previous block is written, and return the previous
+   * block's write: the caller fills the next block while this one goes to disk, with at
+   * most one write in flight.
+   */
+  private handOver(block: Buffer): Promise<void> {
+    const previous = this.inflight;
+    this.inflight = previous.then(() => this.sink(block));
+    this.inflight.catch(() => undefined); // reported through the next add() or flush()
+    return previous;
+  }
+
+  /** Hand the buffered lines to the sink and wait until everything is written. */
   async flush(): Promise<void> {
-    if (this.pos) await this.sink(this.take());
+    if (this.pos) this.handOver(this.take()).catch(() => undefined);
+    await this.inflight;
   }
 
   /** The buffered lines, leaving a fresh buffer (the sink keeps the old one: no copy). */
