@@ -5,7 +5,7 @@
 import { buildParser } from '../src/cli/parser';
 import { setDebug } from '../src/debug';
 import { exitCodeFor, StyledVqError } from '../src/errors';
-import { ioError, isErrnoError } from '../src/util/io-errors';
+import { ioError, isErrnoError } from '../src/io/io-errors';
 
 /** The one-line message for an error (also for one that escaped every await: see below). */
 function report(caught: unknown, debug: boolean): number {

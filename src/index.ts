@@ -59,7 +59,9 @@ export { readNpy, writeNpy, encodeNpy, decodeNpy } from './tokens/npy';
 export type { NpyArray, NpyData, NpyDtype } from './tokens/npy';
 export { readLatents, readTokens } from './tokens/arrays';
 export type { ArraysFrom } from './tokens/arrays';
-export { writeFileAtomic, checkOutputPath, OutputSet } from './util/atomic';
+export { writeFileAtomic } from './io/atomic-write';
+export { checkOutputPath } from './io/output-path';
+export { OutputSet } from './io/output-set';
 
 // Images (src/image owns sharp)
 export { preprocessImage, writeImage, resizeRgb, sideBySide } from './image';
@@ -73,8 +75,8 @@ export type { ListedInput, ListOptions } from './batch/input-list';
 export { BATCH_DEFAULTS } from './batch/defaults';
 export { BATCH_FORMATS } from './batch/output-paths';
 export type { BatchFormat } from './batch/output-paths';
-export { readSourcesSidecar, SOURCES_FORMAT, FAILED_TOKEN } from './batch/npy-output';
-export type { SourcesSidecar } from './batch/npy-output';
+export { readSourcesSidecar, SOURCES_FORMAT, FAILED_TOKEN } from './tokens/sources-sidecar';
+export type { SourcesSidecar } from './tokens/sources-sidecar';
 export { mergeShards, arrayRanges, IncompleteShardsError } from './batch/merge';
 export type { MergeOptions, MergeSummary } from './batch/merge';
 export { parseShard, validateShard, shardFromEnvironment, shardOutputPath, shardRange, engineIds, SHARD_INDEX_VARIABLES } from './batch/shard';

@@ -9,8 +9,8 @@ import { Writable } from 'node:stream';
 import { untilAborted } from '../src/batch/abortable';
 import { planGlob } from '../src/batch/glob';
 import { countInputs, InputList } from '../src/batch/input-list';
-import { readLines } from '../src/batch/line-reader';
-import { formatDuration, progressView } from '../src/batch/progress-view';
+import { readLines } from '../src/io/line-reader';
+import { formatDuration, progressView } from '../src/cli/progress';
 import type { BatchProgress } from '../src/batch/run-batch';
 import { tempDir } from './helpers/fixtures';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { inputError } from '../errors';
-import { removeDurable, writeFileDurable } from '../io/durable-write';
+import { removeDurable, writeFileAtomic } from '../io/atomic-write';
 import type { ModelRef } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import type { ShardSpec } from './shard';
@@ -91,7 +91,7 @@ export async function digestFile(path: string): Promise<MarkerFile> {
 
 export async function writeDoneMarker(output: string, marker: DoneMarker): Promise<string> {
   const path = donePathFor(output);
-  await writeFileDurable(path, formatPretty(marker) + '\n');
+  await writeFileAtomic(path, formatPretty(marker) + '\n');
   return path;
 }
 

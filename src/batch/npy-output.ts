@@ -2,39 +2,20 @@
  * The .npy form of a batch output, written from the run's journal once every input is
  * done (see output-paths.ts): arrays numpy reads as is, plus the sidecar that names the
  * rows. Rows of inputs that failed hold -1 tokens (never a valid id) and NaN latents, and
- * the sidecar lists them with the reason. The journal is streamed; memory stays flat.
+ * the sidecar (tokens/sources-sidecar.ts) lists them with the reason. The journal is
+ * streamed; memory stays flat.
  */
 import { basename, dirname } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { inputError } from '../errors';
+import { AtomicStreamWriter } from '../io/atomic-stream';
+import { syncDir } from '../io/atomic-write';
+import { readLines } from '../io/line-reader';
 import { npyHeader } from '../tokens/npy';
 import { AnyRecord, isErrorRecord, ModelRef, parseRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
-import { AtomicStreamWriter } from './atomic-stream';
-import { readLines } from './line-reader';
+import { FAILED_TOKEN, SOURCES_FORMAT, SOURCES_VERSION, SourcesSidecar } from '../tokens/sources-sidecar';
 import type { BatchPaths } from './output-paths';
-
-export const SOURCES_FORMAT = 'styled-vq-batch-sources';
-export const SOURCES_VERSION = 1;
-/** Token value in the rows of inputs that failed. */
-export const FAILED_TOKEN = -1;
-
-/** The sidecar `<stem>.sources.json`. */
-export interface SourcesSidecar {
-  format: typeof SOURCES_FORMAT;
-  version: typeof SOURCES_VERSION;
-  model: ModelRef;
-  /** File names (relative to the sidecar) of the arrays. */
-  tokens: string;
-  latents: string | null;
-  /** [N, num_tokens]. */
-  shape: [number, number];
-  /** Rows that hold no tokens (FAILED_TOKEN / NaN), with the reason. */
-  failed: { row: number; source: string; error: string }[];
-  fill: { tokens: number; latents: 'NaN' };
-  /** N sources, row order. */
-  sources: string[];
-}
 
 export interface NpyShape {
   model: ModelRef;
@@ -101,39 +82,7 @@ export async function finishNpyOutput(paths: BatchPaths, shape: NpyShape, option
     throw err;
   }
   // The renames must be on disk before the journal (the only other copy) goes.
-  await syncDirectory(dirname(paths.tokens!));
+  await syncDir(dirname(paths.tokens!));
   await fs.rm(paths.log, { force: true });
   return { failed: failed.length };
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r').catch(() => null); // not possible everywhere (Windows): best effort
-  try {
-    await fh?.sync();
-  } catch {
-    // some file systems refuse to sync a directory; the rename is still atomic
-  } finally {
-    await fh?.close();
-  }
-}
-
-/** Read and check a sidecar (concat and resume use it). */
-export async function readSourcesSidecar(path: string): Promise<SourcesSidecar> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await fs.readFile(path, 'utf8'));
-  } catch (err) {
-    throw inputError(`Cannot read ${path}: ${(err as Error).message.split('\n')[0]}`, err);
-  }
-  const s = raw as SourcesSidecar;
-  const ok =
-    s?.format === SOURCES_FORMAT &&
-    s.version === SOURCES_VERSION &&
-    typeof s.model?.fingerprint === 'string' &&
-    Array.isArray(s.sources) &&
-    Array.isArray(s.failed) &&
-    Array.isArray(s.shape) &&
-    s.shape[0] === s.sources.length;
-  if (!ok) throw inputError(`${path} is not a styled-vq sources sidecar (format "${SOURCES_FORMAT}" v${SOURCES_VERSION} with N sources)`);
-  return s;
 }

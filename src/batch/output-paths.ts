@@ -12,7 +12,7 @@
 import { promises as fs } from 'node:fs';
 import { extname } from 'node:path';
 import { usageError } from '../errors';
-import { ioError } from '../util/io-errors';
+import { ioError } from '../io/io-errors';
 
 export type BatchFormat = 'jsonl' | 'npy';
 export const BATCH_FORMATS: readonly BatchFormat[] = ['jsonl', 'npy'];

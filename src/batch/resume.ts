@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 import { usageError } from '../errors';
 import { AnyRecord, checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
-import { readLines } from './line-reader';
+import { readLines } from '../io/line-reader';
 import type { Peekable } from './peekable';
 
 export interface RecoveredLog {

@@ -9,8 +9,8 @@ import { inputError } from '../errors';
 import { npyHeader } from '../tokens/npy';
 import { isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import { digestFile, MarkerFile, SourceDigest, SourceTally } from './done-marker';
-import { readLines } from './line-reader';
-import { readSourcesSidecar } from './npy-output';
+import { readLines } from '../io/line-reader';
+import { readSourcesSidecar } from '../tokens/sources-sidecar';
 import type { BatchPaths } from './output-paths';
 
 export interface VerifiedOutput {

@@ -5,8 +5,8 @@
 import type { Options } from 'yargs';
 import { usageError } from '../errors';
 import { ImageFormat, imageFormatFor } from '../image';
-import { writeFileAtomic } from '../util/atomic';
-import { readStdin, STDIO, writeStdout } from '../util/stdio';
+import { writeFileAtomic } from '../io/atomic-write';
+import { readStdin, STDIO, writeStdout } from '../io/stdio';
 
 export interface OverwriteArgs {
   overwrite: boolean;

@@ -3,7 +3,7 @@ import { inputError, interruptedError, StyledVqError, terminatedError, usageErro
 import { BATCH_DEFAULTS } from '../batch/defaults';
 import { countInputs } from '../batch/input-list';
 import { BATCH_FORMATS, BatchFormat } from '../batch/output-paths';
-import { progressView } from '../batch/progress-view';
+import { progressView } from '../cli/progress';
 import { BatchSummary, runBatch } from '../batch/run-batch';
 import { parseShard, SHARD_INDEX_VARIABLES, shardFromEnvironment, shardRange, ShardSpec } from '../batch/shard';
 import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, withModel } from '../cli/globals';

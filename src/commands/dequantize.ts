@@ -7,7 +7,8 @@ import { readTokens } from '../tokens/arrays';
 import { encodeNpy } from '../tokens/npy';
 import { makeRecord, TokenRecord } from '../tokens/record';
 import { formatTokenFile } from '../tokens/token-file';
-import { checkOutputPath, STDIO } from '../util/atomic';
+import { checkOutputPath } from '../io/output-path';
+import { STDIO } from '../io/stdio';
 import { OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { announce, GlobalArgs, printJson, say, withModel } from '../cli/globals';
 

@@ -3,7 +3,7 @@ import { preprocess } from '../api/preprocess';
 import { encodeImageBytes } from '../image/write';
 import { readManifest } from '../model/manifest';
 import { resolveModelDir } from '../model/resolve';
-import { checkOutputPath } from '../util/atomic';
+import { checkOutputPath } from '../io/output-path';
 import { GlobalArgs, positiveIntegerArg, printJson, say } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';

@@ -2,12 +2,12 @@ import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { reconstruct } from '../api/reconstruct';
 import { sideBySide } from '../image';
 import { encodeImageBytes } from '../image/write';
-import { checkOutputPath } from '../util/atomic';
+import { checkOutputPath } from '../io/output-path';
 import { usageError } from '../errors';
 import { announce, GlobalArgs, printJson, result, say, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
-import { STDIO } from '../util/stdio';
+import { STDIO } from '../io/stdio';
 
 export interface ReconstructArgs extends GlobalArgs, ImageReadArgs, OverwriteArgs, ImageFormatArgs {
   image: string;

@@ -11,18 +11,19 @@
  * left out). The folder appears whole: it is built next to the target and renamed.
  */
 import { promises as fs } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { inputError, StyledVqError, usageError } from '../errors';
 import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { inArray } from '../util/checks';
-import { ensureParentDir } from '../util/atomic';
-import { describeErrno, ioError } from '../util/io-errors';
-import { AtomicStreamWriter } from '../batch/atomic-stream';
-import { readLines } from '../batch/line-reader';
-import { readStdin, STDIO } from '../util/stdio';
+import { ensureParentDir } from '../io/output-path';
+import { describeErrno, ioError } from '../io/io-errors';
+import { AtomicStreamWriter } from '../io/atomic-stream';
+import { syncDir } from '../io/atomic-write';
+import { readLines } from '../io/line-reader';
+import { readStdin, STDIO } from '../io/stdio';
 import { readSequences } from './combined-record';
 import { stemOf } from './external-codes';
 import { disassemble, Layout, readLayout } from './layout';
@@ -229,6 +230,7 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
     await fs.writeFile(join(tmp, 'split.json'), formatPretty(manifest) + '\n');
     if (existing) await replaceFolder(target, tmp);
     else await fs.rename(tmp, target);
+    await syncDir(dirname(resolve(target)));
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     // Name the folder the user asked for, not our temporary one.

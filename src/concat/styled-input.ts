@@ -9,7 +9,7 @@ import { inputError } from '../errors';
 import { openNpyRows } from '../tokens/npy';
 import { isErrorRecord, ModelRef } from '../tokens/record';
 import { streamRecordBatches, tokenSource } from '../tokens/token-file';
-import { readSourcesSidecar } from '../batch/npy-output';
+import { readSourcesSidecar } from '../tokens/sources-sidecar';
 
 export interface StyledEntry {
   source: string;

@@ -6,7 +6,7 @@
 import path from 'path';
 import sharp from 'sharp';
 import { usageError } from '../errors';
-import { writeFileAtomic } from '../util/atomic';
+import { writeFileAtomic } from '../io/atomic-write';
 import { RgbImage } from './types';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { busyError } from '../errors';
-import { ioError } from '../util/io-errors';
+import { ioError } from './io-errors';
 
 export interface LockOwner {
   pid: number;

@@ -8,7 +8,7 @@ import { inputError } from '../errors';
 import type { FloatBatch, TokenBatch } from '../model/model';
 import { NpyArray, readArrayFile } from './npy';
 import { checkRecordForModel, isErrorRecord, ModelShape, TokenRecord } from './record';
-import { readStdin, STDIO } from '../util/stdio';
+import { readStdin, STDIO } from '../io/stdio';
 import { LocatedRecord, parseTokenText, readText } from './token-file';
 
 export interface ArraysFrom<T> {

@@ -7,7 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { inputError } from '../errors';
-import { ioError } from '../util/io-errors';
+import { ioError } from '../io/io-errors';
 
 export interface JsonValueText {
   /** The value's JSON text. */

@@ -8,8 +8,8 @@
 import { promises as fs } from 'node:fs';
 import yauzl from 'yauzl';
 import { inputError, StyledVqError } from '../errors';
-import { ioError } from '../util/io-errors';
-import { writeFileAtomic } from '../util/atomic';
+import { ioError } from '../io/io-errors';
+import { writeFileAtomic } from '../io/atomic-write';
 import { parseNpyHeader } from './npy-header';
 
 /** The types we write (little-endian, C order). */

@@ -5,8 +5,8 @@
 import { promises as fs } from 'node:fs';
 import { extname } from 'node:path';
 import { inputError } from '../errors';
-import { writeFileAtomic } from '../util/atomic';
-import { checkReadableFile, readStdin, STDIO } from '../util/stdio';
+import { writeFileAtomic } from '../io/atomic-write';
+import { checkReadableFile, readStdin, STDIO } from '../io/stdio';
 import { ByteSource, bytesSource, fileSource, JsonSplitter, jsonValues, JsonValueText } from './json-stream';
 import { AnyRecord, parseRecord } from './record';
 

@@ -1,27 +1,15 @@
 /**
- * Output files appear whole or not at all: data is written to a temporary file in the
- * same directory, then renamed over the target. An {@link OutputSet} also removes the
- * files a multi-file command already wrote when a later one fails.
- *
  * One overwrite policy for every command (checked by {@link checkOutputPath} before any
  * slow work): an output is never one of the run's inputs; an existing output is refused
  * unless `overwrite` is set; missing parent folders are created when the file is written.
- * The rename replaces the path itself: an output path that is a symlink is replaced by a
- * file, the link's target is never written through.
+ * Outputs are written by atomic-write.ts, which replaces a symlink at the output path by a
+ * file rather than writing through it.
  */
 import { promises as fs } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { usageError } from '../errors';
 import { ioError } from './io-errors';
-
 import { STDIO } from './stdio';
-
-export { STDIO };
-
-export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
 
 /** Create the folder an output goes into (and its parents); one-line errors. */
 export async function ensureParentDir(target: string): Promise<void> {
@@ -50,18 +38,6 @@ async function firstMkdirFailure(dir: string): Promise<unknown> {
     return err;
   }
   return new Error('unknown');
-}
-
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  await ensureParentDir(target);
-  const tmp = tempPathFor(target);
-  try {
-    await fs.writeFile(tmp, data, { flag: 'wx' });
-    await fs.rename(tmp, target);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw ioError(err, target, 'write');
-  }
 }
 
 export interface OutputCheckOptions {
@@ -104,29 +80,5 @@ export async function checkOutputPath(target: string, inputs: readonly string[] 
     const up = dirname(dir);
     if (up === dir) return;
     dir = up;
-  }
-}
-
-/** Files written by one command; `rollback()` removes them if the command fails later. */
-export class OutputSet {
-  private readonly written: string[] = [];
-
-  async write(target: string, data: string | Uint8Array): Promise<void> {
-    await writeFileAtomic(target, data);
-    this.written.push(target);
-  }
-
-  /** Record a file written atomically by someone else (e.g. the image writer). */
-  add(target: string): void {
-    this.written.push(target);
-  }
-
-  get files(): readonly string[] {
-    return this.written;
-  }
-
-  async rollback(): Promise<void> {
-    await Promise.all(this.written.map((f) => fs.rm(f, { force: true })));
-    this.written.length = 0;
   }
 }

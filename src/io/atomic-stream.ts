@@ -1,11 +1,11 @@
 /**
  * A file written piece by piece that still appears whole or not at all: the pieces go to
- * a temporary file next to the target (util/atomic's naming), which is synced and renamed
- * over the target on `commit`. For outputs too large to build in memory first.
+ * a temporary file next to the target, which `commit` fsyncs and renames over the target
+ * (atomic-write.ts). For outputs too large to build in memory first.
  */
 import { promises as fs } from 'node:fs';
-import { ioError } from '../util/io-errors';
-import { tempPathFor } from '../util/atomic';
+import { ioError } from './io-errors';
+import { commitTempFile, tempPathFor } from './atomic-write';
 
 export class AtomicStreamWriter {
   private buffered: Buffer[] = [];
@@ -60,9 +60,7 @@ export class AtomicStreamWriter {
   async commit(): Promise<void> {
     try {
       await this.flush();
-      await this.fh.datasync();
-      await this.fh.close();
-      await fs.rename(this.tmp, this.target);
+      await commitTempFile(this.fh, this.tmp, this.target);
     } catch (err) {
       await this.abort();
       throw ioError(err, this.target, 'write');

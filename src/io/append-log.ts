@@ -3,10 +3,10 @@
  * output). Each `append` writes whole lines; the data is flushed to disk with fdatasync
  * at most every `syncEveryMs` and always on `close`, so a crash loses at most the last
  * moments of work. Anything a crash can leave behind (a cut-off line, a hole of zero
- * bytes) is found and cut off by resume.ts before the log is trusted again.
+ * bytes) is found and cut off by batch/resume.ts before the log is trusted again.
  */
 import { promises as fs } from 'node:fs';
-import { ioError } from '../util/io-errors';
+import { ioError } from './io-errors';
 
 export class AppendLog {
   private lastSync = Date.now();
