@@ -59,6 +59,30 @@ def test_fingerprint_follows_the_documented_recipe():
     assert fingerprint(files) == hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+
+def test_prefix_fill_goes_into_the_manifest_and_the_fingerprint(tmp_path):
+    """docs/model-package.md, "Prefix fill": the values as [T][D] floats in model.json and one
+    more fingerprint line (sha256 of little-endian float32, row-major); without a fill the
+    fingerprint text stays v1, so old token files keep matching."""
+    import numpy as np
+    import pytest
+    model = tiny_model()
+    t, d = model.cfg.num_tokens, model.cfg.latent_dim
+    values = np.linspace(-1, 1, t * d, dtype=np.float32).reshape(t, d)
+    m = export_package(model, str(tmp_path / "pkg"), "t", prefix_fill=("mean_latent", values))
+    assert m["prefix_fill"]["kind"] == "mean_latent"
+    assert np.array_equal(np.asarray(m["prefix_fill"]["values"], dtype=np.float32), values)
+    lines = ["styled-vq-fingerprint-v1"]
+    for role in ("codebook", "decoder", "dequantize", "encoder"):
+        lines.append(f"{role} {m['files'][role]['sha256']}")
+    v1 = "\n".join(lines) + "\n"
+    fill_line = "prefix_fill " + hashlib.sha256(values.astype("<f4").tobytes()).hexdigest() + "\n"
+    assert m["fingerprint"] == hashlib.sha256((v1 + fill_line).encode()).hexdigest()[:16]
+    assert fingerprint(m["files"]) == hashlib.sha256(v1.encode()).hexdigest()[:16] != m["fingerprint"]
+    with pytest.raises(ValueError):
+        export_package(model, str(tmp_path / "bad"), "t", prefix_fill=("mean_latent", values[:-1]))
+
+
 def test_external_data_is_one_file_per_graph(tmp_path):
     """The > 2 GB path (forced here on a tiny model): one .onnx.data per graph, loadable."""
     out = tmp_path / "pkg"
