@@ -465,7 +465,10 @@ def main(argv=None) -> int:
         usage["train"] = per_position_usage(tr_ids, K) if qm.codebook.positions else code_usage(tr_ids, K)
         usage["train"]["images"] = int(len(tr))
     curve = prefix_curve(res["meter"], neutral, n_train)
-    reqs = requirements(quality, usage, curve)
+    per_position = roles["quantized"] is not None and bool(roles["quantized"].codebook.positions)
+    # Per-position tables hold 36 x K codes: a few hundred images cannot use 90 % of them,
+    # so usage is judged only where it was measured on training crops (--usage-train).
+    reqs = requirements(quality, usage if usage is None or not per_position or "train" in usage else None, curve)
 
     t0 = time.time()
     write_plot(os.path.join(a.out, "prefix_curve.png"), curve, quality, n)
