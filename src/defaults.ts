@@ -7,6 +7,10 @@ import { availableParallelism } from 'node:os';
 export const DEFAULTS = {
   /** Execution device: 'auto' tries CUDA and falls back to CPU, announcing the fallback. */
   device: 'auto' as const,
+  /** Prefix lengths that `explain` and `evaluate` decode by default (then all num_tokens). */
+  prefixLengths: [1, 2, 4, 8, 16] as readonly number[],
+  /** Prefix lengths `evaluate` measures by default: those of the model card (training/styled_vq/evaluation.py PREFIX_KS). */
+  evaluatePrefixLengths: [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 36] as readonly number[],
   /** Images per ONNX Runtime `run()` call in encode/decode. */
   batchSize: 8,
   /**

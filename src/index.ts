@@ -17,7 +17,7 @@ export { DEFAULTS } from './defaults';
 export { Model } from './model/model';
 export type { FloatBatch, TokenBatch, ModelOptions, OpenOptions } from './model/model';
 export { readManifest, validateManifest, GRAPH_ROLES, MODEL_FORMAT, MODEL_VERSION } from './model/manifest';
-export type { Manifest, GraphRole, Preprocessing, ModelConfig, FileEntry, GraphFileEntry } from './model/manifest';
+export type { Manifest, PrefixFill, GraphRole, Preprocessing, ModelConfig, FileEntry, GraphFileEntry } from './model/manifest';
 export { verifyPackage, computeFingerprint, sha256File } from './model/verify';
 export { resolveModelDir, defaultModelDir, modelsDir } from './model/resolve';
 export type { ResolvedModel, ModelSource } from './model/resolve';
@@ -33,6 +33,13 @@ export { decodeTokens, decodeLatents, decodeRecords, toImages, toTokenBatch } fr
 export type { RgbImage, BatchOptions, TokensInput, DecodeRecordsOptions, DecodeRecordsResult, DecodedRecord } from './api/decode';
 export { reconstruct } from './api/reconstruct';
 export type { ReconstructOptions, ReconstructResult } from './api/reconstruct';
+export { decodePrefix, decodePrefixLatents, fillAfterPrefix, prefixFillOf, hasPrefixFill, checkPrefixLength } from './api/prefix';
+export { explain, decodePrefixSweep, defaultPrefixLengths, checkPrefixLengths } from './api/explain';
+export type { ExplainOptions, ExplainResult, PrefixStep } from './api/explain';
+export { mix, mixSweep, mixTokens, keepMask, rangeMask, parsePositions } from './api/mix';
+export type { TokenMask } from './api/mix';
+export { evaluatePrefixCurve, evaluatePrefixLengths } from './api/evaluate';
+export type { EvaluateOptions, EvaluateResult, PrefixCurvePoint } from './api/evaluate';
 export { preprocess } from './api/preprocess';
 export type { PreprocessResult } from './api/preprocess';
 export { quantizeLatents, dequantizeTokens } from './api/quantize';
@@ -65,6 +72,8 @@ export { OutputSet } from './io/output-set';
 
 // Images (src/image owns sharp)
 export { preprocessImage, writeImage, resizeRgb, sideBySide } from './image';
+export { labelledGrid } from './image/labelled-grid';
+export type { LabelledTile, LabelledGridOptions } from './image/labelled-grid';
 export type { AlphaMode } from './image';
 
 // Batch tokenizing (folders, globs, lists; resumable), and concat/split with external VQ codes

@@ -11,6 +11,7 @@ import { checkRecordForModel, isErrorRecord, TokenRecord } from '../tokens/recor
 import type { LocatedRecord } from '../tokens/token-file';
 import { mapChunks } from '../util/batches';
 import { positiveInteger } from '../util/checks';
+import { decodePrefix, decodePrefixLatents } from './prefix';
 
 export type { RgbImage };
 
@@ -61,6 +62,8 @@ export interface DecodeRecordsOptions extends BatchOptions {
   force?: boolean;
   /** Decode each record's continuous `latents` instead of its tokens. */
   useLatents?: boolean;
+  /** Decode only the first `prefix` positions, the rest from the package's prefix fill (api/prefix.ts). */
+  prefix?: number;
 }
 
 export interface DecodedRecord {
@@ -98,9 +101,11 @@ export async function decodeRecords(model: Model, located: readonly LocatedRecor
       const d = model.latentDim;
       const data = new Float32Array(good.length * t * d);
       good.forEach(({ rec }, i) => rec.latents!.forEach((row, r) => data.set(row, (i * t + r) * d)));
-      images = await decodeLatents(model, { data, dims: [good.length, t, d] }, options);
+      const latents = { data, dims: [good.length, t, d] };
+      images = options.prefix === undefined ? await decodeLatents(model, latents, options) : await decodePrefixLatents(model, latents, options.prefix, options);
     } else {
-      images = await decodeTokens(model, good.map(({ rec }) => rec.tokens), options);
+      const tokens = good.map(({ rec }) => rec.tokens);
+      images = options.prefix === undefined ? await decodeTokens(model, tokens, options) : await decodePrefix(model, tokens, options.prefix, options);
     }
   }
   return {

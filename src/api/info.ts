@@ -13,6 +13,8 @@ export interface ModelInfo {
   numTokens: number;
   latentDim: number;
   codebook: { size: number; dim: number; metric: string };
+  /** The kind of the package's prefix fill (docs/model-package.md), or null: no prefix decoding. */
+  prefixFill: string | null;
   parameters: Record<string, number>;
   config: Record<string, unknown>;
   preprocessing: Record<string, unknown>;
@@ -41,6 +43,7 @@ export function modelInfo(model: Model): ModelInfo {
     numTokens: model.numTokens,
     latentDim: model.latentDim,
     codebook: { ...m.codebook },
+    prefixFill: m.prefix_fill?.kind ?? null,
     parameters: { ...(m.parameters ?? {}) },
     config: { ...m.config },
     preprocessing: { ...m.preprocessing },

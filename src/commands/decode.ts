@@ -1,6 +1,8 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { basename, extname } from 'node:path';
 import { decodeRecords, decodeTokens, RgbImage } from '../api/decode';
+import { decodePrefix, prefixFillOf } from '../api/prefix';
+import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
 import { inputError, usageError } from '../errors';
 import { resizeRgb } from '../image';
 import { encodeImageBytes } from '../image/write';
@@ -24,6 +26,7 @@ export interface DecodeArgs extends GlobalArgs, OverwriteArgs, ImageFormatArgs {
   latents: boolean;
   key?: string;
   'batch-size'?: number;
+  prefix?: number;
 }
 
 export const command = 'decode <tokens>';
@@ -50,12 +53,19 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
       latents: { type: 'boolean', default: false, describe: "Decode the records' continuous latents instead of their tokens" },
       key: { type: 'string', requiresArg: true, describe: 'Which array of an .npz to read', defaultDescription: 'its only array' },
       'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      prefix: {
+        type: 'string',
+        requiresArg: true,
+        describe: "Decode only the first K tokens (the rest from the model's prefix fill)",
+        coerce: (v: unknown) => parsePrefixLength('--prefix', v),
+      },
       ...OVERWRITE_OPTION,
     })
     .example('$0 decode tokens.json -o out.png', 'one record -> out.png')
     .example('$0 decode tokens.jsonl -o out/img.webp', 'every record -> out/img-0.webp, out/img-1.webp, ...')
     .example('$0 encode pier.jpg | $0 decode - -o - --format png > pier-64.png', 'a pipe in, an image out')
-    .example('$0 decode tokens.npy -o out/img.png', 'an int array [N,36] as numpy saved it') as unknown as Argv<DecodeArgs>;
+    .example('$0 decode tokens.npy -o out/img.png', 'an int array [N,36] as numpy saved it')
+    .example('$0 decode tokens.json --prefix 4 -o coarse.png', 'what the first 4 tokens alone say') as unknown as Argv<DecodeArgs>;
 }
 
 /** Output names: the given one for a single image, NAME-i.EXT (zero-padded) for several. */
@@ -93,7 +103,8 @@ async function recordsInput(argv: DecodeArgs, model: Model): Promise<Decodable> 
     skipped,
     batches: async function* (size) {
       let chunk: LocatedRecord[] = [];
-      const run = async () => (await decodeRecords(model, chunk, { force: argv.force, useLatents: argv.latents, batchSize: size })).images;
+      const run = async () =>
+        (await decodeRecords(model, chunk, { force: argv.force, useLatents: argv.latents, batchSize: size, prefix: argv.prefix })).images;
       for await (const located of streamRecords(source)) {
         if (isErrorRecord(located.record)) continue;
         chunk.push(located);
@@ -118,7 +129,9 @@ async function arrayInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
     batches: async function* (size) {
       for (let i = 0; i < n; i += size) {
         const m = Math.min(size, n - i);
-        const images = await decodeTokens(model, { data: arr.batch.data.subarray(i * t, (i + m) * t), dims: [m, t] }, { batchSize: size });
+        const rows = { data: arr.batch.data.subarray(i * t, (i + m) * t), dims: [m, t] };
+        const images =
+          argv.prefix === undefined ? await decodeTokens(model, rows, { batchSize: size }) : await decodePrefix(model, rows, argv.prefix, { batchSize: size });
         yield images.map((image, j) => ({ source: arr.sources[i + j], image }));
       }
     },
@@ -133,6 +146,10 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
   await checkOutputPath(output, [argv.tokens], '-o', { overwrite: argv.overwrite });
 
   await withModel(argv, async (model) => {
+    if (argv.prefix !== undefined) {
+      prefixFillOf(model); // a package without a fill: one line, before anything is read or written
+      checkPrefixFlag('--prefix', [argv.prefix], model);
+    }
     const input = isArrayFile(argv.tokens) ? await arrayInput(argv, model) : await recordsInput(argv, model);
     for (const s of input.skipped) notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);
     if (!input.count) throw inputError(`${argv.tokens === STDIO ? 'stdin' : argv.tokens} holds no token records to decode`);

@@ -13,6 +13,9 @@ import * as batch from './batch';
 import * as concat from './concat';
 import * as split from './split';
 import * as merge from './merge';
+import * as explain from './explain';
+import * as mix from './mix';
+import * as evaluate from './evaluate';
 
 // Each module's builder/handler are typed against its own argv interface.
-export const COMMANDS = [encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];
+export const COMMANDS = [encode, decode, reconstruct, explain, mix, evaluate, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];

@@ -29,6 +29,7 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
       `image size    ${info.imageSize}x${info.imageSize}`,
       `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
       `codebook      ${fmtCount(info.codebook.size)} entries x ${info.codebook.dim}, ${info.codebook.metric}`,
+      `prefix fill   ${info.prefixFill ?? 'none (explain, evaluate and decode --prefix need one)'}`,
       `parameters    ${Object.entries(info.parameters).map(([k, v]) => `${k} ${fmtCount(v)}`).join(', ') || 'not recorded'}`,
       `config        ${Object.entries(info.config).map(([k, v]) => `${k}=${v}`).join(' ')}`,
       `preprocessing ${Object.entries(info.preprocessing).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`,

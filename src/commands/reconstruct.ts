@@ -1,6 +1,8 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { reconstruct } from '../api/reconstruct';
-import { sideBySide } from '../image';
+import { labelledGrid } from '../image/labelled-grid';
+import type { ReconstructResult } from '../api/reconstruct';
+import type { RgbImage } from '../api/decode';
 import { encodeImageBytes } from '../image/write';
 import { checkOutputPath } from '../io/output-path';
 import { usageError } from '../errors';
@@ -25,7 +27,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<ReconstructArgs> {
     .options({
       output: { alias: 'o', type: 'string', requiresArg: true, describe: 'Write the reconstruction here (.png, .jpg, .webp; - for stdout with --format)' },
       ...IMAGE_FORMAT_OPTION,
-      compare: { type: 'boolean', describe: 'Write model input | reconstruction side by side to -o (needs -o)' },
+      compare: { type: 'boolean', describe: 'Write model input | reconstruction side by side, enlarged and labelled with PSNR/SSIM, to -o (needs -o)' },
       ...OVERWRITE_OPTION,
       continuous: { type: 'boolean', default: false, describe: 'Decode the continuous latents instead of the 36 tokens' },
       ...IMAGE_READ_OPTIONS,
@@ -36,6 +38,17 @@ export function builder(y: Argv<GlobalArgs>): Argv<ReconstructArgs> {
 
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'inf');
 
+/** Model input | reconstruction, enlarged 4x (nearest-neighbour) and labelled: a picture to look at. */
+export async function compareStrip(r: ReconstructResult, modelName: string): Promise<RgbImage> {
+  return labelledGrid(
+    [
+      { image: r.input, label: ['model input', `${r.input.width}x${r.input.height}`, ''] },
+      { image: r.output, label: ['reconstruction', `${fmt(r.psnr, 2)} dB`, `SSIM ${fmt(r.ssim, 3)}`] },
+    ],
+    { scale: 4, title: `${modelName}, via ${r.via}` },
+  );
+}
+
 export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promise<void> {
   if (argv.compare && !argv.output) throw usageError('--compare writes the input and the reconstruction side by side to a file: add -o compare.png');
   const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
@@ -45,7 +58,7 @@ export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promis
     const r = await reconstruct(model, await imageInput(argv.image), { ...imageOptions(argv), continuous: argv.continuous });
     announce(argv, r.execution);
     if (argv.output) {
-      const img = argv.compare ? sideBySide([r.input, r.output]) : r.output;
+      const img = argv.compare ? await compareStrip(r, model.name) : r.output;
       await writeOutput(argv.output, await encodeImageBytes(img.rgb, img.width, img.height, format!, {}, argv.output));
     }
     const line = `PSNR ${fmt(r.psnr, 2)} dB  SSIM ${fmt(r.ssim, 4)}  (${r.output.width}x${r.output.height}, via ${r.via}, ${model.name})`;
