@@ -1,6 +1,6 @@
 /**
  * Analytic FLOP counts (multiply-add = 2 FLOPs) of one image through the encoder and the
- * decoder, from the model config alone (DESIGN section 2). Only the matrix products and
+ * decoder, from the model config alone (docs/architecture.md). Only the matrix products and
  * convolutions are counted: LayerNorm, softmax, GELU and the soft-anchor head are a few
  * percent at most and are not what a GEMM peak measures.
  */

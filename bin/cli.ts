@@ -2,6 +2,7 @@
  * The CLI entry: runs the yargs program and is the only place that turns errors into a
  * one-line message on stderr and an exit code (0 ok, 1 bad usage, 2 bad input or model).
  */
+import { cliMessage } from '../src/cli/flags';
 import { buildParser } from '../src/cli/parser';
 import { setDebug } from '../src/debug';
 import { exitCodeFor, StyledVqError } from '../src/errors';
@@ -11,8 +12,7 @@ import { ioError, isErrnoError } from '../src/io/io-errors';
 function report(caught: unknown, debug: boolean): number {
   // Node's own file-system errors (ENOSPC, EROFS, EACCES ...) that no command caught: still one line, exit 2.
   const err = isErrnoError(caught) ? ioError(caught, caught.path ?? 'a file', caught.syscall === 'open' || caught.syscall === 'read' ? 'read' : 'write') : caught;
-  const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n')[0];
+  const line = cliMessage(err);
   if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
   const prefix = err instanceof StyledVqError ? 'error' : 'internal error';
   process.stderr.write(`styled-vq: ${prefix}: ${line}${debug || err instanceof StyledVqError ? '' : ' (run with --debug for details)'}\n`);

@@ -17,7 +17,7 @@ export const DEFAULTS = {
    * Largest input image (width x height) that is decoded; larger ones are refused before
    * decoding (decompression bombs). sharp's own default: 0x3FFF * 0x3FFF.
    */
-  limitInputPixels: 0x3fff * 0x3fff,
+  maxPixels: 0x3fff * 0x3fff,
   /** Environment variable naming a model package directory (after --model). */
   modelEnv: 'STYLED_VQ_MODEL',
   /** Directory (relative to the package root) holding the shipped model packages. */

@@ -149,7 +149,7 @@ test('usage mistakes: exit 1 with one line, before any work', () => {
     [['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M], /--resume and --overwrite cannot be used together/],
     [['batch', join(tmp.dir, 'nothing-here'), '-o', 'x.jsonl', ...M], /no such file or folder/],
     [['batch', folder, '-o', join(images[0], 'x.jsonl'), ...M], /is a file, not a folder/],
-    [['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M], /--batch-size must be a positive integer/],
+    [['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M], /Expected positive integer for --batch-size but received "0"/],
   ];
   for (const [args, pattern] of bad) {
     const r = cli(...args);

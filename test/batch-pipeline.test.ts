@@ -137,7 +137,7 @@ describe('overwrite rules', () => {
     writeFileSync(o, 'precious\n');
     const e = await failure(batch({ output: o }));
     expect(e.kind).toBe('usage');
-    expect(e.message).toMatch(/Output exists: .*--resume .*--overwrite/);
+    expect(e.message).toMatch(/Output exists: .*resume: true .*overwrite: true/);
     expect(readFileSync(o, 'utf8')).toBe('precious\n');
     await batch({ output: o, force: true });
     expect(canonical(o)).toEqual(canonical(reference));
@@ -153,9 +153,9 @@ describe('overwrite rules', () => {
     writeFileSync(o, [recs[0], recs[2]].join('\n') + '\n');
     expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/line 2 records .* but input 2 is now .*inputs .* changed/);
     writeFileSync(o, recs[0].replace(/"fingerprint":"[0-9a-f]+"/, '"fingerprint":"ffffffffffffffff"') + '\n');
-    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/fingerprint ffffffffffffffff.*resume with the same --model/);
+    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/fingerprint ffffffffffffffff.*resume with the same model/);
     writeFileSync(o, recs.slice(0, 4).join('\n') + '\n'); // 3 error records (no latents either way), then tokens
-    expect((await failure(batch({ output: o, resume: true, latents: true }))).message).toMatch(/line 4 has no latents: the first run did not use --latents/);
+    expect((await failure(batch({ output: o, resume: true, latents: true }))).message).toMatch(/line 4 has no latents: the first run did not use latents: true/);
   });
 });
 
@@ -257,7 +257,7 @@ describe('npy output', () => {
     expect(existsSync(o)).toBe(false);
     expect(s.files).toEqual([`${o}.journal.jsonl`]);
     appendFileSync(`${o}.journal.jsonl`, '{"format":"styled-vq-tok'); // and a torn write on top
-    await expect(batch({ output: o, latents: true })).rejects.toThrow(/interrupted run's journal.*--resume/);
+    await expect(batch({ output: o, latents: true })).rejects.toThrow(/interrupted run's journal.*resume: true/);
     const r = await batch({ output: o, latents: true, resume: true });
     expect(r).toMatchObject({ skipped: 8, total: 24, interrupted: false });
     expect(readFileSync(o)).toEqual(readFileSync(npy));

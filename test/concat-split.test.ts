@@ -181,8 +181,8 @@ describe('external code formats', () => {
     const dir = join(tmp.dir, 'aug');
     mkdirSync(dir);
     for (const g of good) writeInt64Npy(join(dir, `${stem(g.source)}.npy`), [...randomCodes(), ...codes.get(stem(g.source))!], [1, 2, 256]);
-    expect((await failure(concat({ external: dir }))).message).toMatch(/holds 2 augmentations of each image; choose one with --aug-index 0\.\.1/);
-    expect((await failure(concat({ external: dir, augIndex: 2 }))).message).toMatch(/--aug-index 2 is out of range/);
+    expect((await failure(concat({ external: dir }))).message).toMatch(/holds 2 augmentations of each image; choose one with augIndex 0\.\.1/);
+    expect((await failure(concat({ external: dir, augIndex: 2 }))).message).toMatch(/^augIndex 2 is out of range/);
     const s = await concat({ external: dir, augIndex: 1 });
     expect(s.layout.external).toMatchObject({ aug_index: 1, npy: { shape: [1, 256], dtype: 'int64' } });
     expect(jsonLines(s.output)[2].tokens.slice(36)).toEqual(codes.get(stem(good[2].source))!.map((c) => c + K));
@@ -240,7 +240,7 @@ describe('mismatches are reported, never dropped silently', () => {
     writeFileSync(short, encodeNpy(Int32Array.from(randomCodes(256 * 3)), [3, 256]));
     expect((await failure(concat({ external: short }))).message).toMatch(/has 7 records \(failed inputs included\) but .*short\.npy has codes for 3 images/);
     const other = { ...modelInfo, ref: { name: 'other', fingerprint: '0000000000000000' } };
-    expect((await failure(concat({ external: codesDir, model: other }))).message).toMatch(/fingerprint 0000000000000000.*--force/);
+    expect((await failure(concat({ external: codesDir, model: other }))).message).toMatch(/fingerprint 0000000000000000.*force: true/);
     expect((await concat({ external: codesDir, model: other, force: true })).layout.styled.model.fingerprint).toBe(model.fingerprint);
   });
 

@@ -124,7 +124,7 @@ describe('model resolution', () => {
 
   test('models/: DEFAULT names the package, else the only one; none or several is explained', () => {
     const root = join(tmp.dir, 'models');
-    expect(() => defaultModelDir(root)).toThrow(/No default model is installed .*; pass --model DIR or set STYLED_VQ_MODEL=DIR/);
+    expect(() => defaultModelDir(root)).toThrow(/No default model is installed .*; pass model DIR or set STYLED_VQ_MODEL=DIR/);
     mkdirSync(root);
     copyFixtureModel(root, 'one');
     expect(defaultModelDir(root)).toBe(join(root, 'one'));

@@ -219,15 +219,15 @@ describe('bad inputs give one clear line', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
   });
 
-  test('limitInputPixels is configurable', async () => {
+  test('maxPixels is configurable', async () => {
     const file = path.join(FIXTURE, 'portrait_333x517.jpg');
-    await expectInputError(file, /333x517 = 172161 pixels, over the limit of 172160/, { limitInputPixels: 172160 });
-    await expect(preprocessImage(file, { size: 64, limitInputPixels: 172161 })).resolves.toMatchObject({ size: 64 });
+    await expectInputError(file, /333x517 = 172161 pixels, over the limit of 172160/, { maxPixels: 172160 });
+    await expect(preprocessImage(file, { size: 64, maxPixels: 172161 })).resolves.toMatchObject({ size: 64 });
   });
 
   test('bad options are usage errors before any I/O', async () => {
     await expect(preprocessImage('/nonexistent.png', { size: 0 })).rejects.toMatchObject({ kind: 'usage' });
-    await expect(preprocessImage('/nonexistent.png', { size: 64, limitInputPixels: -1 })).rejects.toMatchObject({ kind: 'usage' });
+    await expect(preprocessImage('/nonexistent.png', { size: 64, maxPixels: -1 })).rejects.toMatchObject({ kind: 'usage' });
     await expect(
       preprocessImage('/nonexistent.png', { size: 64, alpha: { background: [0, 0, 256] as unknown as [number, number, number] } }),
     ).rejects.toMatchObject({ kind: 'usage' });

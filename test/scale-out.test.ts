@@ -56,8 +56,8 @@ afterAll(async () => {
 describe('shards', () => {
   test('I/N parsed, checked, named with zero-padded ids, sliced contiguously', () => {
     expect(parseShard('3/128')).toEqual({ index: 3, count: 128 });
-    expect(() => parseShard('3', '--shard')).toThrow(/Expected I\/N .* for --shard but received "3"/);
-    expect(() => parseShard('4/4', '--shard')).toThrow(/--shard 4\/4: shard index 4 is out of range; shards are numbered 0 to 3/);
+    expect(() => parseShard('3')).toThrow(/Expected I\/N .* for shard but received "3"/);
+    expect(() => parseShard('4/4')).toThrow(/^shard 4\/4: shard index 4 is out of range; shards are numbered 0 to 3$/);
     expect(() => parseShard('0/0')).toThrow(/at least 1/);
     expect(shardOutputPath('out/tokens.jsonl', { index: 12, count: 128 })).toBe('out/tokens-00012-of-00128.jsonl');
     expect(shardOutputPath('out/tok-{shard}.npy', { index: 7, count: 200000 })).toBe('out/tok-000007.npy');
@@ -211,7 +211,7 @@ describe('done markers', () => {
     expect(readFileSync(out)).toEqual(before);
     expect(existsSync(`${out}.done.json`)).toBe(true);
 
-    expect((await failure(batch({ ...opts, latents: true }))).message).toMatch(/marked done with other options.*--overwrite/);
+    expect((await failure(batch({ ...opts, latents: true }))).message).toMatch(/marked done with other options.*overwrite: true/);
     const forced = await batch({ ...opts, overwrite: true });
     expect(forced.done + forced.failed).toBe(12);
   });
@@ -223,7 +223,7 @@ describe('done markers', () => {
     const opts = { inputs: [own], output: join(dir, 't.jsonl'), shard: { index: 0, count: 2 }, preprocessIn: 'main' as const };
     await runBatch(model, opts);
     await writeImageFolder(join(own, 'more'), { count: 1, seed: 13, name: () => '../zz-late.png' });
-    expect((await failure(runBatch(model, opts))).message).toMatch(/marked done for a listing of 6 inputs, but there are more inputs now \(7\); use a new -o, or --overwrite/);
+    expect((await failure(runBatch(model, opts))).message).toMatch(/marked done for a listing of 6 inputs, but there are more inputs now \(7\); use a new output, or overwrite: true/);
   });
 
   test('every input failed: reported, not marked done', async () => {

@@ -5,6 +5,7 @@
 import { StyledVqError } from '../src/errors';
 import { checkRecordForModel, makeErrorRecord, makeRecord, parseRecord, TokenRecord } from '../src/tokens/record';
 import { float32Text, formatPretty, formatRecordJson, formatRecordsJsonl, formatTokenFile, parseTokenText } from '../src/tokens/token-file';
+import { cliMessage } from '../src/cli/flags';
 
 const MODEL = { name: 'fixture-tiny', fingerprint: '0123456789abcdef', numTokens: 36, codebookSize: 1024, latentDim: 4 };
 const tokens = Array.from({ length: 36 }, (_, i) => (i * 37) % 1024);
@@ -49,7 +50,8 @@ describe('token records', () => {
     const e = inputErrorOf(() => checkRecordForModel(other, MODEL, 'tokens.json'));
     expect(e.message).toContain('fedcba9876543210');
     expect(e.message).toContain('0123456789abcdef');
-    expect(e.message).toContain('--force');
+    expect(e.message).toContain('use the matching model, or force: true to use it anyway');
+    expect(cliMessage(e)).toContain('use the matching --model, or --force to use it anyway');
     expect(() => checkRecordForModel(other, MODEL, 'tokens.json', { force: true })).not.toThrow();
   });
 

@@ -2,7 +2,7 @@
  * Images -> token records. Preprocessing (src/image) feeds batches to the encoder and the
  * codebook: one `run()` per graph per batch. While a batch runs, the next one is decoded.
  */
-import { inputError, StyledVqError } from '../errors';
+import { inputError, StyledVqError, firstLine } from '../errors';
 import { DEFAULTS } from '../defaults';
 import { AlphaMode, preprocessImage, toModelInput } from '../image';
 import type { FloatBatch, Model } from '../model/model';
@@ -19,7 +19,7 @@ export interface ImageOptions {
   /** 'drop' (default, like PIL's convert('RGB')) or { background: [r, g, b] } to composite on. */
   alpha?: AlphaMode;
   /** Refuse images with more pixels than this (default 0x3FFF * 0x3FFF). */
-  limitInputPixels?: number;
+  maxPixels?: number;
 }
 
 export interface EncodeOptions extends ImageOptions {
@@ -36,9 +36,9 @@ export interface EncodeOptions extends ImageOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface EncodeResult {
+export interface EncodeResult<R extends AnyRecord = AnyRecord> {
   /** One per input, in input order (error records only with continueOnError). */
-  records: AnyRecord[];
+  records: R[];
   /** Which provider ran (and why, if 'auto' fell back). */
   execution: ExecutionInfo;
 }
@@ -56,14 +56,11 @@ function dataOf(input: ImageInput): string | Uint8Array {
 /** Every failure as a StyledVqError naming the input. */
 function asInputError(source: string, err: unknown): StyledVqError {
   if (err instanceof StyledVqError) return err;
-  return inputError(`${source}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, err);
+  return inputError(`${source}: ${firstLine(err)}`, err);
 }
 
-interface Prepared {
+interface Prepared extends PreparedImage {
   index: number;
-  source: string;
-  originalSize: [number, number];
-  rgb: Uint8Array;
 }
 
 /** Preprocess one model-sized batch of inputs; failures are returned, not thrown. */
@@ -80,7 +77,7 @@ export async function preprocessBatch(
         const pre = await preprocessImage(dataOf(input), {
           size: model.imageSize,
           alpha: options.alpha,
-          limitInputPixels: options.limitInputPixels ?? DEFAULTS.limitInputPixels,
+          maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
         });
         return { index: start + i, source, originalSize: [pre.originalWidth, pre.originalHeight] as [number, number], rgb: pre.rgb };
       } catch (err) {
@@ -106,7 +103,43 @@ export function latentRows(latents: FloatBatch, i: number): number[][] {
   return rows;
 }
 
-/** Tokenize images: each becomes a record with 36 token ids (and optionally its latents). */
+/** A decoded image on its way to the encoder. */
+export interface PreparedImage {
+  source: string;
+  rgb: Uint8Array;
+  originalSize: [number, number];
+}
+
+/**
+ * Decoded images -> one token record each, in order: the encoder and the codebook in a
+ * single run() each (the step encodeImages and batch share).
+ */
+export async function tokenizeImages(model: Model, images: readonly PreparedImage[], options: { latents?: boolean } = {}): Promise<TokenRecord[]> {
+  if (!images.length) return [];
+  const latents = await model.encode(packImages(images.map((p) => p.rgb), model.imageSize));
+  const tokens = (await model.quantize(latents)).data;
+  const t = model.numTokens;
+  return images.map((p, i) =>
+    makeRecord(model, {
+      source: p.source,
+      originalSize: p.originalSize,
+      tokens: tokens.subarray(i * t, (i + 1) * t),
+      latents: options.latents ? latentRows(latents, i) : undefined,
+    }),
+  );
+}
+
+/**
+ * Tokenize images: each becomes a record with 36 token ids (and optionally its latents).
+ * Without `continueOnError` every record is a TokenRecord (a bad input throws), and the
+ * result is typed so.
+ */
+export async function encodeImages(
+  model: Model,
+  inputs: readonly ImageInput[],
+  options?: EncodeOptions & { continueOnError?: false },
+): Promise<EncodeResult<TokenRecord>>;
+export async function encodeImages(model: Model, inputs: readonly ImageInput[], options: EncodeOptions): Promise<EncodeResult>;
 export async function encodeImages(model: Model, inputs: readonly ImageInput[], options: EncodeOptions = {}): Promise<EncodeResult> {
   const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
   const records: AnyRecord[] = new Array(inputs.length);
@@ -129,26 +162,16 @@ export async function encodeImages(model: Model, inputs: readonly ImageInput[], 
         records[item.index] = makeErrorRecord(model, item.source, item.error.message);
       } else ok.push(item);
     }
-    if (ok.length) {
-      let latents: FloatBatch;
-      let tokens: Int32Array;
-      try {
-        latents = await model.encode(packImages(ok.map((p) => p.rgb), model.imageSize));
-        tokens = (await model.quantize(latents)).data;
-      } catch (err) {
-        await next?.catch(() => undefined);
-        throw err;
-      }
-      const t = model.numTokens;
-      ok.forEach((p, i) => {
-        records[p.index] = makeRecord(model, {
-          source: p.source,
-          originalSize: p.originalSize,
-          tokens: tokens.subarray(i * t, (i + 1) * t),
-          latents: options.latents ? latentRows(latents, i) : undefined,
-        });
-      });
+    let tokenized: TokenRecord[];
+    try {
+      tokenized = await tokenizeImages(model, ok, options);
+    } catch (err) {
+      await next?.catch(() => undefined);
+      throw err;
     }
+    ok.forEach((p, i) => {
+      records[p.index] = tokenized[i];
+    });
     done += batch.length;
     options.onProgress?.(done, inputs.length);
   }
@@ -158,5 +181,5 @@ export async function encodeImages(model: Model, inputs: readonly ImageInput[], 
 /** One image -> one record (throws on bad input). */
 export async function encodeImage(model: Model, input: ImageInput, options: Omit<EncodeOptions, 'continueOnError'> = {}): Promise<TokenRecord> {
   const { records } = await encodeImages(model, [input], options);
-  return records[0] as TokenRecord;
+  return records[0];
 }

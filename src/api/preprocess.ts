@@ -14,7 +14,7 @@ export async function preprocess(input: ImageInput, size: number, options: Image
   const pre = await preprocessImage(data, {
     size,
     alpha: options.alpha,
-    limitInputPixels: options.limitInputPixels ?? DEFAULTS.limitInputPixels,
+    maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
   });
   return { source: sourceOf(input), originalSize: [pre.originalWidth, pre.originalHeight], rgb: pre.rgb, width: size, height: size };
 }

@@ -4,6 +4,9 @@
  */
 import { DEFAULTS } from '../defaults';
 import type { FloatBatch, Model, TokenBatch } from '../model/model';
+import type { ArraysFrom } from '../tokens/arrays';
+import { makeRecord, TokenRecord } from '../tokens/record';
+import { latentRows } from './encode';
 import { mapChunks } from '../util/batches';
 import { positiveInteger } from '../util/checks';
 import type { BatchOptions } from './decode';
@@ -16,4 +19,25 @@ export async function quantizeLatents(model: Model, latents: FloatBatch, options
 export async function dequantizeTokens(model: Model, tokens: TokenBatch, options: BatchOptions = {}): Promise<FloatBatch> {
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
   return mapChunks(tokens, size, (c) => model.dequantize(c), (n) => new Float32Array(n));
+}
+
+/**
+ * Token records for the rows of `tokens` (with `latents`, each carries its latents too),
+ * named after the rows they came from: a record input keeps its source, original size and
+ * preprocessing; a plain array's rows are "<file>[i]".
+ */
+export function tokenRecords(model: Model, tokens: TokenBatch, from: Omit<ArraysFrom<unknown>, 'batch'>, latents?: FloatBatch): TokenRecord[] {
+  const t = model.numTokens;
+  return Array.from({ length: tokens.dims[0] }, (_, i) => {
+    const rec = from.records?.[i];
+    return makeRecord(
+      { name: model.name, fingerprint: model.fingerprint, preprocessing: rec?.preprocessing },
+      {
+        source: from.sources[i],
+        originalSize: rec?.original_size,
+        tokens: tokens.data.subarray(i * t, (i + 1) * t),
+        latents: latents ? latentRows(latents, i) : undefined,
+      },
+    );
+  });
 }

@@ -37,7 +37,7 @@ export async function reconstruct(model: Model, input: ImageInput, options: Reco
   const pre = await preprocessImage(data, {
     size: model.imageSize,
     alpha: options.alpha,
-    limitInputPixels: options.limitInputPixels ?? DEFAULTS.limitInputPixels,
+    maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
   });
   const latents = await model.encode(packImages([pre.rgb], model.imageSize));
   const tokens = await model.quantize(latents);

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { inputError, StyledVqError, usageError } from '../errors';
+import { inputError, StyledVqError, usageError, msg, opt } from '../errors';
 import { OutputLock } from '../io/output-lock';
 import { npyHeader } from '../tokens/npy';
 import { checkOutputPath, ensureParentDir } from '../io/output-path';
@@ -131,7 +131,7 @@ async function collectShards(specs: readonly string[], output: string): Promise<
     shards.push({ marker, markerPath: path, dir: dirname(path) });
   }
   if (!shards.length) {
-    throw inputError(`No shard markers (*.done.json of batch --shard) found in ${specs.join(', ')}${unmarked ? ` (${unmarked} output${unmarked === 1 ? '' : 's'} without a marker: unfinished)` : ''}`);
+    throw inputError(msg`No shard markers (*.done.json of batch ${opt('shard')}) found in ${specs.join(', ')}${unmarked ? ` (${unmarked} output${unmarked === 1 ? '' : 's'} without a marker: unfinished)` : ''}`);
   }
   const first = shards[0];
   const count = first.marker.shard!.count;

@@ -7,7 +7,7 @@
  */
 import { basename, dirname } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import { inputError, msg, opt } from '../errors';
 import { AtomicStreamWriter } from '../io/atomic-stream';
 import { syncDir } from '../io/atomic-write';
 import { readLines } from '../io/line-reader';
@@ -27,7 +27,7 @@ async function* journalRecords(journal: string): AsyncGenerator<AnyRecord> {
   let n = 0;
   for await (const line of readLines(journal)) {
     n++;
-    if (!line.terminated) throw inputError(`${journal} line ${n} is cut off; run again with --resume to repair it`);
+    if (!line.terminated) throw inputError(msg`${journal} line ${n} is cut off; run again with ${opt('resume', true)} to repair it`);
     yield parseRecord(JSON.parse(line.text), `${journal} line ${n}`);
   }
 }

@@ -11,7 +11,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { extname } from 'node:path';
-import { usageError } from '../errors';
+import { usageError, msg, opt } from '../errors';
 import { ioError } from '../io/io-errors';
 
 export type BatchFormat = 'jsonl' | 'npy';
@@ -32,8 +32,8 @@ export function formatFor(output: string, format?: BatchFormat): BatchFormat {
   const ext = extname(output).toLowerCase();
   const implied: BatchFormat = ext === '.npy' ? 'npy' : 'jsonl';
   const chosen = format ?? implied;
-  if (chosen === 'npy' && ext !== '.npy') throw usageError(`-o ${output}: --format npy writes a .npy file; name it <something>.npy`);
-  if (chosen === 'jsonl' && ext !== '.jsonl') throw usageError(`-o ${output}: batch writes JSONL (name it <something>.jsonl) or, with a .npy name, NumPy arrays`);
+  if (chosen === 'npy' && ext !== '.npy') throw usageError(msg`${opt('output', output)}: ${opt('format', 'npy')} writes a .npy file; name it <something>.npy`);
+  if (chosen === 'jsonl' && ext !== '.jsonl') throw usageError(msg`${opt('output', output)}: batch writes JSONL (name it <something>.jsonl) or, with a .npy name, NumPy arrays`);
   return chosen;
 }
 
@@ -59,7 +59,7 @@ export async function claimOutputs(paths: BatchPaths, options: { resume: boolean
   if (options.resume) {
     // An .npy without journal or sidecar is not ours to finish: never overwrite it silently.
     if (paths.format === 'npy' && (await exists(paths.tokens)) && !(await exists(paths.log)) && !(await exists(paths.sidecar))) {
-      throw usageError(`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use --overwrite to replace it`);
+      throw usageError(msg`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use ${opt('overwrite', true)} to replace it`);
     }
     return [];
   }
@@ -69,7 +69,7 @@ export async function claimOutputs(paths: BatchPaths, options: { resume: boolean
   if (!options.overwrite) {
     const interrupted = paths.format === 'npy' && present.includes(paths.log);
     const what = interrupted ? `${paths.log} (an interrupted run's journal)` : present.join(', ');
-    throw usageError(`Output exists: ${what}; add --resume to continue the run that wrote it, or --overwrite to start over`);
+    throw usageError(msg`Output exists: ${what}; add ${opt('resume', true)} to continue the run that wrote it, or ${opt('overwrite', true)} to start over`);
   }
   return present;
 }

@@ -3,12 +3,13 @@
  * on the main thread or in a worker thread with the same code and the same messages.
  */
 import { AlphaMode, preprocessImage } from '../image';
+import { firstLine } from '../errors';
 
 export interface PreprocessSettings {
   /** The model's input side. */
   size: number;
   alpha?: AlphaMode;
-  limitInputPixels?: number;
+  maxPixels?: number;
 }
 
 export type PreprocessOutcome =
@@ -16,10 +17,7 @@ export type PreprocessOutcome =
   | { ok: false; error: string };
 
 /** First line of an error's message: what goes into the input's error record. */
-export function reasonOf(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0] || 'unknown error';
-}
+export const reasonOf = (err: unknown): string => firstLine(err);
 
 /** Never throws: a bad input becomes { ok: false, error }. `input`: a path, or the image's bytes (a tar member). */
 export async function preprocessFile(input: string | Uint8Array, settings: PreprocessSettings): Promise<PreprocessOutcome> {

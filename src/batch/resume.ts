@@ -12,7 +12,7 @@
  * throwing away data the user may care about.
  */
 import { promises as fs } from 'node:fs';
-import { usageError } from '../errors';
+import { usageError, msg, opt } from '../errors';
 import { AnyRecord, checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
@@ -36,7 +36,7 @@ export interface RecoverOptions {
   onRecord?: (record: AnyRecord, index: number) => void;
 }
 
-const restart = 'use a new -o, or --force to start over';
+const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
 
 /**
  * Scan `path` and consume from `inputs` every input it already holds. A missing file is
@@ -62,24 +62,22 @@ export async function recoverLog(
       break; // torn: cut here
     }
     const where = `${path} line ${count + 1}`;
-    const record = parseRecord(raw, `${where} (not a styled-vq batch output? ${restart})`);
+    const record = parseRecord(raw, msg`${where} (not a styled-vq batch output? ${restart})`);
     if (record.model.fingerprint !== model.fingerprint) {
       throw usageError(
-        `${where} was made by model "${record.model.name}" (fingerprint ${record.model.fingerprint}), but the loaded model is ` +
-          `"${model.name}" (fingerprint ${model.fingerprint}); resume with the same --model, or ${restart}`,
+        msg`${where} was made by model "${record.model.name}" (fingerprint ${record.model.fingerprint}), but the loaded model is "${model.name}" (fingerprint ${model.fingerprint}); resume with the same ${opt('model')}, or ${restart}`,
       );
     }
     const expected = await inputs.peek();
-    if (!expected) throw usageError(`${where}: the output holds more records than there are inputs now; the inputs changed since the first run (${restart})`);
+    if (!expected) throw usageError(msg`${where}: the output holds more records than there are inputs now; the inputs changed since the first run (${restart})`);
     if (record.source !== expected.source) {
       throw usageError(
-        `${where} records ${JSON.stringify(record.source)} but input ${count + 1} is now ${JSON.stringify(expected.source)}: ` +
-          `the inputs (or the folder they were named from) changed since the first run; ${restart}`,
+        msg`${where} records ${JSON.stringify(record.source)} but input ${count + 1} is now ${JSON.stringify(expected.source)}: the inputs (or the folder they were named from) changed since the first run; ${restart}`,
       );
     }
     if (!isErrorRecord(record)) {
-      if (options.latents && !record.latents) throw usageError(`${where} has no latents: the first run did not use --latents; resume without it`);
-      if (!options.latents && record.latents) throw usageError(`${where} has latents: the first run used --latents; resume with --latents too`);
+      if (options.latents && !record.latents) throw usageError(msg`${where} has no latents: the first run did not use ${opt('latents', true)}; resume without it`);
+      if (!options.latents && record.latents) throw usageError(msg`${where} has latents: the first run used ${opt('latents', true)}; resume with ${opt('latents', true)} too`);
       checkRecordForModel(record, model, where, { needLatents: options.latents });
     }
     await inputs.next();

@@ -11,7 +11,7 @@
  * with `resume`: see resume.ts for which records it trusts.
  */
 import { basename, dirname, join } from 'node:path';
-import { inputError, usageError } from '../errors';
+import { inputError, usageError, msg, opt } from '../errors';
 import { LOCK_DEFAULTS, OutputLock } from '../io/output-lock';
 import type { ImageOptions } from '../api/encode';
 import type { Model } from '../model/model';
@@ -154,12 +154,12 @@ interface Settings {
 }
 
 async function settle(options: RunBatchOptions): Promise<Settings> {
-  if (!options || typeof options.output !== 'string' || !options.output) throw usageError('Expected an output path (-o out.jsonl or out.npy)');
+  if (!options || typeof options.output !== 'string' || !options.output) throw usageError(msg`Expected an output path (${opt('output', 'out.jsonl')} or out.npy)`);
   const format = formatFor(options.output, options.format && inArray('format', options.format, BATCH_FORMATS));
   const batchSize = positiveInteger('batchSize', options.batchSize ?? BATCH_DEFAULTS.batchSize);
   const concurrency = positiveInteger('concurrency', options.concurrency ?? BATCH_DEFAULTS.concurrency());
   const overwrite = !!(options.overwrite ?? options.force);
-  if (options.resume && overwrite) throw usageError('--resume continues an output and --overwrite replaces it: choose one');
+  if (options.resume && overwrite) throw usageError(msg`${opt('resume', true)} continues an output and ${opt('overwrite', true)} replaces it: choose one`);
   const shard = options.shard === undefined ? null : validateShard(options.shard);
   if (options.inputsAreShard && !shard) throw usageError('Expected shard (I of N) with inputsAreShard: the inputs are which shard?');
   const slice = !!shard && !options.inputsAreShard;
@@ -167,7 +167,7 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   const inputs = new InputList(options.inputs, { recursive: options.recursive });
   await inputs.check();
   // Existing files are claimOutputs' business (it knows about --resume and done markers); this checks the rest.
-  await checkOutputPath(output, options.inputs, '-o', { overwrite: true });
+  await checkOutputPath(output, options.inputs, 'output', { overwrite: true });
   const paths = batchPaths(output, format);
   // Each listing is made fresh; `ignored` is read from the latest full pass over the specs.
   let lists: InputList[] = [];
@@ -207,7 +207,8 @@ function markedOptions(options: RunBatchOptions, s: Settings): Record<string, un
   return {
     latents: s.latents,
     alpha: options.alpha ?? 'drop',
-    limitInputPixels: options.limitInputPixels ?? null,
+    // Recorded in done markers under sharp's name (markers written before the rename still compare equal).
+    limitInputPixels: options.maxPixels ?? null,
     recursive: !!options.recursive,
     ...(s.shard ? { shard_inputs: options.inputsAreShard ? 'whole' : 'slice' } : {}),
   };
@@ -304,7 +305,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
       syncEveryMs: options.syncEveryMs ?? BATCH_DEFAULTS.syncEveryMs,
     });
     const pool = createPreprocessor(
-      { size: model.imageSize, alpha: options.alpha, limitInputPixels: options.limitInputPixels },
+      { size: model.imageSize, alpha: options.alpha, maxPixels: options.maxPixels },
       { concurrency: s.concurrency, mode: options.preprocessIn },
     );
     const started = Date.now(); // images/s counts this run's work, not loading or resume's scan
@@ -384,14 +385,14 @@ async function markDone(
 
 /** true if `marker` shows this very job finished and intact; else why not (then it is redone). Another job's marker is refused. */
 async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, marked: Record<string, unknown>): Promise<true | string> {
-  const restart = 'use a new -o, or --overwrite to redo it';
+  const restart = msg`use a new ${opt('output')}, or ${opt('overwrite', true)} to redo it`;
   const what = `${s.output} was marked done`;
-  if (marker.kind !== 'batch') throw usageError(`${what} by a merge, not a batch run; ${restart}`);
+  if (marker.kind !== 'batch') throw usageError(msg`${what} by a merge, not a batch run; ${restart}`);
   if (marker.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`);
+    throw usageError(msg`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`);
   }
-  if (JSON.stringify(marker.options) !== JSON.stringify(marked)) throw usageError(`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
-  if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard)) throw usageError(`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`);
+  if (JSON.stringify(marker.options) !== JSON.stringify(marked)) throw usageError(msg`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
+  if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard)) throw usageError(msg`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`);
   const damaged = await checkMarkerFiles(s.output, marker);
   if (damaged) return damaged;
   // One listing pass: a slice of an identical whole listing is the identical slice.
@@ -400,7 +401,7 @@ async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, mar
   if (!want || sources.count !== want.count || sources.sha256 !== want.sha256) {
     const n = want?.count ?? 0;
     const now = sources.count > n ? `there are more inputs now (${sources.count})` : sources.count < n ? `there are fewer inputs now (${sources.count})` : 'the inputs listed now are other ones (names or order)';
-    throw usageError(`${what} for ${s.wholeList ? `a listing of ${n}` : n} inputs, but ${now}; ${restart}`);
+    throw usageError(msg`${what} for ${s.wholeList ? `a listing of ${n}` : n} inputs, but ${now}; ${restart}`);
   }
   return true;
 }
@@ -485,18 +486,18 @@ async function pump(
 /** resume on a finished npy output: nothing to do if it holds exactly the inputs listed now. */
 async function alreadyComplete(s: Settings, listing: Peekable<ListedInput>, base: SummaryBase): Promise<BatchSummary> {
   const sidecar = await readSourcesSidecar(s.paths.sidecar!);
-  const restart = 'use a new -o, or --force to start over';
+  const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
   if (sidecar.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(`${s.paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`);
+    throw usageError(msg`${s.paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`);
   }
-  if (s.latents !== (sidecar.latents !== null)) throw usageError(`${s.paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
+  if (s.latents !== (sidecar.latents !== null)) throw usageError(msg`${s.paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
   for (let i = 0; i < sidecar.sources.length; i++) {
     const input = await listing.next();
     if (input?.source !== sidecar.sources[i]) {
-      throw usageError(`${s.paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`);
+      throw usageError(msg`${s.paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`);
     }
   }
-  if (await listing.peek()) throw usageError(`${s.paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`);
+  if (await listing.peek()) throw usageError(msg`${s.paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`);
   return {
     ...base,
     written: sidecar.sources.length,

@@ -11,7 +11,7 @@
  */
 import { basename, dirname, extname, join } from 'node:path';
 import { hostname } from 'node:os';
-import { usageError } from '../errors';
+import { usageError, msg, opt } from '../errors';
 import { invalidParameter, isInteger } from '../util/checks';
 import type { SourceTally } from './done-marker';
 import type { ListedInput } from './input-list';
@@ -52,14 +52,14 @@ export function validateShard(shard: ShardSpec, field = 'shard'): ShardSpec {
   return checkShard(field, shard);
 }
 
-/** "I/N" (0-based I) -> ShardSpec. `field` is named in errors (a library field or a CLI flag). */
+/** "I/N" (0-based I) -> ShardSpec. `field` is the option named in errors. */
 export function parseShard(text: string, field = 'shard'): ShardSpec {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(String(text));
-  if (!m) throw usageError(`Expected I/N (shard I of N, 0 <= I < N, e.g. 3/128) for ${field} but received ${JSON.stringify(text)}`);
+  if (!m) throw usageError(msg`Expected I/N (shard I of N, 0 <= I < N, e.g. 3/128) for ${opt(field)} but received ${JSON.stringify(text)}`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1) throw usageError(`${field} ${text}: the number of shards must be at least 1`);
-  if (index >= count) throw usageError(`${field} ${text}: shard index ${index} is out of range; shards are numbered 0 to ${count - 1}`);
+  if (count < 1) throw usageError(msg`${opt(field, text)}: the number of shards must be at least 1`);
+  if (index >= count) throw usageError(msg`${opt(field, text)}: shard index ${index} is out of range; shards are numbered 0 to ${count - 1}`);
   return { index, count };
 }
 
@@ -79,14 +79,14 @@ export function shardFromEnvironment(
   if (!name) {
     throw usageError(
       variable
-        ? `${fields.variable}: the variable ${variable} is not set; it should hold this task's shard index`
-        : `${fields.count} ${count} needs this task's index: none of ${SHARD_INDEX_VARIABLES.join(', ')} is set (name another variable with ${fields.variable}, or give the shard as I/N)`,
+        ? msg`${opt(fields.variable)}: the variable ${variable} is not set; it should hold this task's shard index`
+        : msg`${opt(fields.count, count)} needs this task's index: none of ${SHARD_INDEX_VARIABLES.join(', ')} is set (name another variable with ${opt(fields.variable)}, or give the shard as I/N)`,
     );
   }
   const raw = env[name]!;
   if (!/^\d+$/.test(raw.trim())) throw usageError(`${name}=${JSON.stringify(raw)} is not a shard index (a non-negative integer)`);
   const index = Number(raw.trim());
-  if (index >= count) throw usageError(`${name}=${index} is out of range for ${count} shards (0 to ${count - 1}); does the array match ${fields.count}?`);
+  if (index >= count) throw usageError(msg`${name}=${index} is out of range for ${count} shards (0 to ${count - 1}); does the array match ${opt(fields.count)}?`);
   return { index, count };
 }
 

@@ -3,9 +3,9 @@
  * go through the encoder and the codebook in a single run() each; the others become
  * error records in their place.
  */
-import { latentRows, packImages } from '../api/encode';
+import { tokenizeImages } from '../api/encode';
 import type { Model } from '../model/model';
-import { AnyRecord, makeErrorRecord, makeRecord } from '../tokens/record';
+import { AnyRecord, makeErrorRecord } from '../tokens/record';
 import type { PreprocessOutcome } from './preprocess-job';
 
 export interface ChunkItem {
@@ -14,22 +14,8 @@ export interface ChunkItem {
 }
 
 export async function tokenizeChunk(model: Model, items: readonly ChunkItem[], options: { latents: boolean }): Promise<AnyRecord[]> {
-  const good = items.flatMap((item, i) => (item.outcome.ok ? [{ i, rgb: item.outcome.rgb, size: item.outcome.originalSize }] : []));
-  const records: AnyRecord[] = items.map((item) =>
-    item.outcome.ok ? (undefined as unknown as AnyRecord) : makeErrorRecord(model, item.source, item.outcome.error),
-  );
-  if (good.length) {
-    const latents = await model.encode(packImages(good.map((g) => g.rgb), model.imageSize));
-    const tokens = (await model.quantize(latents)).data;
-    const t = model.numTokens;
-    good.forEach((g, k) => {
-      records[g.i] = makeRecord(model, {
-        source: items[g.i].source,
-        originalSize: g.size,
-        tokens: tokens.subarray(k * t, (k + 1) * t),
-        latents: options.latents ? latentRows(latents, k) : undefined,
-      });
-    });
-  }
-  return records;
+  const good = items.flatMap((item) => (item.outcome.ok ? [{ source: item.source, rgb: item.outcome.rgb, originalSize: item.outcome.originalSize }] : []));
+  const tokenized = await tokenizeImages(model, good, options);
+  let k = 0;
+  return items.map((item) => (item.outcome.ok ? tokenized[k++] : makeErrorRecord(model, item.source, item.outcome.error)));
 }

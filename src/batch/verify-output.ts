@@ -5,7 +5,7 @@
  * the done marker.
  */
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import { inputError, msg, opt } from '../errors';
 import { npyHeader } from '../tokens/npy';
 import { isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import { digestFile, MarkerFile, SourceDigest, SourceTally } from './done-marker';
@@ -32,12 +32,12 @@ export async function verifyJsonl(path: string, model: ModelShape, expected: Sou
   let failed = 0;
   for await (const line of readLines(path)) {
     const where = `${path} line ${tally.count + 1}`;
-    if (!line.terminated) throw inputError(`${where} is cut off; not marked done (run again with --resume)`);
+    if (!line.terminated) throw inputError(msg`${where} is cut off; not marked done (run again with ${opt('resume', true)})`);
     let raw: unknown;
     try {
       raw = JSON.parse(line.text);
     } catch {
-      throw inputError(`${where} is not valid JSON; not marked done (run again with --resume)`);
+      throw inputError(msg`${where} is not valid JSON; not marked done (run again with ${opt('resume', true)})`);
     }
     const rec = parseRecord(raw, where);
     if (rec.model.fingerprint !== model.fingerprint) throw inputError(`${where} is a record of another model (fingerprint ${rec.model.fingerprint}); not marked done`);

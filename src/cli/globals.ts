@@ -7,6 +7,8 @@ import { DEFAULTS } from '../defaults';
 import { usageError } from '../errors';
 import { Model } from '../model/model';
 import { Device, DEVICE_NAMES, ExecutionInfo, parseDevice } from '../runtime/onnx';
+import { invalidParameter } from '../util/checks';
+import { cliMessage } from './flags';
 
 export interface GlobalArgs {
   model?: string;
@@ -34,18 +36,22 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
     type: 'string',
     describe: 'ONNX Runtime threads (default: all cores)',
     requiresArg: true,
-    coerce: (v: unknown) => positiveIntegerArg('--threads', v),
+    coerce: (v: unknown) => integerArg('threads', v),
   },
   quiet: { type: 'boolean', alias: 'q', default: false, describe: 'No notices or progress bars on stderr' },
   json: { type: 'boolean', default: false, describe: 'Machine-readable JSON on stdout' },
   debug: { type: 'boolean', default: false, describe: 'Stack traces and ONNX Runtime logs on errors' },
 };
 
-/** Number flags are read as text (yargs' own number parsing turns "abc" into NaN, shown as "null"). */
-export function positiveIntegerArg(flag: string, v: unknown): number {
+/**
+ * A whole-number flag, checked like the library's options (util/checks.ts) and named by
+ * its flag. Read as text: yargs' own number parsing turns "abc" into NaN. yargs passes on
+ * only the message of an error thrown here, so it is rendered in the CLI's words now.
+ */
+export function integerArg(field: string, v: unknown, min: 0 | 1 = 1): number {
   const text = Array.isArray(v) ? v[v.length - 1] : v;
   const n = typeof text === 'string' && /^\s*\d+\s*$/.test(text) ? Number(text) : typeof text === 'number' ? text : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer (e.g. ${flag} 8), got ${JSON.stringify(String(text))}`);
+  if (!Number.isSafeInteger(n) || n < min) throw usageError(cliMessage(invalidParameter(field, min ? 'positive integer' : 'non-negative integer', text)));
   return n;
 }
 

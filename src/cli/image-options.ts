@@ -1,8 +1,10 @@
 /** Options shared by the commands that read or write images. */
 import type { Options } from 'yargs';
-import { usageError } from '../errors';
 import { AlphaMode, imageFormatFor } from '../image';
-import { positiveIntegerArg } from './globals';
+import { integerArg } from './globals';
+import { invalidParameter } from '../util/checks';
+import { cliMessage } from './flags';
+import { usageError } from '../errors';
 
 export interface ImageReadArgs {
   background?: [number, number, number];
@@ -18,7 +20,7 @@ export function parseColour(text: unknown): [number, number, number] {
   if (hex) return [0, 2, 4].map((i) => parseInt(hex[1].slice(i, i + 2), 16)) as [number, number, number];
   const parts = s.split(',').map((p) => Number(p.trim()));
   if (parts.length === 3 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) return parts as [number, number, number];
-  throw usageError(`--background must be R,G,B (0-255 each), #rrggbb, white or black; got ${JSON.stringify(text)}`);
+  throw usageError(cliMessage(invalidParameter('background', 'R,G,B (0-255 each), #rrggbb, white or black', text)));
 }
 
 export const IMAGE_READ_OPTIONS: { [K in keyof ImageReadArgs]-?: Options } = {
@@ -33,14 +35,14 @@ export const IMAGE_READ_OPTIONS: { [K in keyof ImageReadArgs]-?: Options } = {
     describe: 'Refuse input images with more pixels than this (decompression bombs)',
     defaultDescription: '268402689 (16383 x 16383)',
     requiresArg: true,
-    coerce: (v: unknown) => positiveIntegerArg('--max-pixels', v),
+    coerce: (v: unknown) => integerArg('maxPixels', v),
   },
 };
 
-export function imageOptions(argv: ImageReadArgs): { alpha?: AlphaMode; limitInputPixels?: number } {
+export function imageOptions(argv: ImageReadArgs): { alpha?: AlphaMode; maxPixels?: number } {
   return {
     alpha: argv.background ? { background: argv.background } : undefined,
-    limitInputPixels: argv['max-pixels'],
+    maxPixels: argv['max-pixels'],
   };
 }
 
@@ -54,6 +56,6 @@ export function parseSize(text: unknown): [number, number] {
   const m = /^(\d+)x(\d+)$/i.exec(String(text).trim());
   const w = m ? Number(m[1]) : 0;
   const h = m ? Number(m[2]) : 0;
-  if (!m || w < 1 || h < 1 || w > 16383 || h > 16383) throw usageError(`--size must be WIDTHxHEIGHT (1-16383 each), e.g. 512x512; got ${JSON.stringify(text)}`);
+  if (!m || w < 1 || h < 1 || w > 16383 || h > 16383) throw usageError(cliMessage(invalidParameter('size', 'WIDTHxHEIGHT (1-16383 each, e.g. 512x512)', text)));
   return [w, h];
 }

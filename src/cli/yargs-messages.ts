@@ -35,7 +35,7 @@ export function friendlyYargsMessage(msg: string, args: readonly string[]): stri
     return `Unknown option or extra argument ${what.join(', ')} (see ${help})`;
   }
   if ((m = /^Invalid values?: Argument: ([\w-]+), Given: (.+?), Choices: (.+)$/.exec(text))) {
-    return `${flag(m[1])} must be one of ${m[3].replace(/"/g, '')}; got ${m[2]}`;
+    return `Expected one of ${m[3].replace(/"/g, '')} for ${flag(m[1])} but received ${m[2]}`;
   }
   if ((m = /^Arguments (\S+) and (\S+) are mutually exclusive$/.exec(text))) return `${flag(m[1])} and ${flag(m[2])} cannot be used together (see ${help})`;
   if ((m = /^Implications failed: (\S+) -> (\S+)$/.exec(text))) return `${flag(m[1])} needs ${flag(m[2])} (see ${help})`;

@@ -6,7 +6,7 @@ import { BATCH_FORMATS, BatchFormat } from '../batch/output-paths';
 import { progressView } from '../cli/progress';
 import { BatchSummary, runBatch } from '../batch/run-batch';
 import { parseShard, SHARD_INDEX_VARIABLES, shardFromEnvironment, shardRange, ShardSpec } from '../batch/shard';
-import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, withModel } from '../cli/globals';
+import { announce, GlobalArgs, notice, integerArg, printJson, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 
 export interface BatchArgs extends GlobalArgs, ImageReadArgs {
@@ -45,14 +45,14 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
         defaultDescription: String(BATCH_DEFAULTS.batchSize),
-        coerce: (v: unknown) => positiveIntegerArg('--batch-size', v),
+        coerce: (v: unknown) => integerArg('batchSize', v),
       },
       concurrency: {
         type: 'string',
         requiresArg: true,
         describe: 'Images decoded and resized at once (worker threads)',
         defaultDescription: 'one per core',
-        coerce: (v: unknown) => positiveIntegerArg('--concurrency', v),
+        coerce: (v: unknown) => integerArg('concurrency', v),
       },
       resume: { type: 'boolean', describe: 'Finish an interrupted run into the same output (inputs already written are skipped)' },
       overwrite: { type: 'boolean', alias: 'force', describe: 'Replace an existing output (removed only once the new run has started; --force is the old name)' },
@@ -66,7 +66,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
         type: 'number',
         requiresArg: true,
         describe: `Number of shards, this task's index from the engine: $${SHARD_INDEX_VARIABLES.join(', then $')}`,
-        coerce: (v: unknown) => positiveIntegerArg('--shards', v),
+        coerce: (v: unknown) => integerArg('shards', v),
       },
       'shard-from-env': { type: 'string', requiresArg: true, describe: 'With --shards: the variable that holds the shard index (e.g. RAY_SHARD)' },
       'inputs-are-shard': {
@@ -99,10 +99,10 @@ function summaryLine(s: BatchSummary): string {
 /** The shard the flags name: --shard I/N, or --shards N with the index from the engine's variable. */
 export function shardArg(argv: Pick<BatchArgs, 'shard' | 'shards' | 'shard-from-env' | 'inputs-are-shard'>, env: Record<string, string | undefined>): ShardSpec | undefined {
   if (argv['inputs-are-shard'] && argv.shard === undefined && argv.shards === undefined) throw usageError('--inputs-are-shard needs --shard I/N or --shards N (which shard the inputs are)');
-  if (argv.shard !== undefined) return parseShard(argv.shard, '--shard');
+  if (argv.shard !== undefined) return parseShard(argv.shard);
   if (argv['shard-from-env'] !== undefined && argv.shards === undefined) throw usageError('--shard-from-env needs --shards N (the number of shards)');
   if (argv.shards === undefined) return undefined;
-  return shardFromEnvironment(argv.shards, env, argv['shard-from-env'], { count: '--shards', variable: '--shard-from-env' });
+  return shardFromEnvironment(argv.shards, env, argv['shard-from-env']);
 }
 
 export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void> {

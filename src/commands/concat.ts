@@ -4,8 +4,7 @@ import { resolveModelDir } from '../model/resolve';
 import { concatCodes, ConcatOptions, ConcatSummary, EXTERNAL_DEFAULTS } from '../concat/run-concat';
 import { LAYOUT_KINDS, LayoutKind } from '../concat/layout';
 import { MatchBy, MATCH_MODES, sample } from '../concat/match';
-import { GlobalArgs, notice, positiveIntegerArg, printJson, say } from '../cli/globals';
-import { usageError } from '../errors';
+import { GlobalArgs, notice, integerArg, printJson, say } from '../cli/globals';
 import { OVERWRITE_OPTION, OverwriteArgs } from '../cli/output-options';
 import { Progress, progressBar } from '../cli/progress';
 
@@ -30,12 +29,6 @@ export interface ConcatArgs extends GlobalArgs, OverwriteArgs {
 export const command = 'concat <styled> <external>';
 export const describe = "Join the 36 styled tokens with an external VQ-VAE's codes (e.g. LlamaGen) into sequences for an autoregressive model";
 
-const nonNegative = (flag: string) => (v: unknown) => {
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw usageError(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
-  return n;
-};
-
 export function builder(y: Argv<GlobalArgs>): Argv<ConcatArgs> {
   return y
     .positional('styled', { type: 'string', demandOption: true, describe: 'Our tokens: tokens.json, a .jsonl of records (encode/batch; - for stdin), or a batch .npy with its .sources.json' })
@@ -52,11 +45,11 @@ export function builder(y: Argv<GlobalArgs>): Argv<ConcatArgs> {
       sep: { type: 'boolean', default: false, describe: 'Put a SEP id between styled and external tokens (shared layout)' },
       eos: { type: 'boolean', default: false, describe: 'End each sequence with an EOS id' },
       'external-name': { type: 'string', default: EXTERNAL_DEFAULTS.name, requiresArg: true, describe: 'Name of the external tokenizer, recorded in the layout' },
-      'external-vocab': { type: 'string', default: EXTERNAL_DEFAULTS.vocabSize, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => positiveIntegerArg('--external-vocab', v) },
-      'aug-index': { type: 'string', requiresArg: true, describe: 'Which augmentation of (1, A, N) codes to use', coerce: nonNegative('--aug-index') },
+      'external-vocab': { type: 'string', default: EXTERNAL_DEFAULTS.vocabSize, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => integerArg('externalVocab', v) },
+      'aug-index': { type: 'string', requiresArg: true, describe: 'Which augmentation of (1, A, N) codes to use', coerce: (v: unknown) => integerArg('augIndex', v, 0) },
       match: { type: 'string', choices: MATCH_MODES, default: 'auto', describe: 'Pair records with codes by file stem, or by order (auto: stem for folders and keyed JSON, else order)' },
       'allow-unmatched': { type: 'boolean', default: false, describe: 'Write the pairs and report unmatched images instead of failing' },
-      'styled-vocab': { type: 'string', requiresArg: true, describe: 'Styled codebook size K, when the model package is not at hand (else read from --model)', coerce: (v: unknown) => positiveIntegerArg('--styled-vocab', v) },
+      'styled-vocab': { type: 'string', requiresArg: true, describe: 'Styled codebook size K, when the model package is not at hand (else read from --model)', coerce: (v: unknown) => integerArg('styledVocab', v) },
       force: { type: 'boolean', default: false, describe: 'Accept tokens made by another model than --model' },
       ...OVERWRITE_OPTION,
     })

@@ -13,7 +13,7 @@ import { LocatedRecord, streamRecords, tokenSource } from '../tokens/token-file'
 import { checkOutputPath } from '../io/output-path';
 import { OutputSet } from '../io/output-set';
 import { STDIO } from '../io/stdio';
-import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, say, withModel } from '../cli/globals';
+import { announce, GlobalArgs, notice, integerArg, printJson, say, withModel } from '../cli/globals';
 import { parseSize } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { progressBar } from '../cli/progress';
@@ -52,7 +52,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
       force: { type: 'boolean', default: false, describe: 'Decode tokens made by another model (fingerprint mismatch)' },
       latents: { type: 'boolean', default: false, describe: "Decode the records' continuous latents instead of their tokens" },
       key: { type: 'string', requiresArg: true, describe: 'Which array of an .npz to read', defaultDescription: 'its only array' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => integerArg('batchSize', v) },
       prefix: {
         type: 'string',
         requiresArg: true,
@@ -143,7 +143,7 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
   const stem = argv.tokens === STDIO ? 'stdin' : basename(argv.tokens, extname(argv.tokens));
   const output = argv.output ?? `${stem}.${argv.format === 'jpeg' ? 'jpg' : argv.format ?? 'png'}`;
   const format = outputImageFormat(output, argv.format);
-  await checkOutputPath(output, [argv.tokens], '-o', { overwrite: argv.overwrite });
+  await checkOutputPath(output, [argv.tokens], 'output', { overwrite: argv.overwrite });
 
   await withModel(argv, async (model) => {
     if (argv.prefix !== undefined) {
@@ -156,7 +156,7 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
     if (output === STDIO && input.count > 1) throw usageError(`-o - writes one image to stdout, but there are ${input.count} records; name a file (NAME.png makes NAME-0.png, ...)`);
 
     const names = outputNames(output, input.count);
-    for (const name of names) await checkOutputPath(name, [argv.tokens], '-o', { overwrite: argv.overwrite });
+    for (const name of names) await checkOutputPath(name, [argv.tokens], 'output', { overwrite: argv.overwrite });
     const written = new OutputSet();
     const outputs: { source: string; output: string }[] = [];
     const bar = progressBar(argv, input.count, 'decode');

@@ -1,11 +1,9 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { extname } from 'node:path';
-import { dequantizeTokens } from '../api/quantize';
-import { latentRows } from '../api/encode';
+import { dequantizeTokens, tokenRecords } from '../api/quantize';
 import { usageError } from '../errors';
 import { readTokens } from '../tokens/arrays';
 import { encodeNpy } from '../tokens/npy';
-import { makeRecord, TokenRecord } from '../tokens/record';
 import { formatTokenFile } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
 import { STDIO } from '../io/stdio';
@@ -40,7 +38,7 @@ export async function handler(argv: ArgumentsCamelCase<DequantizeArgs>): Promise
   const ext = output ? extname(output).toLowerCase() : '';
   if (output) {
     if (!['.json', '.jsonl', '.npy'].includes(ext)) throw usageError(`-o ${output}: write .npy, .json or .jsonl`);
-    await checkOutputPath(output, [argv.tokens], '-o', { overwrite: argv.overwrite });
+    await checkOutputPath(output, [argv.tokens], 'output', { overwrite: argv.overwrite });
   }
   await withModel(argv, async (model) => {
     const input = await readTokens(argv.tokens, model, { force: argv.force, key: argv.key });
@@ -52,23 +50,7 @@ export async function handler(argv: ArgumentsCamelCase<DequantizeArgs>): Promise
     if (ext === '.npy') {
       await writeOutput(output!, encodeNpy( latents.data, latents.dims));
     } else {
-      const t = model.numTokens;
-      const records: TokenRecord[] = [];
-      for (let i = 0; i < n; i++) {
-        const from = input.records?.[i];
-        records.push(
-          makeRecord(
-            { name: model.name, fingerprint: model.fingerprint, preprocessing: from?.preprocessing },
-            {
-              source: input.sources[i],
-              originalSize: from?.original_size,
-              tokens: input.batch.data.subarray(i * t, (i + 1) * t),
-              latents: latentRows(latents, i),
-            },
-          ),
-        );
-      }
-      const text = formatTokenFile(records, output);
+      const text = formatTokenFile(tokenRecords(model, input.batch, input, latents), output);
       await writeOutput(output ?? STDIO, text);
       if (!output) return;
     }

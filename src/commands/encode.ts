@@ -6,7 +6,7 @@ import { isErrorRecord } from '../tokens/record';
 import { formatRecordJson, formatRecordsJsonl, formatTokenFile } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
 import { STDIO } from '../io/stdio';
-import { announce, GlobalArgs, notice, positiveIntegerArg, printJson, say, withModel } from '../cli/globals';
+import { announce, GlobalArgs, notice, integerArg, printJson, say, withModel } from '../cli/globals';
 import { checkOneStdin, imageInput, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { progressBar } from '../cli/progress';
@@ -32,7 +32,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<EncodeArgs> {
       'continue-on-error': { type: 'boolean', default: false, describe: 'Write an error record for an image that cannot be read and go on (batch does this always)' },
       ...OVERWRITE_OPTION,
       latents: { type: 'boolean', default: false, describe: 'Also store the continuous latents (36 x D floats) in each record' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => integerArg('batchSize', v) },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 encode examples/pier.jpg', 'print the record for one photo (one JSON line)')
@@ -49,7 +49,7 @@ export async function handler(argv: ArgumentsCamelCase<EncodeArgs>): Promise<voi
     const ext = extname(output).toLowerCase();
     if (ext !== '.json' && ext !== '.jsonl') throw usageError(`-o ${output}: token files end in .json (one image) or .jsonl`);
     if (ext === '.json' && images.length > 1) throw usageError(`-o ${output}: ${images.length} images make JSONL records; name the file .jsonl`);
-    await checkOutputPath(output, images, '-o', { overwrite: argv.overwrite });
+    await checkOutputPath(output, images, 'output', { overwrite: argv.overwrite });
   }
   const inputs = await Promise.all(images.map(imageInput));
   await withModel(argv, async (model) => {

@@ -4,7 +4,7 @@ import { encodeImageBytes } from '../image/write';
 import { readManifest } from '../model/manifest';
 import { resolveModelDir } from '../model/resolve';
 import { checkOutputPath } from '../io/output-path';
-import { GlobalArgs, positiveIntegerArg, printJson, say } from '../cli/globals';
+import { GlobalArgs, integerArg, printJson, say } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 
@@ -24,7 +24,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<PreprocessArgs> {
       output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Where to write the crop (.png keeps it exact; - for stdout with --format)' },
       ...IMAGE_FORMAT_OPTION,
       ...OVERWRITE_OPTION,
-      size: { type: 'string', requiresArg: true, describe: "Square side; default: the model's input size", coerce: (v: unknown) => positiveIntegerArg('--size', v) },
+      size: { type: 'string', requiresArg: true, describe: "Square side; default: the model's input size", coerce: (v: unknown) => integerArg('size', v) },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 preprocess photo.jpg -o crop.png', 'see the crop the default model encodes')
@@ -34,7 +34,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<PreprocessArgs> {
 
 export async function handler(argv: ArgumentsCamelCase<PreprocessArgs>): Promise<void> {
   const format = outputImageFormat(argv.output, argv.format);
-  await checkOutputPath(argv.output, [argv.image], '-o', { overwrite: argv.overwrite });
+  await checkOutputPath(argv.output, [argv.image], 'output', { overwrite: argv.overwrite });
   // Only the manifest is needed (for the size): no graphs are loaded or hashed.
   const size = argv.size ?? (await readManifest(resolveModelDir(argv.model).dir)).preprocessing.image_size;
   const pre = await preprocess(await imageInput(argv.image), size, imageOptions(argv));

@@ -1,10 +1,9 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { extname } from 'node:path';
-import { quantizeLatents } from '../api/quantize';
+import { quantizeLatents, tokenRecords } from '../api/quantize';
 import { usageError } from '../errors';
 import { readLatents } from '../tokens/arrays';
 import { encodeNpy } from '../tokens/npy';
-import { makeRecord, TokenRecord } from '../tokens/record';
 import { formatTokenFile } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
 import { STDIO } from '../io/stdio';
@@ -39,7 +38,7 @@ export async function handler(argv: ArgumentsCamelCase<QuantizeArgs>): Promise<v
   const ext = output ? extname(output).toLowerCase() : '';
   if (output) {
     if (!['.json', '.jsonl', '.npy'].includes(ext)) throw usageError(`-o ${output}: write .json, .jsonl or .npy`);
-    await checkOutputPath(output, [argv.latents], '-o', { overwrite: argv.overwrite });
+    await checkOutputPath(output, [argv.latents], 'output', { overwrite: argv.overwrite });
   }
   await withModel(argv, async (model) => {
     const input = await readLatents(argv.latents, model, { force: argv.force, key: argv.key });
@@ -52,16 +51,7 @@ export async function handler(argv: ArgumentsCamelCase<QuantizeArgs>): Promise<v
     if (ext === '.npy') {
       await writeOutput(output!, encodeNpy( tokens.data, tokens.dims));
     } else {
-      const records: TokenRecord[] = [];
-      for (let i = 0; i < n; i++) {
-        const from = input.records?.[i];
-        const rec = makeRecord(
-          { name: model.name, fingerprint: model.fingerprint, preprocessing: from?.preprocessing },
-          { source: input.sources[i], originalSize: from?.original_size, tokens: tokens.data.subarray(i * t, (i + 1) * t) },
-        );
-        records.push(rec);
-      }
-      const text = formatTokenFile(records, output);
+      const text = formatTokenFile(tokenRecords(model, tokens, input), output);
       await writeOutput(output ?? STDIO, text);
       if (!output) return;
     }

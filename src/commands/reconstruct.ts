@@ -52,7 +52,7 @@ export async function compareStrip(r: ReconstructResult, modelName: string): Pro
 export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promise<void> {
   if (argv.compare && !argv.output) throw usageError('--compare writes the input and the reconstruction side by side to a file: add -o compare.png');
   const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
-  if (argv.output) await checkOutputPath(argv.output, [argv.image], '-o', { overwrite: argv.overwrite });
+  if (argv.output) await checkOutputPath(argv.output, [argv.image], 'output', { overwrite: argv.overwrite });
   const toStdout = argv.output === STDIO;
   await withModel(argv, async (model) => {
     const r = await reconstruct(model, await imageInput(argv.image), { ...imageOptions(argv), continuous: argv.continuous });

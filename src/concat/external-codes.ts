@@ -11,7 +11,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { inputError, usageError } from '../errors';
+import { inputError, usageError, msg, opt } from '../errors';
 import { NpyArray, NpyDtype, openNpyRows, readNpy } from '../tokens/npy';
 import { readText } from '../tokens/token-file';
 
@@ -94,9 +94,9 @@ function pickImage(shape: number[], data: ArrayLike<number | bigint>, where: str
 }
 
 function pickAugmentation(a: number, n: number, base: number, data: ArrayLike<number | bigint>, where: string, augIndex: number | undefined, hasAxis: boolean): Omit<Picked, 'shape'> {
-  if (a > 1 && augIndex === undefined) throw usageError(`${where}: holds ${a} augmentations of each image; choose one with --aug-index 0..${a - 1}`);
+  if (a > 1 && augIndex === undefined) throw usageError(msg`${where}: holds ${a} augmentations of each image; choose one with ${opt('augIndex', `0..${a - 1}`)}`);
   const k = augIndex ?? 0;
-  if (k >= a) throw usageError(`--aug-index ${k} is out of range: ${where} holds ${a} augmentation${a === 1 ? '' : 's'} per image`);
+  if (k >= a) throw usageError(msg`${opt('augIndex', k)} is out of range: ${where} holds ${a} augmentation${a === 1 ? '' : 's'} per image`);
   return { data, offset: base + k * n, length: n, augmentations: hasAxis && a > 1 ? a : null };
 }
 

@@ -14,7 +14,7 @@
  * assembling and taking apart are one piece of code for both layouts.
  */
 import { promises as fs } from 'node:fs';
-import { inputError, usageError } from '../errors';
+import { inputError, usageError, msg, opt } from '../errors';
 import type { NpyDtype } from '../tokens/npy';
 import type { ModelRef } from '../tokens/record';
 
@@ -82,7 +82,7 @@ export function buildLayout(options: LayoutOptions): Layout {
     const parts: Part[] = [...(special.bos ? ['bos' as const] : []), 'styled', ...(special.sep ? ['sep' as const] : []), 'external', ...(special.eos ? ['eos' as const] : [])];
     sequences = { tokens: sequence(parts, { styled: K, external: V }, lengths, { styled: 0, external: K }) };
   } else {
-    if (special.sep) throw usageError('--sep joins the two parts of a shared sequence; the separate layout has no separator (use --bos/--eos)');
+    if (special.sep) throw usageError(msg`${opt('sep')} joins the two parts of a shared sequence; the separate layout has no separator (use ${opt('bos')}/${opt('eos')})`);
     const around = (p: Part): Part[] => [...(special.bos ? ['bos' as const] : []), p, ...(special.eos ? ['eos' as const] : [])];
     sequences = {
       styled: sequence(around('styled'), { styled: K }, lengths, { styled: 0 }),

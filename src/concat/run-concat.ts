@@ -5,7 +5,7 @@
  * `allowUnmatched`) nothing is written.
  */
 import { extname } from 'node:path';
-import { inputError, usageError } from '../errors';
+import { inputError, usageError, msg, opt } from '../errors';
 import type { ModelRef } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
@@ -18,7 +18,7 @@ import { buildLayout, Layout, LayoutKind, LAYOUT_KINDS, Special } from './layout
 import { MatchBy, MATCH_MODES, sample } from './match';
 import { streamStyledTokens } from './styled-input';
 
-/** LlamaGen's VQ-16 (the external tokenizer DESIGN.md has in mind). */
+/** LlamaGen's VQ-16, the external tokenizer concat is made for (docs/architecture.md). */
 export const EXTERNAL_DEFAULTS = { name: 'llamagen-vq16', vocabSize: 16384 } as const;
 
 export interface ConcatOptions {
@@ -72,17 +72,17 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   const match = inArray('match', options.match ?? 'auto', MATCH_MODES);
   const externalVocab = positiveInteger('externalVocab', options.externalVocab ?? EXTERNAL_DEFAULTS.vocabSize);
   if (options.augIndex !== undefined && (!isInteger(options.augIndex) || options.augIndex < 0)) throw invalidParameter('augIndex', 'non-negative integer', options.augIndex);
-  if (extname(options.output).toLowerCase() !== '.jsonl') throw usageError(`-o ${options.output}: combined sequences are written as JSONL; name it <something>.jsonl`);
+  if (extname(options.output).toLowerCase() !== '.jsonl') throw usageError(msg`${opt('output', options.output)}: combined sequences are written as JSONL; name it <something>.jsonl`);
   const layoutOutput = options.layoutOutput ?? defaultLayoutPath(options.output);
   if (layoutOutput === options.output) throw usageError('The layout file and the output must differ');
-  await checkOutputPath(options.output, [options.styled, options.external], '-o', { overwrite: options.overwrite });
-  await checkOutputPath(layoutOutput, [options.styled, options.external], '--layout-file', { overwrite: options.overwrite });
+  await checkOutputPath(options.output, [options.styled, options.external], 'output', { overwrite: options.overwrite });
+  await checkOutputPath(layoutOutput, [options.styled, options.external], 'layoutFile', { overwrite: options.overwrite });
 
   const vocabSize = positiveInteger('model.vocabSize', options.model.vocabSize);
   const ref = options.model.ref;
   const external = await readExternalCodes(options.external, { vocabSize: externalVocab, augIndex: options.augIndex, numericOrder: match === 'order' });
   const by: MatchBy = match === 'auto' ? (external.keyed ? 'stem' : 'order') : match;
-  if (by === 'stem' && !external.keyed) throw usageError(`${external.path} holds rows without names: it can only be matched by order (--match order)`);
+  if (by === 'stem' && !external.keyed) throw usageError(msg`${external.path} holds rows without names: it can only be matched by order (${opt('match', 'order')})`);
   const keyIndex = by === 'stem' ? indexKeys(external) : undefined;
   const used = new Uint8Array(external.count);
 
@@ -104,8 +104,7 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
         model = s.model;
         if (ref && model.fingerprint !== ref.fingerprint && !options.force) {
           throw inputError(
-            `${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" ` +
-              `(fingerprint ${ref.fingerprint}); use the matching --model, or --force`,
+            msg`${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" (fingerprint ${ref.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)}`,
           );
         }
       }
@@ -113,7 +112,7 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
       if (ourStems) {
         const stem = stemOf(s.source);
         const other = ourStems.get(stem);
-        if (other !== undefined) throw inputError(`${options.styled}: ${JSON.stringify(other)} and ${JSON.stringify(s.source)} share the file stem "${stem}"; matching by stem would be ambiguous (use --match order)`);
+        if (other !== undefined) throw inputError(msg`${options.styled}: ${JSON.stringify(other)} and ${JSON.stringify(s.source)} share the file stem "${stem}"; matching by stem would be ambiguous (use ${opt('match', 'order')})`);
         ourStems.set(stem, s.source);
         e = keyIndex!.get(stem);
       } else e = index < external.count ? index : undefined;
@@ -159,7 +158,7 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
         unmatchedStyled.length ? `${unmatchedStyled.length} record(s) without external codes (${sample(unmatchedStyled)})` : '',
         unmatchedExternal.length ? `${unmatchedExternal.length} external entr${unmatchedExternal.length === 1 ? 'y' : 'ies'} without a record (${sample(unmatchedExternal)})` : '',
       ].filter(Boolean);
-      throw inputError(`Unmatched images: ${parts.join('; ')}. Nothing written; --allow-unmatched writes the pairs and reports the rest`);
+      throw inputError(msg`Unmatched images: ${parts.join('; ')}. Nothing written; ${opt('allowUnmatched', true)} writes the pairs and reports the rest`);
     }
     if (!written || !layout) {
       if (!failed.length && !unmatchedStyled.length) throw inputError(`No image of ${options.styled} pairs with codes in ${options.external}`);

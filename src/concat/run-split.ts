@@ -13,7 +13,7 @@
 import { promises as fs } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { inputError, StyledVqError, usageError } from '../errors';
+import { inputError, StyledVqError, usageError, msg, opt, firstLine } from '../errors';
 import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
@@ -66,11 +66,11 @@ interface Item {
 
 async function findLayout(input: string, explicit?: string): Promise<string> {
   if (explicit) return explicit;
-  if (input === STDIO) throw usageError('split - reads the sequences from stdin: name their layout with --layout-file');
+  if (input === STDIO) throw usageError(msg`split - reads the sequences from stdin: name their layout with ${opt('layoutFile')}`);
   if (!(await fs.stat(input).catch(() => null))) throw usageError(`${input}: no such file`);
   const candidates = [`${input.slice(0, input.length - extname(input).length)}.layout.json`, join(dirname(input), 'layout.json')];
   for (const c of candidates) if (await fs.stat(c).catch(() => null)) return c;
-  throw usageError(`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with --layout-file`);
+  throw usageError(msg`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with ${opt('layoutFile')}`);
 }
 
 /** Lines of the input, streamed; `-` is stdin (read once, so both passes can use it). */
@@ -91,7 +91,7 @@ async function* rawSequences(input: string): AsyncGenerator<{ raw: unknown; wher
     try {
       v = JSON.parse(await fs.readFile(input, 'utf8'));
     } catch (err) {
-      throw inputError(`Cannot read ${input}: ${(err as Error).message.split('\n')[0]}`, err);
+      throw inputError(`Cannot read ${input}: ${firstLine(err)}`, err);
     }
     const all = Array.isArray(v) && v.length && typeof v[0] !== 'number' ? v : [v];
     for (let i = 0; i < all.length; i++) yield { raw: all[i], where: `${input} [${i}]` };
@@ -261,7 +261,7 @@ async function checkOutputFolder(target: string, overwrite: boolean): Promise<bo
   if (st.isSymbolicLink()) throw usageError(`Output folder ${target} is a symlink; split writes a real folder: name a new one`);
   if (!st.isDirectory()) throw usageError(`Output ${target} is a file, not a folder; split writes a folder (tokens.jsonl, external/, split.json): name a new one`);
   const names = await fs.readdir(target).catch((err) => Promise.reject(ioError(err, target, 'read')));
-  if (names.length && !overwrite) throw usageError(`Output folder ${target} is not empty; name a new (or empty) folder, or add --overwrite to replace it`);
+  if (names.length && !overwrite) throw usageError(msg`Output folder ${target} is not empty; name a new (or empty) folder, or add ${opt('overwrite', true)} to replace it`);
   return true;
 }
 

@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'fs';
 import sharp, { Metadata, OutputInfo } from 'sharp';
-import { inputError } from '../errors';
+import { inputError, msg, opt } from '../errors';
 import { readGifFirstFrameInfo } from './gif-first-frame';
 import { cmykToRgb, compositeOnBackground, dropAlpha, RgbaPixelsData, sixteenBitToRgb } from './pil-modes';
 
@@ -20,7 +20,7 @@ export type AlphaMode = 'drop' | { background: readonly [number, number, number]
 export interface DecodeOptions {
   alpha: AlphaMode;
   /** Refuse images with more pixels than this (width x height of the first frame). */
-  limitInputPixels: number;
+  maxPixels: number;
 }
 
 export interface DecodedRgb {
@@ -104,15 +104,14 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions)
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   // Checked from the header before any pixel is allocated (decompression bombs).
-  if (width * height > opts.limitInputPixels) {
+  if (width * height > opts.maxPixels) {
     throw inputError(
-      `${label}: image is ${width}x${height} = ${width * height} pixels, over the limit of ` +
-        `${opts.limitInputPixels} (raise limitInputPixels if this is intended)`,
+      msg`${label}: image is ${width}x${height} = ${width * height} pixels, over the limit of ${opts.maxPixels} (raise ${opt('maxPixels')} if this is intended)`,
     );
   }
 
   const is16 = meta.depth === 'ushort' || meta.space === 'rgb16' || meta.space === 'grey16';
-  let pipeline = sharp(bytes, { ...SHARP_INPUT, limitInputPixels: opts.limitInputPixels });
+  let pipeline = sharp(bytes, { ...SHARP_INPUT, limitInputPixels: opts.maxPixels });
   if (meta.space === 'cmyk') {
     // Raw CMYK out (Adobe-inverted JPEGs are already un-inverted by libjpeg/libvips, as by
     // PIL's "CMYK;I" rawmode); pipelineColourspace stops sharp's CMYK -> sRGB ICC transform.

@@ -3,16 +3,16 @@
  * `training/styled_vq/preprocess.py` `preprocess(path, size, alpha, background)`, and
  * `loadRgb`, its decoding half (`load_rgb`).
  */
-import { usageError } from '../errors';
+import { DEFAULTS } from '../defaults';
+import { invalidParameter, positiveInteger } from '../util/checks';
 import { centerCropArr } from './center-crop';
 import { AlphaMode, decodeRgb } from './decode';
 import { RgbImage } from './types';
 
-/** All defaults in one place. */
+/** The defaults of preprocessing: those of the library (src/defaults.ts). */
 export const PREPROCESS_DEFAULTS = {
   alpha: 'drop' as AlphaMode,
-  /** sharp's own default (0x3FFF * 0x3FFF): large photos pass, decompression bombs do not. */
-  limitInputPixels: 268402689,
+  maxPixels: DEFAULTS.maxPixels,
 };
 
 export interface PreprocessOptions {
@@ -20,8 +20,8 @@ export interface PreprocessOptions {
   size: number;
   /** Default 'drop' (PIL convert('RGB'): colour under transparent pixels is kept). */
   alpha?: AlphaMode;
-  /** Refuse inputs with more pixels than this. Default PREPROCESS_DEFAULTS.limitInputPixels. */
-  limitInputPixels?: number;
+  /** Refuse inputs with more pixels than this. Default PREPROCESS_DEFAULTS.maxPixels. */
+  maxPixels?: number;
 }
 
 export interface PreprocessedImage {
@@ -33,8 +33,6 @@ export interface PreprocessedImage {
   originalHeight: number;
 }
 
-const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
-const describe = (v: unknown): string => `${JSON.stringify(v)} of type ${typeof v}`;
 
 function normaliseAlpha(alpha: unknown): AlphaMode {
   if (alpha === undefined) return PREPROCESS_DEFAULTS.alpha;
@@ -43,19 +41,16 @@ function normaliseAlpha(alpha: unknown): AlphaMode {
   if (Array.isArray(bg) && bg.length === 3 && bg.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
     return { background: [bg[0], bg[1], bg[2]] };
   }
-  throw usageError(`Expected 'drop' or { background: [r, g, b] } (0..255) for alpha but received ${describe(alpha)}`);
+  throw invalidParameter('alpha', "'drop' or { background: [r, g, b] } (0..255)", alpha);
 }
 
 function checkCommon(opts: Omit<PreprocessOptions, 'size'> | undefined, input: unknown) {
-  const limit = opts?.limitInputPixels ?? PREPROCESS_DEFAULTS.limitInputPixels;
-  if (!isPositiveInt(limit)) {
-    throw usageError(`Expected positive integer for limitInputPixels but received ${describe(limit)}`);
-  }
+  const limit = positiveInteger('maxPixels', opts?.maxPixels ?? PREPROCESS_DEFAULTS.maxPixels);
   const alpha = normaliseAlpha(opts?.alpha);
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
-    throw usageError(`Expected a file path or a Buffer for input but received ${describe(input)}`);
+    throw invalidParameter('input', 'a file path or a Buffer', input);
   }
-  return { alpha, limitInputPixels: limit };
+  return { alpha, maxPixels: limit };
 }
 
 /**
@@ -72,7 +67,7 @@ export async function loadRgb(
 
 export async function preprocessImage(input: string | Uint8Array, opts: PreprocessOptions): Promise<PreprocessedImage> {
   // Cheap argument checks before any I/O.
-  if (!isPositiveInt(opts?.size)) throw usageError(`Expected positive integer for size but received ${describe(opts?.size)}`);
+  positiveInteger('size', opts?.size);
   const decoded = await decodeRgb(input, checkCommon(opts, input));
   return {
     rgb: centerCropArr(decoded.rgb, decoded.width, decoded.height, opts.size),

@@ -3,7 +3,7 @@
  * the cause in words (no space left, read-only, permission denied), never a stack trace.
  * They are `input` errors (exit 2): the run's data or disk, not its flags.
  */
-import { inputError, StyledVqError } from '../errors';
+import { inputError, StyledVqError, firstLine } from '../errors';
 
 const CAUSES: Record<string, string> = {
   ENOSPC: 'no space left on the device',
@@ -36,7 +36,7 @@ export function describeErrno(err: unknown): string | undefined {
 export function ioError(err: unknown, path: string, action: 'read' | 'write' | 'create folder' | 'remove' | 'rename' | 'open' = 'write'): StyledVqError {
   if (err instanceof StyledVqError) return err;
   const e = err as NodeJS.ErrnoException;
-  const cause = describeErrno(e) ?? (e?.code ? `${e.code}` : String(e?.message ?? e).split('\n')[0]);
+  const cause = describeErrno(e) ?? (e?.code ? `${e.code}` : firstLine(e));
   return inputError(`Cannot ${action} ${path}: ${cause}`, err);
 }
 

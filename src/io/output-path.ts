@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { usageError } from '../errors';
+import { usageError, msg, opt } from '../errors';
 import { ioError } from './io-errors';
 import { STDIO } from './stdio';
 
@@ -57,24 +57,24 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * not a directory, does not exist yet (unless `overwrite`), and its nearest existing
  * ancestor is a folder (missing folders are created on write). `-` (stdout) passes.
  */
-export async function checkOutputPath(target: string, inputs: readonly string[] = [], option = '-o', options: OutputCheckOptions = {}): Promise<void> {
+export async function checkOutputPath(target: string, inputs: readonly string[] = [], option = 'output', options: OutputCheckOptions = {}): Promise<void> {
   if (target === STDIO) return;
   for (const input of inputs) {
     if (input !== STDIO && (await sameFile(input, target))) {
-      throw usageError(`Output ${option} ${target} is also an input of this run; choose another file name`);
+      throw usageError(msg`Output ${opt(option)} ${target} is also an input of this run; choose another file name`);
     }
   }
   const stat = await fs.lstat(target).catch(() => null);
-  if (stat?.isDirectory()) throw usageError(`Output ${option} ${target} is a directory; give a file name`);
+  if (stat?.isDirectory()) throw usageError(msg`Output ${opt(option)} ${target} is a directory; give a file name`);
   if (stat && !options.overwrite) {
     const what = stat.isSymbolicLink() ? 'exists (a symlink)' : 'exists';
-    throw usageError(`Output ${option} ${target} ${what}; add --overwrite to replace it`);
+    throw usageError(msg`Output ${opt(option)} ${target} ${what}; add ${opt('overwrite', true)} to replace it`);
   }
   let dir = dirname(resolve(target));
   for (;;) {
     const s = await fs.stat(dir).catch(() => null);
     if (s) {
-      if (!s.isDirectory()) throw usageError(`Output ${option} ${target}: ${dir} is a file, not a folder`);
+      if (!s.isDirectory()) throw usageError(msg`Output ${opt(option)} ${target}: ${dir} is a file, not a folder`);
       return;
     }
     const up = dirname(dir);

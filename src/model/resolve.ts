@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelError } from '../errors';
+import { modelError, msg, opt } from '../errors';
 import { DEFAULTS } from '../defaults';
 import { packageRoot } from '../util/package-root';
 
@@ -16,7 +16,7 @@ export interface ResolvedModel {
   source: ModelSource;
 }
 
-const HOW_TO_CHOOSE = `pass --model DIR or set ${DEFAULTS.modelEnv}=DIR (a package directory holding model.json)`;
+const HOW_TO_CHOOSE = msg`pass ${opt('model', 'DIR')} or set ${DEFAULTS.modelEnv}=DIR (a package directory holding model.json)`;
 
 /** The directory of shipped model packages. */
 export function modelsDir(): string {
@@ -30,7 +30,7 @@ export function defaultModelDir(root: string = modelsDir()): string {
     const name = readFileSync(defaultFile, 'utf8').trim();
     const dir = join(root, name);
     if (!name || !existsSync(join(dir, 'model.json'))) {
-      throw modelError(`${defaultFile} names "${name}", but ${dir} holds no model.json; ${HOW_TO_CHOOSE}`);
+      throw modelError(msg`${defaultFile} names "${name}", but ${dir} holds no model.json; ${HOW_TO_CHOOSE}`);
     }
     return dir;
   }
@@ -41,9 +41,9 @@ export function defaultModelDir(root: string = modelsDir()): string {
       })
     : [];
   if (packages.length === 1) return join(root, packages[0]);
-  if (packages.length === 0) throw modelError(`No default model is installed (nothing in ${root}); ${HOW_TO_CHOOSE}`);
+  if (packages.length === 0) throw modelError(msg`No default model is installed (nothing in ${root}); ${HOW_TO_CHOOSE}`);
   throw modelError(
-    `${root} holds several models (${packages.sort().join(', ')}) and no ${DEFAULTS.defaultModelFile} file naming one; ${HOW_TO_CHOOSE}`,
+    msg`${root} holds several models (${packages.sort().join(', ')}) and no ${DEFAULTS.defaultModelFile} file naming one; ${HOW_TO_CHOOSE}`,
   );
 }
 

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import yauzl from 'yauzl';
-import { inputError, StyledVqError } from '../errors';
+import { inputError, StyledVqError, msg, opt } from '../errors';
 import { ioError } from '../io/io-errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { parseNpyHeader } from './npy-header';
@@ -299,7 +299,7 @@ export async function readNpz(path: string, key?: string): Promise<NpyArray & { 
   if (!buffer || picked === undefined) {
     const list = names.length ? names.join(', ') : 'none';
     if (key !== undefined) throw inputError(`${path} has no array named "${key}" (it has: ${list})`);
-    throw inputError(`${path} holds ${names.length} arrays (${list}); choose one with --key`);
+    throw inputError(msg`${path} holds ${names.length} arrays (${list}); choose one with ${opt('key')}`);
   }
   return { ...decodeNpy(buffer, `${path}[${picked}]`), key: picked };
 }

@@ -2,7 +2,7 @@
  * Token records (docs/model-package.md, "Token files"): one per image, carrying the model
  * fingerprint so tokens are never decoded with the wrong model.
  */
-import { inputError } from '../errors';
+import { inputError, msg, opt, MessageText } from '../errors';
 import type { Preprocessing } from '../model/manifest';
 
 export const TOKENS_FORMAT = 'styled-vq-tokens';
@@ -82,8 +82,8 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
  * Structural check of one parsed record (any model). `where` names it in messages, e.g.
  * "tokens.jsonl line 3".
  */
-export function parseRecord(raw: unknown, where: string): AnyRecord {
-  const fail = (what: string) => inputError(`${where}: ${what}`);
+export function parseRecord(raw: unknown, where: MessageText): AnyRecord {
+  const fail = (what: string) => inputError(msg`${where}: ${what}`);
   if (!isObject(raw)) throw fail('expected a JSON object (a styled-vq token record)');
   if (raw.format !== TOKENS_FORMAT) throw fail(`format is ${JSON.stringify(raw.format)}, expected "${TOKENS_FORMAT}"`);
   if (raw.version !== TOKENS_VERSION) throw fail(`unsupported version ${JSON.stringify(raw.version)} (expected ${TOKENS_VERSION})`);
@@ -120,12 +120,11 @@ export interface CheckOptions {
 }
 
 /** Check a record against the model that is about to use it: fingerprint, count, range, latents. */
-export function checkRecordForModel(rec: TokenRecord, model: ModelShape, where: string, options: CheckOptions = {}): void {
-  const fail = (what: string) => inputError(`${where}: ${what}`);
+export function checkRecordForModel(rec: TokenRecord, model: ModelShape, where: MessageText, options: CheckOptions = {}): void {
+  const fail = (what: MessageText) => inputError(msg`${where}: ${what}`);
   if (rec.model.fingerprint !== model.fingerprint && !options.force) {
     throw fail(
-      `made by model "${rec.model.name}" (fingerprint ${rec.model.fingerprint}), but the loaded model is "${model.name}" ` +
-        `(fingerprint ${model.fingerprint}); use the matching --model, or --force to use it anyway`,
+      msg`made by model "${rec.model.name}" (fingerprint ${rec.model.fingerprint}), but the loaded model is "${model.name}" (fingerprint ${model.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)} to use it anyway`,
     );
   }
   if (options.needTokens !== false) {
@@ -135,7 +134,7 @@ export function checkRecordForModel(rec: TokenRecord, model: ModelShape, where: 
     if (bad >= 0) throw fail(`token ${rec.tokens[bad]} at position ${bad} is outside the codebook [0, ${k})`);
   }
   if (options.needLatents) {
-    if (!rec.latents) throw fail('has no latents (encode with --latents to store them)');
+    if (!rec.latents) throw fail(msg`has no latents (encode with ${opt('latents', true)} to store them)`);
     if (rec.latents.length !== model.numTokens || rec.latents.some((row) => row.length !== model.latentDim)) {
       throw fail(`latents must be ${model.numTokens} x ${model.latentDim}`);
     }

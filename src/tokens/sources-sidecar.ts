@@ -4,7 +4,7 @@
  * resume, merge and concat.
  */
 import { promises as fs } from 'node:fs';
-import { inputError } from '../errors';
+import { inputError, firstLine } from '../errors';
 import type { ModelRef } from './record';
 
 export const SOURCES_FORMAT = 'styled-vq-batch-sources';
@@ -35,7 +35,7 @@ export async function readSourcesSidecar(path: string): Promise<SourcesSidecar> 
   try {
     raw = JSON.parse(await fs.readFile(path, 'utf8'));
   } catch (err) {
-    throw inputError(`Cannot read ${path}: ${(err as Error).message.split('\n')[0]}`, err);
+    throw inputError(`Cannot read ${path}: ${firstLine(err)}`, err);
   }
   const s = raw as SourcesSidecar;
   const ok =

@@ -2,7 +2,7 @@
  * One way to say "bad argument" (after sharp's lib/is.js): small predicates and one error
  * builder that names the parameter, what was expected and what came.
  */
-import { usageError, StyledVqError } from '../errors';
+import { msg, opt, usageError, StyledVqError } from '../errors';
 
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `"${value}" of type string`;
@@ -11,9 +11,17 @@ export function describeValue(value: unknown): string {
   return `${String(value)} of type ${typeof value}`;
 }
 
-/** "Expected positive integer for batchSize but received -3 of type number". */
+/**
+ * "Expected positive integer for batchSize but received -3 of type number". `name` is the
+ * option field; the CLI shows its flag (src/cli/flags.ts).
+ */
 export function invalidParameter(name: string, expected: string, value: unknown): StyledVqError {
-  return usageError(`Expected ${expected} for ${name} but received ${describeValue(value)}`);
+  return usageError(msg`Expected ${expected} for ${opt(name)} but received ${describeValue(value)}`);
+}
+
+export function nonNegativeInteger(name: string, value: unknown): number {
+  if (!isInteger(value) || value < 0) throw invalidParameter(name, 'non-negative integer', value);
+  return value;
 }
 
 export const isInteger = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
