@@ -19,13 +19,19 @@ function report(caught: unknown, debug: boolean): number {
   return exitCodeFor(err);
 }
 
-export async function main(args: string[]): Promise<number> {
+/**
+ * Run the CLI on `args`; resolves to the exit code. `catchEscaped: false` leaves the
+ * process-wide error handlers alone (tests that run commands in their own process).
+ */
+export async function main(args: string[], options: { catchEscaped?: boolean } = {}): Promise<number> {
   const debug = args.includes('--debug');
   setDebug(debug);
   // An error raised outside the awaited chain (a stream's 'error' event) must not become a stack trace.
   const escaped = (err: unknown) => process.exit(report(err, debug));
-  process.on('uncaughtException', escaped);
-  process.on('unhandledRejection', escaped);
+  if (options.catchEscaped !== false) {
+    process.on('uncaughtException', escaped);
+    process.on('unhandledRejection', escaped);
+  }
   try {
     await buildParser(args).parseAsync();
     return 0;

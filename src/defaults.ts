@@ -1,32 +1,72 @@
 /**
- * Every default of the library and CLI, in one place. Options resolve in a fixed order:
- * explicit option, then the model's own config (model.json), then these defaults.
+ * Every default of the library, in one place; the CLI reads them from here (its help texts
+ * are built from these values). Options resolve in a fixed order: explicit option, then
+ * the model's own config (model.json), then these defaults.
  */
 import { availableParallelism } from 'node:os';
 
 export const DEFAULTS = {
   /** Execution device: 'auto' tries CUDA and falls back to CPU, announcing the fallback. */
   device: 'auto' as const,
+  /** ONNX Runtime intra-op threads when none are asked for: all cores. */
+  threads: (): number => availableParallelism(),
   /** Prefix lengths that `explain` and `evaluate` decode by default (then all num_tokens). */
   prefixLengths: [1, 2, 4, 8, 16] as readonly number[],
   /** Prefix lengths `evaluate` measures by default: those of the model card (training/styled_vq/evaluation.py PREFIX_KS). */
   evaluatePrefixLengths: [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 36] as readonly number[],
-  /** Images per ONNX Runtime `run()` call in encode/decode. */
+  /** Images per ONNX Runtime `run()` call in encode/decode/quantize/dequantize/evaluate. */
   batchSize: 8,
   /**
-   * Largest input image (width x height) that is decoded; larger ones are refused before
-   * decoding (decompression bombs). sharp's own default: 0x3FFF * 0x3FFF.
+   * Largest input image (width x height) that is decoded; larger ones are refused from
+   * the header, before decoding (decompression bombs). sharp's own default: 16383 x 16383.
    */
   maxPixels: 0x3fff * 0x3fff,
-  /** Environment variable naming a model package directory (after --model). */
+  /** Transparency: dropped like PIL's convert('RGB') (colour under transparent pixels kept). */
+  alpha: 'drop' as const,
+  /** Environment variable naming a model package directory (after the `model` option). */
   modelEnv: 'STYLED_VQ_MODEL',
   /** Directory (relative to the package root) holding the shipped model packages. */
   modelsDir: 'models',
   /** File inside modelsDir naming the default package directory. */
   defaultModelFile: 'DEFAULT',
+
+  /** `batch` (runBatch). */
+  batch: {
+    /** Images per ONNX Runtime run: larger than encode's 8, since a batch job is about throughput. */
+    batchSize: 32,
+    /** Images preprocessed at once (worker threads): one per core. */
+    concurrency: (): number => availableParallelism(),
+    /** Longest time between fdatasync calls on the output. */
+    syncEveryMs: 1000,
+    /** Inputs started ahead of inference, in batches (on top of `concurrency`). */
+    lookaheadBatches: 2,
+  },
+  /** The output lock of `batch` and `merge` (io/output-lock.ts). */
+  lock: {
+    /** Heartbeat period: the lock file's mtime is touched this often. */
+    heartbeatMs: 5000,
+    /** A heartbeat older than this is a dead owner. */
+    staleMs: 60000,
+  },
+  /** `concat` and `split`. */
+  concat: {
+    /** The external tokenizer: LlamaGen's VQ-16 (docs/architecture.md). */
+    externalName: 'llamagen-vq16',
+    externalVocab: 16384,
+    layout: 'shared' as const,
+    /** Pair by file stem where the external codes have names, else by order. */
+    match: 'auto' as const,
+    /** split: one .npy per image, as the codes came in. */
+    externalOut: 'per-image' as const,
+  },
 } as const;
+
+/** The same values under the names earlier releases exported. */
+export const BATCH_DEFAULTS = DEFAULTS.batch;
+export const LOCK_DEFAULTS = DEFAULTS.lock;
+export const EXTERNAL_DEFAULTS = { name: DEFAULTS.concat.externalName, vocabSize: DEFAULTS.concat.externalVocab } as const;
 
 /** ONNX Runtime intra-op threads when none are asked for: all cores. */
 export function defaultThreads(): number {
-  return availableParallelism();
+  return DEFAULTS.threads();
 }

@@ -11,7 +11,7 @@
  */
 export { StyledVqError, exitCodeFor } from './errors';
 export type { ErrorKind } from './errors';
-export { DEFAULTS } from './defaults';
+export { DEFAULTS, BATCH_DEFAULTS, LOCK_DEFAULTS, EXTERNAL_DEFAULTS } from './defaults';
 
 // Model packages
 export { Model } from './model/model';
@@ -81,7 +81,6 @@ export { runBatch } from './batch/run-batch';
 export type { RunBatchOptions, BatchProgress, BatchSummary } from './batch/run-batch';
 export { InputList, countInputs, IMAGE_EXTENSIONS } from './batch/input-list';
 export type { ListedInput, ListOptions } from './batch/input-list';
-export { BATCH_DEFAULTS } from './batch/defaults';
 export { BATCH_FORMATS } from './batch/output-paths';
 export type { BatchFormat } from './batch/output-paths';
 export { readSourcesSidecar, SOURCES_FORMAT, FAILED_TOKEN } from './tokens/sources-sidecar';
@@ -92,11 +91,11 @@ export { parseShard, validateShard, shardFromEnvironment, shardOutputPath, shard
 export type { ShardSpec } from './batch/shard';
 export { readDoneMarker, checkMarkerFiles, donePathFor, DONE_FORMAT } from './batch/done-marker';
 export type { DoneMarker, MarkerFile, SourceDigest } from './batch/done-marker';
-export { OutputLock, lockPathFor, LOCK_DEFAULTS } from './io/output-lock';
+export { OutputLock, lockPathFor } from './io/output-lock';
 export type { LockOwner, LockOptions } from './io/output-lock';
 export { checkTarArchive } from './batch/tar-input';
 export { EXIT_CODES } from './errors';
-export { concatCodes, EXTERNAL_DEFAULTS, defaultLayoutPath } from './concat/run-concat';
+export { concatCodes, defaultLayoutPath } from './concat/run-concat';
 export type { ConcatOptions, ConcatSummary } from './concat/run-concat';
 export { splitSequences } from './concat/run-split';
 export type { SplitOptions, SplitSummary, ExternalOut } from './concat/run-split';

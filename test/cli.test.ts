@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeNpy } from '../src/tokens/npy';
-import { errorLines, listDir, pngClaiming, pngOf, pngSize, runCli } from './helpers/cli';
+import { errorLines, listDir, pngClaiming, pngOf, pngSize, runCli, runCliInProcess } from './helpers/cli';
 import { copyFixtureModel, EXAMPLES, FIXTURE_MODEL, tempDir } from './helpers/fixtures';
 
 const PIER = join(EXAMPLES, 'pier.jpg');
@@ -49,23 +49,24 @@ describe('usage', () => {
     expect(e.stdout).toContain('styled-vq encode examples/pier.jpg');
   });
 
-  test('no command, unknown command, unknown flag, bad values: exit 1, one line', () => {
-    expectFailure(cli(), 1, /Name a command/);
-    expectFailure(cli('frobnicate'), 1, /Unknown option or extra argument "frobnicate" \(see styled-vq --help\)/);
-    expectFailure(cli('info', '--frob'), 1, /Unknown option or extra argument --frob \(see styled-vq info --help\)/);
-    expectFailure(cli('info', '--device', 'tpu'), 1, /Unsupported device "tpu"\. Should be one of: auto, cpu, cuda, webgpu\./);
-    expectFailure(cli('info', '--threads', '0'), 1, /Expected positive integer for --threads but received "0"/);
-    expectFailure(cli('encode'), 1, /^styled-vq: error: encode needs <image\.\.\.>: e\.g\. styled-vq encode image/);
-    expectFailure(cli('reconstruct', PIER, '--compare', ...M), 1, /--compare writes the input and the reconstruction side by side to a file: add -o/);
-    expectFailure(cli('decode', 'x.json', '--size', '12', ...M), 1, /Expected WIDTHxHEIGHT \(1-16383 each, e\.g\. 512x512\) for --size but received "12"/);
-    expectFailure(cli('encode', PIER, '-o', 'tokens.txt', ...M), 1, /token files end in \.json .* or \.jsonl/);
-    expectFailure(cli('encode', PIER, GLACIER, '-o', 'two.json', ...M), 1, /2 images make JSONL records; name the file \.jsonl/);
-    expectFailure(cli('encode', PIER, '-o', join(PIER, 'x.json'), ...M), 1, /pier\.jpg is a file, not a folder/);
-    expectFailure(cli('preprocess', PIER, '--size', 'abc', '-o', 'x.png'), 1, /Expected positive integer for --size but received "abc"/);
-    expectFailure(cli('batch', PIER), 1, /^styled-vq: error: batch needs --output \(see styled-vq batch --help\)/);
-    expectFailure(cli('decode', 'x.json', '--format', 'gif'), 1, /Expected one of png, jpeg, webp for --format but received "gif"/);
-    expectFailure(cli('preprocess', PIER, '-o', PIER, ...M), 1, /is also an input/);
-    expectFailure(cli('preprocess', PIER, '-o', 'crop.gif', ...M), 1, /Unsupported image extension "\.gif"/);
+  test('no command, unknown command, unknown flag, bad values: exit 1, one line', async () => {
+    expectFailure(cli(), 1, /Name a command/); // once as a process; the rest in this one (same main())
+    const inProcess = (...args: string[]) => runCliInProcess(args, { cwd });
+    expectFailure(await inProcess('frobnicate'), 1, /Unknown option or extra argument "frobnicate" \(see styled-vq --help\)/);
+    expectFailure(await inProcess('info', '--frob'), 1, /Unknown option or extra argument --frob \(see styled-vq info --help\)/);
+    expectFailure(await inProcess('info', '--device', 'tpu'), 1, /Unsupported device "tpu"\. Should be one of: auto, cpu, cuda, webgpu\./);
+    expectFailure(await inProcess('info', '--threads', '0'), 1, /Expected positive integer for --threads but received "0"/);
+    expectFailure(await inProcess('encode'), 1, /^styled-vq: error: encode needs <image\.\.\.>: e\.g\. styled-vq encode image/);
+    expectFailure(await inProcess('reconstruct', PIER, '--compare', ...M), 1, /--compare writes the input and the reconstruction side by side to a file: add -o/);
+    expectFailure(await inProcess('decode', 'x.json', '--size', '12', ...M), 1, /Expected WIDTHxHEIGHT \(1-16383 each, e\.g\. 512x512\) for --size but received "12"/);
+    expectFailure(await inProcess('encode', PIER, '-o', 'tokens.txt', ...M), 1, /token files end in \.json .* or \.jsonl/);
+    expectFailure(await inProcess('encode', PIER, GLACIER, '-o', 'two.json', ...M), 1, /2 images make JSONL records; name the file \.jsonl/);
+    expectFailure(await inProcess('encode', PIER, '-o', join(PIER, 'x.json'), ...M), 1, /pier\.jpg is a file, not a folder/);
+    expectFailure(await inProcess('preprocess', PIER, '--size', 'abc', '-o', 'x.png'), 1, /Expected positive integer for --size but received "abc"/);
+    expectFailure(await inProcess('batch', PIER), 1, /^styled-vq: error: batch needs --output \(see styled-vq batch --help\)/);
+    expectFailure(await inProcess('decode', 'x.json', '--format', 'gif'), 1, /Expected one of png, jpeg, webp for --format but received "gif"/);
+    expectFailure(await inProcess('preprocess', PIER, '-o', PIER, ...M), 1, /is also an input/);
+    expectFailure(await inProcess('preprocess', PIER, '-o', 'crop.gif', ...M), 1, /Unsupported image extension "\.gif"/);
   });
 
   test('--version', () => {

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BATCH_DEFAULTS } from '../../src/batch/defaults';
+import { BATCH_DEFAULTS } from '../../src/defaults';
 import { defaultModelDir } from '../../src/model/resolve';
 import { readManifest } from '../../src/model/manifest';
 import { makePhotoFolder, makeSmallFolder } from './folders';

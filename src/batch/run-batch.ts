@@ -12,7 +12,7 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { inputError, usageError, msg, opt } from '../errors';
-import { LOCK_DEFAULTS, OutputLock } from '../io/output-lock';
+import { OutputLock } from '../io/output-lock';
 import type { ImageOptions } from '../api/encode';
 import type { Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
@@ -21,7 +21,7 @@ import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { inArray, positiveInteger } from '../util/checks';
 import { AppendLog } from '../io/append-log';
 import { untilAborted } from './abortable';
-import { BATCH_DEFAULTS } from './defaults';
+import { DEFAULTS } from '../defaults';
 import { InputList, ListedInput } from './input-list';
 import { finishNpyOutput } from './npy-output';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
@@ -156,8 +156,8 @@ interface Settings {
 async function settle(options: RunBatchOptions): Promise<Settings> {
   if (!options || typeof options.output !== 'string' || !options.output) throw usageError(msg`Expected an output path (${opt('output', 'out.jsonl')} or out.npy)`);
   const format = formatFor(options.output, options.format && inArray('format', options.format, BATCH_FORMATS));
-  const batchSize = positiveInteger('batchSize', options.batchSize ?? BATCH_DEFAULTS.batchSize);
-  const concurrency = positiveInteger('concurrency', options.concurrency ?? BATCH_DEFAULTS.concurrency());
+  const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batch.batchSize);
+  const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULTS.batch.concurrency());
   const overwrite = !!(options.overwrite ?? options.force);
   if (options.resume && overwrite) throw usageError(msg`${opt('resume', true)} continues an output and ${opt('overwrite', true)} replaces it: choose one`);
   const shard = options.shard === undefined ? null : validateShard(options.shard);
@@ -236,7 +236,7 @@ async function listingDigest(list: () => AsyncIterable<ListedInput>): Promise<So
 export async function runBatch(model: Model, options: RunBatchOptions): Promise<BatchSummary> {
   const s = await settle(options);
   await ensureParentDir(s.output); // the lock lives next to the output
-  const lock = await OutputLock.acquire(s.output, { heartbeatMs: options.lock?.heartbeatMs ?? LOCK_DEFAULTS.heartbeatMs, staleMs: options.lock?.staleMs ?? LOCK_DEFAULTS.staleMs });
+  const lock = await OutputLock.acquire(s.output, { heartbeatMs: options.lock?.heartbeatMs ?? DEFAULTS.lock.heartbeatMs, staleMs: options.lock?.staleMs ?? DEFAULTS.lock.staleMs });
   try {
     const summary = await runLocked(model, options, s, lock);
     return lock.tookOver ? { ...summary, lockTakenOver: lock.tookOver } : summary;
@@ -302,7 +302,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     const log = await AppendLog.open(s.paths.log, {
       truncateTo: resume ? recovered.trustedBytes : undefined,
       fresh: !resume,
-      syncEveryMs: options.syncEveryMs ?? BATCH_DEFAULTS.syncEveryMs,
+      syncEveryMs: options.syncEveryMs ?? DEFAULTS.batch.syncEveryMs,
     });
     const pool = createPreprocessor(
       { size: model.imageSize, alpha: options.alpha, maxPixels: options.maxPixels },
@@ -450,7 +450,7 @@ async function pump(
     source: input.source,
     outcome: input.error ? { ok: false, error: `${input.source}: ${input.error}` } : named(await pool.run(input.source, input.data), input),
   });
-  const prefetch = new OrderedPrefetch(listing, start, s.concurrency + BATCH_DEFAULTS.lookaheadBatches * s.batchSize);
+  const prefetch = new OrderedPrefetch(listing, start, s.concurrency + DEFAULTS.batch.lookaheadBatches * s.batchSize);
   const signal = options.signal;
   let writing: Promise<void> = Promise.resolve();
   try {

@@ -34,7 +34,7 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
   },
   threads: {
     type: 'string',
-    describe: 'ONNX Runtime threads (default: all cores)',
+    describe: `ONNX Runtime threads (default: all cores, ${DEFAULTS.threads()} here)`,
     requiresArg: true,
     coerce: (v: unknown) => integerArg('threads', v),
   },

@@ -5,6 +5,7 @@ import { integerArg } from './globals';
 import { invalidParameter } from '../util/checks';
 import { cliMessage } from './flags';
 import { usageError } from '../errors';
+import { DEFAULTS } from '../defaults';
 
 export interface ImageReadArgs {
   background?: [number, number, number];
@@ -33,7 +34,7 @@ export const IMAGE_READ_OPTIONS: { [K in keyof ImageReadArgs]-?: Options } = {
   'max-pixels': {
     type: 'string',
     describe: 'Refuse input images with more pixels than this (decompression bombs)',
-    defaultDescription: '268402689 (16383 x 16383)',
+    defaultDescription: `${DEFAULTS.maxPixels} (${Math.sqrt(DEFAULTS.maxPixels)} x ${Math.sqrt(DEFAULTS.maxPixels)})`,
     requiresArg: true,
     coerce: (v: unknown) => integerArg('maxPixels', v),
   },

@@ -1,6 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { inputError, interruptedError, StyledVqError, terminatedError, usageError } from '../errors';
-import { BATCH_DEFAULTS } from '../batch/defaults';
+import { DEFAULTS } from '../defaults';
 import { countInputs } from '../batch/input-list';
 import { BATCH_FORMATS, BatchFormat } from '../batch/output-paths';
 import { progressView } from '../cli/progress';
@@ -44,14 +44,14 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
         type: 'string',
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
-        defaultDescription: String(BATCH_DEFAULTS.batchSize),
+        defaultDescription: String(DEFAULTS.batch.batchSize),
         coerce: (v: unknown) => integerArg('batchSize', v),
       },
       concurrency: {
         type: 'string',
         requiresArg: true,
         describe: 'Images decoded and resized at once (worker threads)',
-        defaultDescription: 'one per core',
+        defaultDescription: `one per core (${DEFAULTS.batch.concurrency()} here)`,
         coerce: (v: unknown) => integerArg('concurrency', v),
       },
       resume: { type: 'boolean', describe: 'Finish an interrupted run into the same output (inputs already written are skipped)' },

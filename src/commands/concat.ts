@@ -1,7 +1,8 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { readManifest } from '../model/manifest';
 import { resolveModelDir } from '../model/resolve';
-import { concatCodes, ConcatOptions, ConcatSummary, EXTERNAL_DEFAULTS } from '../concat/run-concat';
+import { concatCodes, ConcatOptions, ConcatSummary } from '../concat/run-concat';
+import { DEFAULTS } from '../defaults';
 import { LAYOUT_KINDS, LayoutKind } from '../concat/layout';
 import { MatchBy, MATCH_MODES, sample } from '../concat/match';
 import { GlobalArgs, notice, integerArg, printJson, say } from '../cli/globals';
@@ -39,15 +40,15 @@ export function builder(y: Argv<GlobalArgs>): Argv<ConcatArgs> {
     })
     .options({
       output: { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Combined sequences, one JSONL line per image' },
-      layout: { type: 'string', choices: LAYOUT_KINDS, default: 'shared', describe: 'shared: one vocabulary (external ids shifted by K); separate: two parallel sequences' },
+      layout: { type: 'string', choices: LAYOUT_KINDS, default: DEFAULTS.concat.layout, describe: 'shared: one vocabulary (external ids shifted by K); separate: two parallel sequences' },
       'layout-file': { type: 'string', requiresArg: true, describe: 'Where to write the layout (K, V, offsets, special ids, fingerprint)', defaultDescription: '<output stem>.layout.json' },
       bos: { type: 'boolean', default: false, describe: 'Start each sequence with a BOS id' },
       sep: { type: 'boolean', default: false, describe: 'Put a SEP id between styled and external tokens (shared layout)' },
       eos: { type: 'boolean', default: false, describe: 'End each sequence with an EOS id' },
-      'external-name': { type: 'string', default: EXTERNAL_DEFAULTS.name, requiresArg: true, describe: 'Name of the external tokenizer, recorded in the layout' },
-      'external-vocab': { type: 'string', default: EXTERNAL_DEFAULTS.vocabSize, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => integerArg('externalVocab', v) },
+      'external-name': { type: 'string', default: DEFAULTS.concat.externalName, requiresArg: true, describe: 'Name of the external tokenizer, recorded in the layout' },
+      'external-vocab': { type: 'string', default: DEFAULTS.concat.externalVocab, requiresArg: true, describe: 'External codebook size V', coerce: (v: unknown) => integerArg('externalVocab', v) },
       'aug-index': { type: 'string', requiresArg: true, describe: 'Which augmentation of (1, A, N) codes to use', coerce: (v: unknown) => integerArg('augIndex', v, 0) },
-      match: { type: 'string', choices: MATCH_MODES, default: 'auto', describe: 'Pair records with codes by file stem, or by order (auto: stem for folders and keyed JSON, else order)' },
+      match: { type: 'string', choices: MATCH_MODES, default: DEFAULTS.concat.match, describe: 'Pair records with codes by file stem, or by order (auto: stem for folders and keyed JSON, else order)' },
       'allow-unmatched': { type: 'boolean', default: false, describe: 'Write the pairs and report unmatched images instead of failing' },
       'styled-vocab': { type: 'string', requiresArg: true, describe: 'Styled codebook size K, when the model package is not at hand (else read from --model)', coerce: (v: unknown) => integerArg('styledVocab', v) },
       force: { type: 'boolean', default: false, describe: 'Accept tokens made by another model than --model' },

@@ -17,6 +17,7 @@ import { announce, GlobalArgs, notice, integerArg, printJson, say, withModel } f
 import { parseSize } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { progressBar } from '../cli/progress';
+import { DEFAULTS } from '../defaults';
 
 export interface DecodeArgs extends GlobalArgs, OverwriteArgs, ImageFormatArgs {
   tokens: string;
@@ -52,7 +53,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
       force: { type: 'boolean', default: false, describe: 'Decode tokens made by another model (fingerprint mismatch)' },
       latents: { type: 'boolean', default: false, describe: "Decode the records' continuous latents instead of their tokens" },
       key: { type: 'string', requiresArg: true, describe: 'Which array of an .npz to read', defaultDescription: 'its only array' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => integerArg('batchSize', v) },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
       prefix: {
         type: 'string',
         requiresArg: true,

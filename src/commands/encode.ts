@@ -10,6 +10,7 @@ import { announce, GlobalArgs, notice, integerArg, printJson, say, withModel } f
 import { checkOneStdin, imageInput, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { progressBar } from '../cli/progress';
+import { DEFAULTS } from '../defaults';
 
 export interface EncodeArgs extends GlobalArgs, ImageReadArgs, OverwriteArgs {
   image: string[];
@@ -32,7 +33,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<EncodeArgs> {
       'continue-on-error': { type: 'boolean', default: false, describe: 'Write an error record for an image that cannot be read and go on (batch does this always)' },
       ...OVERWRITE_OPTION,
       latents: { type: 'boolean', default: false, describe: 'Also store the continuous latents (36 x D floats) in each record' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => integerArg('batchSize', v) },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 encode examples/pier.jpg', 'print the record for one photo (one JSON line)')

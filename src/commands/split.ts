@@ -3,6 +3,7 @@ import { EXTERNAL_OUTS, ExternalOut, splitSequences } from '../concat/run-split'
 import { sample } from '../concat/match';
 import { GlobalArgs, notice, printJson, say } from '../cli/globals';
 import { OVERWRITE_OPTION, OverwriteArgs } from '../cli/output-options';
+import { DEFAULTS } from '../defaults';
 
 export interface SplitArgs extends GlobalArgs, OverwriteArgs {
   combined: string;
@@ -26,7 +27,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<SplitArgs> {
         describe: 'The layout concat wrote',
         defaultDescription: '<combined stem>.layout.json, then layout.json next to it',
       },
-      'external-out': { type: 'string', choices: EXTERNAL_OUTS, default: 'per-image', describe: 'per-image: external/<name>.npy as the codes came in; single: external.npy [N, n]' },
+      'external-out': { type: 'string', choices: EXTERNAL_OUTS, default: DEFAULTS.concat.externalOut, describe: 'per-image: external/<name>.npy as the codes came in; single: external.npy [N, n]' },
       'skip-invalid': { type: 'boolean', default: false, describe: 'Leave out (and report) sequences that do not fit the layout instead of failing' },
       ...OVERWRITE_OPTION,
     })

@@ -17,9 +17,8 @@ import { ExternalCodes, readExternalCodes, stemOf } from './external-codes';
 import { buildLayout, Layout, LayoutKind, LAYOUT_KINDS, Special } from './layout';
 import { MatchBy, MATCH_MODES, sample } from './match';
 import { streamStyledTokens } from './styled-input';
+import { DEFAULTS } from '../defaults';
 
-/** LlamaGen's VQ-16, the external tokenizer concat is made for (docs/architecture.md). */
-export const EXTERNAL_DEFAULTS = { name: 'llamagen-vq16', vocabSize: 16384 } as const;
 
 export interface ConcatOptions {
   /** tokens.json, a JSONL of records, or a batch .npy (with its .sources.json). */
@@ -68,9 +67,9 @@ export function defaultLayoutPath(output: string): string {
 }
 
 export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary> {
-  const kind = inArray('layout', options.layout ?? 'shared', LAYOUT_KINDS);
-  const match = inArray('match', options.match ?? 'auto', MATCH_MODES);
-  const externalVocab = positiveInteger('externalVocab', options.externalVocab ?? EXTERNAL_DEFAULTS.vocabSize);
+  const kind = inArray('layout', options.layout ?? DEFAULTS.concat.layout, LAYOUT_KINDS);
+  const match = inArray('match', options.match ?? DEFAULTS.concat.match, MATCH_MODES);
+  const externalVocab = positiveInteger('externalVocab', options.externalVocab ?? DEFAULTS.concat.externalVocab);
   if (options.augIndex !== undefined && (!isInteger(options.augIndex) || options.augIndex < 0)) throw invalidParameter('augIndex', 'non-negative integer', options.augIndex);
   if (extname(options.output).toLowerCase() !== '.jsonl') throw usageError(msg`${opt('output', options.output)}: combined sequences are written as JSONL; name it <something>.jsonl`);
   const layoutOutput = options.layoutOutput ?? defaultLayoutPath(options.output);
@@ -130,7 +129,7 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
         kind,
         styled: { model, vocab_size: vocabSize, tokens_per_image: shape.numTokens ?? s.tokens!.length },
         external: {
-          tokenizer: options.externalName ?? EXTERNAL_DEFAULTS.name,
+          tokenizer: options.externalName ?? DEFAULTS.concat.externalName,
           vocab_size: externalVocab,
           tokens_per_image: external.tokensPerImage,
           npy: external.npy,

@@ -27,6 +27,7 @@ import { readStdin, STDIO } from '../io/stdio';
 import { readSequences } from './combined-record';
 import { stemOf } from './external-codes';
 import { disassemble, Layout, readLayout } from './layout';
+import { DEFAULTS } from '../defaults';
 
 export type ExternalOut = 'per-image' | 'single';
 export const EXTERNAL_OUTS: readonly ExternalOut[] = ['per-image', 'single'];
@@ -155,7 +156,7 @@ function uniqueNames(stems: string[]): string[] {
 }
 
 export async function splitSequences(options: SplitOptions): Promise<SplitSummary> {
-  const externalOut = inArray('externalOut', options.externalOut ?? 'per-image', EXTERNAL_OUTS);
+  const externalOut = inArray('externalOut', options.externalOut ?? DEFAULTS.concat.externalOut, EXTERNAL_OUTS);
   const target = options.outDir;
   const existing = await checkOutputFolder(target, !!options.overwrite);
   const layoutFile = await findLayout(options.input, options.layout);

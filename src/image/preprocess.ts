@@ -11,7 +11,7 @@ import { RgbImage } from './types';
 
 /** The defaults of preprocessing: those of the library (src/defaults.ts). */
 export const PREPROCESS_DEFAULTS = {
-  alpha: 'drop' as AlphaMode,
+  alpha: DEFAULTS.alpha as AlphaMode,
   maxPixels: DEFAULTS.maxPixels,
 };
 

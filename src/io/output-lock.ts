@@ -27,6 +27,7 @@ import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { busyError } from '../errors';
 import { ioError } from './io-errors';
+import { DEFAULTS } from '../defaults';
 
 export interface LockOwner {
   pid: number;
@@ -37,13 +38,12 @@ export interface LockOwner {
 }
 
 export interface LockOptions {
-  /** Heartbeat period (default 5000 ms). */
+  /** Heartbeat period (default DEFAULTS.lock.heartbeatMs, 5000 ms). */
   heartbeatMs?: number;
-  /** A heartbeat older than this is a dead owner (default 60000 ms). */
+  /** A heartbeat older than this is a dead owner (default DEFAULTS.lock.staleMs, 60000 ms). */
   staleMs?: number;
 }
 
-export const LOCK_DEFAULTS = { heartbeatMs: 5000, staleMs: 60000 } as const;
 
 export const lockPathFor = (output: string) => `${output}.lock`;
 
@@ -118,8 +118,8 @@ export class OutputLock {
    */
   static async acquire(output: string, options: LockOptions = {}): Promise<OutputLock> {
     const path = lockPathFor(output);
-    const heartbeatMs = options.heartbeatMs ?? LOCK_DEFAULTS.heartbeatMs;
-    const staleMs = options.staleMs ?? LOCK_DEFAULTS.staleMs;
+    const heartbeatMs = options.heartbeatMs ?? DEFAULTS.lock.heartbeatMs;
+    const staleMs = options.staleMs ?? DEFAULTS.lock.staleMs;
     const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
     const content = JSON.stringify(owner) + '\n';
     let tookOver: string | undefined;

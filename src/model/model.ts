@@ -10,6 +10,7 @@ import { Device, ExecutionInfo, GraphSession, openSession, parseDevice, TensorDa
 import { GraphRole, Manifest, Preprocessing, readManifest } from './manifest';
 import { resolveModelDir, ModelSource } from './resolve';
 import { verifyPackage } from './verify';
+import { DEFAULTS } from '../defaults';
 
 export type FloatBatch = TensorData<Float32Array>;
 export type TokenBatch = TensorData<Int32Array>;
@@ -49,13 +50,13 @@ export class Model {
     /** How the directory was chosen. */
     readonly source: ModelSource = 'option',
   ) {
-    this.device = parseDevice(options.device ?? 'auto');
+    this.device = parseDevice(options.device ?? DEFAULTS.device);
     this.threads = options.threads;
   }
 
   /** Load and verify a package (format, version, sizes, sha256 of every file, fingerprint). */
   static async load(dir: string, options: ModelOptions = {}, source: ModelSource = 'option'): Promise<Model> {
-    parseDevice(options.device ?? 'auto');
+    parseDevice(options.device ?? DEFAULTS.device);
     const manifest = await readManifest(dir);
     await verifyPackage(dir, manifest);
     return new Model(dir, manifest, options, source);

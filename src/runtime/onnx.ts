@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { deviceError, modelError, usageError } from '../errors';
 import { debug, isDebug } from '../debug';
-import { defaultThreads } from '../defaults';
+import { defaultThreads, DEFAULTS } from '../defaults';
 import { probeModelBytes } from './probe-model';
 
 /** Concrete providers a session can run on. */
@@ -210,7 +210,7 @@ export async function openSession(
   options: SessionOptions = {},
 ): Promise<{ session: GraphSession; execution: ExecutionInfo }> {
   configureLogging();
-  const device = parseDevice(options.device ?? 'auto');
+  const device = parseDevice(options.device ?? DEFAULTS.device);
   const threads = options.threads && options.threads > 0 ? options.threads : defaultThreads();
   const label = options.label ?? (typeof source === 'string' ? source : 'in-memory graph');
 

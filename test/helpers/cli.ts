@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
+import { main } from '../../bin/cli';
 import { ROOT } from './fixtures';
 
 export interface CliResult {
@@ -19,6 +20,36 @@ export function runCli(args: string[], options: { cwd?: string; env?: Record<str
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, encoding: 'utf8', timeout: 120_000 });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The same CLI run inside the test process, for cases about arguments and messages rather
+ * than about the process (exit status, signals, pipes): no Node start-up, no module
+ * loading, so a usage check costs milliseconds instead of a second. stdout and stderr
+ * are captured; the exit code is the one bin/ would set.
+ */
+export async function runCliInProcess(args: string[], options: { cwd?: string } = {}): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const capture = (into: string[]) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    }) as typeof process.stdout.write;
+  const [stdoutWrite, stderrWrite, dir] = [process.stdout.write, process.stderr.write, process.cwd()];
+  process.stdout.write = capture(out);
+  process.stderr.write = capture(err);
+  process.chdir(options.cwd ?? ROOT);
+  try {
+    const code = await main(args, { catchEscaped: false });
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+    process.chdir(dir);
+  }
 }
 
 /** stderr without the Vulkan loader's own warning (printed by Dawn when WebGPU is tried). */
