@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { openSession, GraphSession, TensorData } from '../src/runtime/onnx';
+import { openSession, GraphSession, ortSessionOptions, TensorData } from '../src/runtime/onnx';
 import { matmulModelBytes } from './gemm-model';
 
 export interface RunJob {
@@ -86,17 +86,8 @@ async function timeIt(fn: () => Promise<unknown>, minTime: number, minIters: num
   return times;
 }
 
-/** The same session settings as src/runtime/onnx.ts (createOn), overridable per job. */
-function baseOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    logSeverityLevel: 3,
-  };
-}
+/** The CLI's own session settings (src/runtime/onnx.ts), overridable per job. */
+const baseOptions = (threads: number): ort.InferenceSession.SessionOptions => ortSessionOptions('cpu', threads);
 
 type Runner = { run: (feeds: Record<string, TensorData>) => Promise<unknown>; release: () => Promise<void> };
 

@@ -16,6 +16,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { npyHeader } from '../src/tokens/npy';
+import { prng } from '../src/util/prng';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'styled-vq.js');
@@ -27,17 +28,6 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-/** A tiny deterministic PRNG (the file is the same on every run). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function writeInputs(dir: string, n: number): Promise<{ records: string; codes: string; small: string }> {
   const manifest = JSON.parse(readFileSync(join(MODEL, 'model.json'), 'utf8'));

@@ -8,18 +8,9 @@
 import { copyFileSync, mkdirSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { prng } from '../../src/util/prng';
 
-/** mulberry32: small, seeded, the same on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** JPEGs (over 20 kB, so not icons) anywhere under `root`, sorted. */
 export async function findPhotos(root: string): Promise<string[]> {

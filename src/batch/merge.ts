@@ -268,15 +268,15 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
     const shards = await collectShards(options.shards, options.output);
     const first = shards[0].marker;
     if (first.output_format !== format) throw usageError(`The shards are ${first.output_format}; name the merged output <something>.${first.output_format}`);
-    const targets = format === 'jsonl' ? [paths.log] : [paths.tokens!, ...(first.options.latents ? [paths.latents!] : []), paths.sidecar!];
+    const targets = paths.format === 'jsonl' ? [paths.log] : [paths.tokens, ...(first.options.latents ? [paths.latents] : []), paths.sidecar];
     const existing = (await Promise.all([...targets, donePathFor(options.output)].map((p) => fs.stat(p).then(() => p, () => null)))).filter(Boolean);
-    if (existing.length && !options.overwrite) throw usageError(`Output exists: ${existing.join(', ')}; set overwrite to replace it`);
+    if (existing.length && !options.overwrite) throw usageError(msg`Output exists: ${existing.join(', ')}; add ${opt('overwrite', true)} to replace it`);
     await removeDoneMarker(options.output);
 
     const tally = new SourceTally();
     let failed = 0;
     let files: MarkerFile[];
-    if (format === 'jsonl') {
+    if (paths.format === 'jsonl') {
       const out = await AtomicStreamWriter.open(paths.log);
       try {
         for (const s of shards) {
@@ -296,7 +296,7 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
       }
       files = [await digestFile(paths.log)];
     } else {
-      ({ files, failed } = await mergeNpy(shards, paths as Required<typeof paths>, !!first.options.latents, tally));
+      ({ files, failed } = await mergeNpy(shards, paths, !!first.options.latents, tally));
     }
     const marker: DoneMarker = {
       format: DONE_FORMAT,

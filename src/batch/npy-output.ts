@@ -15,7 +15,7 @@ import { npyHeader } from '../tokens/npy';
 import { AnyRecord, isErrorRecord, ModelRef, parseRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { FAILED_TOKEN, SOURCES_FORMAT, SOURCES_VERSION, SourcesSidecar } from '../tokens/sources-sidecar';
-import type { BatchPaths } from './output-paths';
+import type { NpyPaths } from './output-paths';
 
 export interface NpyShape {
   model: ModelRef;
@@ -33,12 +33,12 @@ async function* journalRecords(journal: string): AsyncGenerator<AnyRecord> {
 }
 
 /** Write tokens (+ latents) + sidecar from the journal, then remove the journal. */
-export async function finishNpyOutput(paths: BatchPaths, shape: NpyShape, options: { rows: number; latents: boolean }): Promise<{ failed: number }> {
+export async function finishNpyOutput(paths: NpyPaths, shape: NpyShape, options: { rows: number; latents: boolean }): Promise<{ failed: number }> {
   const { numTokens: t, latentDim: d } = shape;
   const n = options.rows;
-  const tokens = await AtomicStreamWriter.open(paths.tokens!);
-  const latents = options.latents ? await AtomicStreamWriter.open(paths.latents!) : undefined;
-  const sidecar = await AtomicStreamWriter.open(paths.sidecar!);
+  const tokens = await AtomicStreamWriter.open(paths.tokens);
+  const latents = options.latents ? await AtomicStreamWriter.open(paths.latents) : undefined;
+  const sidecar = await AtomicStreamWriter.open(paths.sidecar);
   const failed: SourcesSidecar['failed'] = [];
   try {
     await tokens.write(npyHeader('int32', [n, t]));
@@ -51,8 +51,8 @@ export async function finishNpyOutput(paths: BatchPaths, shape: NpyShape, option
       format: SOURCES_FORMAT,
       version: SOURCES_VERSION,
       model: shape.model,
-      tokens: basename(paths.tokens!),
-      latents: latents ? basename(paths.latents!) : null,
+      tokens: basename(paths.tokens),
+      latents: latents ? basename(paths.latents) : null,
       shape: [n, t],
       fill: { tokens: FAILED_TOKEN, latents: 'NaN' },
     };
@@ -82,7 +82,7 @@ export async function finishNpyOutput(paths: BatchPaths, shape: NpyShape, option
     throw err;
   }
   // The renames must be on disk before the journal (the only other copy) goes.
-  await syncDir(dirname(paths.tokens!));
+  await syncDir(dirname(paths.tokens));
   await fs.rm(paths.log, { force: true });
   return { failed: failed.length };
 }

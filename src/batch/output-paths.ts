@@ -17,15 +17,24 @@ import { ioError } from '../io/io-errors';
 export type BatchFormat = 'jsonl' | 'npy';
 export const BATCH_FORMATS: readonly BatchFormat[] = ['jsonl', 'npy'];
 
-export interface BatchPaths {
-  format: BatchFormat;
-  /** Where records are appended during the run. */
+/** jsonl: the output is its own journal. */
+export interface JsonlPaths {
+  format: 'jsonl';
+  /** Where records are appended during the run: the output. */
   log: string;
-  /** npy only. */
-  tokens?: string;
-  latents?: string;
-  sidecar?: string;
 }
+
+/** npy: a journal during the run, then the arrays and the sidecar. */
+export interface NpyPaths {
+  format: 'npy';
+  /** Where records are appended during the run: `<out>.journal.jsonl`. */
+  log: string;
+  tokens: string;
+  latents: string;
+  sidecar: string;
+}
+
+export type BatchPaths = JsonlPaths | NpyPaths;
 
 /** The format an output name implies when none is given: .npy -> npy, else jsonl. */
 export function formatFor(output: string, format?: BatchFormat): BatchFormat {
@@ -43,11 +52,11 @@ export function batchPaths(output: string, format: BatchFormat): BatchPaths {
   return { format, log: `${output}.journal.jsonl`, tokens: output, latents: `${stem}.latents.npy`, sidecar: `${stem}.sources.json` };
 }
 
-const exists = async (p?: string) => !!p && !!(await fs.stat(p).catch(() => null));
+const exists = async (p: string) => !!(await fs.stat(p).catch(() => null));
 
 /** Files of a finished npy output (no journal, sidecar present). */
-export async function npyComplete(paths: BatchPaths): Promise<boolean> {
-  return paths.format === 'npy' && !(await exists(paths.log)) && (await exists(paths.sidecar));
+export async function npyComplete(paths: NpyPaths): Promise<boolean> {
+  return !(await exists(paths.log)) && (await exists(paths.sidecar));
 }
 
 /**
@@ -64,7 +73,8 @@ export async function claimOutputs(paths: BatchPaths, options: { resume: boolean
     return [];
   }
   const present: string[] = [];
-  for (const p of [paths.log, paths.tokens, paths.latents, paths.sidecar]) if (p && (await exists(p)) && !present.includes(p)) present.push(p);
+  const files = paths.format === 'npy' ? [paths.log, paths.tokens, paths.latents, paths.sidecar] : [paths.log];
+  for (const p of files) if ((await exists(p)) && !present.includes(p)) present.push(p);
   if (!present.length) return [];
   if (!options.overwrite) {
     const interrupted = paths.format === 'npy' && present.includes(paths.log);

@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { usageError, msg, opt } from '../errors';
-import { AnyRecord, checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
+import { checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
 import type { Peekable } from './peekable';
@@ -32,8 +32,6 @@ export interface RecoveredLog {
 export interface RecoverOptions {
   /** Whether this run stores latents: a resumed run must match the first one. */
   latents: boolean;
-  /** Called with each trusted record (the npy finaliser does not need it; tests might). */
-  onRecord?: (record: AnyRecord, index: number) => void;
 }
 
 const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
@@ -81,7 +79,6 @@ export async function recoverLog(
       checkRecordForModel(record, model, where, { needLatents: options.latents });
     }
     await inputs.next();
-    options.onRecord?.(record, count);
     count++;
     if (isErrorRecord(record)) failed++;
     trustedBytes = line.end;

@@ -25,7 +25,7 @@ import { DEFAULTS } from '../defaults';
 import { InputList, ListedInput } from './input-list';
 import { finishNpyOutput } from './npy-output';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
-import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, formatFor, npyComplete, removeReplaced } from './output-paths';
+import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, formatFor, npyComplete, NpyPaths, removeReplaced } from './output-paths';
 import { hasImagesInSubfolders } from './dir-walk';
 import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
@@ -279,8 +279,8 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
   const tally = new SourceTally();
   const listing = new Peekable<ListedInput>(tallied(s.list(), tally));
   try {
-    if (resume && (await npyComplete(s.paths))) {
-      const summary = await alreadyComplete(s, listing, base);
+    if (resume && s.paths.format === 'npy' && (await npyComplete(s.paths))) {
+      const summary = await alreadyComplete(s, s.paths, listing, base);
       return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
     }
 
@@ -321,7 +321,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     const files = [s.paths.log];
     if (!interrupted && s.paths.format === 'npy') {
       await finishNpyOutput(s.paths, { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim }, { rows: progress.written, latents: s.latents });
-      files.splice(0, 1, s.paths.tokens!, ...(s.latents ? [s.paths.latents!] : []), s.paths.sidecar!);
+      files.splice(0, 1, s.paths.tokens, ...(s.latents ? [s.paths.latents] : []), s.paths.sidecar);
     }
     const summary: BatchSummary = {
       ...base,
@@ -484,20 +484,20 @@ async function pump(
 }
 
 /** resume on a finished npy output: nothing to do if it holds exactly the inputs listed now. */
-async function alreadyComplete(s: Settings, listing: Peekable<ListedInput>, base: SummaryBase): Promise<BatchSummary> {
-  const sidecar = await readSourcesSidecar(s.paths.sidecar!);
+async function alreadyComplete(s: Settings, paths: NpyPaths, listing: Peekable<ListedInput>, base: SummaryBase): Promise<BatchSummary> {
+  const sidecar = await readSourcesSidecar(paths.sidecar);
   const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
   if (sidecar.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(msg`${s.paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`);
+    throw usageError(msg`${paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`);
   }
-  if (s.latents !== (sidecar.latents !== null)) throw usageError(msg`${s.paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
+  if (s.latents !== (sidecar.latents !== null)) throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
   for (let i = 0; i < sidecar.sources.length; i++) {
     const input = await listing.next();
     if (input?.source !== sidecar.sources[i]) {
-      throw usageError(msg`${s.paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`);
+      throw usageError(msg`${paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`);
     }
   }
-  if (await listing.peek()) throw usageError(msg`${s.paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`);
+  if (await listing.peek()) throw usageError(msg`${paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`);
   return {
     ...base,
     written: sidecar.sources.length,
@@ -506,7 +506,7 @@ async function alreadyComplete(s: Settings, listing: Peekable<ListedInput>, base
     skipped: sidecar.sources.length,
     elapsedSeconds: 0,
     imagesPerSecond: 0,
-    files: [s.paths.tokens!, ...(sidecar.latents ? [s.paths.latents!] : []), s.paths.sidecar!],
+    files: [paths.tokens, ...(sidecar.latents ? [paths.latents] : []), paths.sidecar],
     total: sidecar.sources.length,
     skippedFailed: sidecar.failed.length,
     ignored: s.ignored(),

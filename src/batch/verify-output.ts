@@ -11,7 +11,7 @@ import { isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
 import { digestFile, MarkerFile, SourceDigest, SourceTally } from './done-marker';
 import { readLines } from '../io/line-reader';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
-import type { BatchPaths } from './output-paths';
+import type { NpyPaths } from './output-paths';
 
 export interface VerifiedOutput {
   files: MarkerFile[];
@@ -65,19 +65,19 @@ async function checkNpyFile(path: string, header: Buffer, dataBytes: number): Pr
 }
 
 /** Check a finished .npy output: both arrays' headers and sizes, and the sidecar's sources. */
-export async function verifyNpy(paths: BatchPaths, model: ModelShape, expected: SourceDigest, latents: boolean): Promise<VerifiedOutput> {
-  const sidecar = await readSourcesSidecar(paths.sidecar!);
+export async function verifyNpy(paths: NpyPaths, model: ModelShape, expected: SourceDigest, latents: boolean): Promise<VerifiedOutput> {
+  const sidecar = await readSourcesSidecar(paths.sidecar);
   if (sidecar.model.fingerprint !== model.fingerprint) throw inputError(`${paths.sidecar} names another model (fingerprint ${sidecar.model.fingerprint}); not marked done`);
   const tally = new SourceTally();
   for (const s of sidecar.sources) tally.add(s);
   const got = tally.digest();
-  if (got.count !== expected.count || got.sha256 !== expected.sha256) throw differs(paths.sidecar!, got, expected);
+  if (got.count !== expected.count || got.sha256 !== expected.sha256) throw differs(paths.sidecar, got, expected);
   const n = got.count;
   const t = model.numTokens;
-  await checkNpyFile(paths.tokens!, npyHeader('int32', [n, t]), n * t * 4);
-  if (latents) await checkNpyFile(paths.latents!, npyHeader('float32', [n, t, model.latentDim]), n * t * model.latentDim * 4);
-  const files = [await digestFile(paths.tokens!)];
-  if (latents) files.push(await digestFile(paths.latents!));
-  files.push(await digestFile(paths.sidecar!));
+  await checkNpyFile(paths.tokens, npyHeader('int32', [n, t]), n * t * 4);
+  if (latents) await checkNpyFile(paths.latents, npyHeader('float32', [n, t, model.latentDim]), n * t * model.latentDim * 4);
+  const files = [await digestFile(paths.tokens)];
+  if (latents) files.push(await digestFile(paths.latents));
+  files.push(await digestFile(paths.sidecar));
   return { files, records: n, failed: sidecar.failed.length, sources: got };
 }

@@ -55,11 +55,11 @@ export function integerArg(field: string, v: unknown, min: 0 | 1 = 1): number {
   return n;
 }
 
-/** Where handlers write. Replaceable in tests; defaults to the process streams. */
+/** Where handlers write (tests capture the process streams themselves: test/helpers/cli.ts). */
 export const io = {
   stdout: (text: string) => void process.stdout.write(text),
   stderr: (text: string) => void process.stderr.write(text),
-};
+} as const;
 
 /** A notice on stderr, unless --quiet. */
 export function notice(argv: GlobalArgs, message: string): void {

@@ -4,14 +4,6 @@
  * `load_rgb` before any resampling happens.
  */
 
-/** Channels of a decoded buffer: 3 = RGB, 4 = RGBA. */
-export interface RgbaPixels {
-  data: Uint8Array;
-  width: number;
-  height: number;
-  channels: 3 | 4;
-}
-
 /** Pillow's MULDIV255: a * b / 255, rounded, with integer ops only. */
 const muldiv255 = (a: number, b: number): number => {
   const tmp = a * b + 128;

@@ -178,13 +178,9 @@ function looksLikeProviderFailure(provider: Provider, err: unknown): boolean {
     : /webgpu|adapter|dawn|vulkan|backend not found/i.test(msg);
 }
 
-async function createOn(
-  source: string | Uint8Array,
-  provider: Provider,
-  threads: number,
-  label: string,
-): Promise<GraphSession> {
-  const options: ort.InferenceSession.SessionOptions = {
+/** The session settings every graph opens with (the benchmarks use them too). */
+export function ortSessionOptions(provider: Provider, threads: number): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: [...DEVICES[provider]],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
@@ -192,6 +188,15 @@ async function createOn(
     executionMode: 'sequential',
     logSeverityLevel: isDebug() ? 2 : 4,
   };
+}
+
+async function createOn(
+  source: string | Uint8Array,
+  provider: Provider,
+  threads: number,
+  label: string,
+): Promise<GraphSession> {
+  const options = ortSessionOptions(provider, threads);
   const session =
     typeof source === 'string'
       ? await ort.InferenceSession.create(source, options)
