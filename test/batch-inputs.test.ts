@@ -134,7 +134,10 @@ describe('line reader', () => {
 describe('progress', () => {
   const sink = (isTTY: boolean) => {
     const chunks: string[] = [];
-    const stream = Object.assign(new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) }), { isTTY, columns: 100 });
+    const stream = Object.assign(new Writable({ write: (c, _e, cb) => {
+        chunks.push(String(c));
+        cb();
+      } }), { isTTY, columns: 100 });
     return { stream, text: () => chunks.join('') };
   };
   const at = (written: number): BatchProgress => ({ written, done: written - 1, failed: 1, skipped: 0, elapsedSeconds: written / 50, imagesPerSecond: 50 });

@@ -56,7 +56,7 @@ describe('npy', () => {
     const fortran = Buffer.from(f.toString('latin1').replace("'fortran_order': False", "'fortran_order': True "), 'latin1');
     expect(Array.from(decodeNpy(fortran, 'f.npy').data as Float32Array)).toEqual([1, 3, 2, 4]); // column-major on disk
     const big = Buffer.from(f.toString('latin1').replace("'<f4'", "'>f4'"), 'latin1');
-    [1.5, -2, 3.25, 4].forEach((v, i) => big.writeFloatBE(v, big.length - 16 + 4 * i));
+    for (const [i, v] of [1.5, -2, 3.25, 4].entries()) big.writeFloatBE(v, big.length - 16 + 4 * i);
     expect(Array.from(decodeNpy(big, 'b.npy').data as Float32Array)).toEqual([1.5, -2, 3.25, 4]);
     expect(() => decodeNpy(f.subarray(0, f.length - 3), 't.npy')).toThrow(/truncated/);
     try {

@@ -67,7 +67,7 @@ describe('shards', () => {
     const sizes = [...Array(7).keys()].map((i) => shardRange(100, { index: i, count: 7 }));
     expect(sizes[0].start).toBe(0);
     expect(sizes[6].end).toBe(100);
-    sizes.slice(1).forEach((r, i) => expect(r.start).toBe(sizes[i].end));
+    for (const [i, r] of sizes.slice(1).entries()) expect(r.start).toBe(sizes[i].end);
     expect(new Set(sizes.map((r) => r.end - r.start))).toEqual(new Set([14, 15]));
   });
 
@@ -177,7 +177,7 @@ describe('shards and merge', () => {
 
     await mergeShards({ shards: [dir], output: all });
     expect(bytes(all)).toBe(bytes(single));
-    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(/Output exists: .*set overwrite/);
+    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(/Output exists: .*; add overwrite: true to replace it$/);
   });
 
   test('more shards than inputs: the empty ones are marked done empty and merge fine', async () => {

@@ -100,7 +100,7 @@ export async function decodeRecords(model: Model, located: readonly LocatedRecor
       const t = model.numTokens;
       const d = model.latentDim;
       const data = new Float32Array(good.length * t * d);
-      good.forEach(({ rec }, i) => rec.latents!.forEach((row, r) => data.set(row, (i * t + r) * d)));
+      for (const [i, { rec }] of good.entries()) for (const [r, row] of rec.latents!.entries()) data.set(row, (i * t + r) * d);
       const latents = { data, dims: [good.length, t, d] };
       images = options.prefix === undefined ? await decodeLatents(model, latents, options) : await decodePrefixLatents(model, latents, options.prefix, options);
     } else {

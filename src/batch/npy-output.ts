@@ -65,7 +65,7 @@ export async function finishNpyOutput(paths: NpyPaths, shape: NpyShape, options:
         failed.push({ row: i, source: rec.source, error: rec.error });
       } else {
         row.set(rec.tokens);
-        if (latents) rec.latents!.forEach((r, k) => lrow.set(r, k * d));
+        if (latents) for (const [k, r] of rec.latents!.entries()) lrow.set(r, k * d);
       }
       await tokens.write(new Uint8Array(row.buffer));
       await latents?.write(new Uint8Array(lrow.buffer));

@@ -46,7 +46,6 @@ export async function handler(argv: ArgumentsCamelCase<DequantizeArgs>): Promise
     if (ext === '.json' && rows > 1) throw usageError(`-o ${output}: ${rows} rows make JSONL records; name the file .jsonl`);
     const latents = await dequantizeTokens(model, input.batch);
     announce(argv, model.execution);
-    const n = latents.dims[0];
     if (ext === '.npy') {
       await writeOutput(output!, encodeNpy( latents.data, latents.dims));
     } else {

@@ -1,6 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { extname } from 'node:path';
-import { encodeImages } from '../api/encode';
+import { EncodeResult, encodeImages } from '../api/encode';
 import { StyledVqError, usageError } from '../errors';
 import { isErrorRecord } from '../tokens/record';
 import { formatRecordJson, formatRecordsJsonl, formatTokenFile } from '../tokens/token-file';
@@ -55,7 +55,7 @@ export async function handler(argv: ArgumentsCamelCase<EncodeArgs>): Promise<voi
   const inputs = await Promise.all(images.map(imageInput));
   await withModel(argv, async (model) => {
     const bar = progressBar(argv, images.length, 'encode');
-    let result;
+    let result: EncodeResult;
     try {
       result = await encodeImages(model, inputs, {
         ...imageOptions(argv),

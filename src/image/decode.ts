@@ -8,7 +8,7 @@
  * does not do (ICC transforms, CMYK profiles, 16 -> 8 bit scaling) is switched off and done
  * here in JS the way Pillow does it (see pil-modes.ts).
  */
-import { promises as fs } from 'fs';
+import { promises as fs, Stats } from 'node:fs';
 import sharp, { Metadata, OutputInfo } from 'sharp';
 import { inputError, msg, opt } from '../errors';
 import { readGifFirstFrameInfo } from './gif-first-frame';
@@ -41,7 +41,7 @@ async function readInputBytes(input: string | Uint8Array): Promise<Buffer> {
     if (input.length === 0) throw inputError(`${describeInput(input)}: image data is empty`);
     return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
   }
-  let stat;
+  let stat: Stats;
   try {
     stat = await fs.stat(input);
   } catch (err) {

@@ -114,7 +114,7 @@ export function sideBySide(images: readonly RgbImage[], opts: SideBySideOptions 
   if (images.length === 0) throw usageError('Expected at least one image for sideBySide but received none');
   const gap = opts.gap ?? 4;
   const [br, bg, bb] = opts.background ?? [255, 255, 255];
-  images.forEach((im, i) => checkRgb(im.rgb, im.width, im.height, `sideBySide image ${i}`));
+  for (const [i, im] of images.entries()) checkRgb(im.rgb, im.width, im.height, `sideBySide image ${i}`);
   const width = images.reduce((w, im) => w + im.width, 0) + gap * (images.length - 1);
   const height = Math.max(...images.map((im) => im.height));
   const rgb = new Uint8Array(width * height * 3);

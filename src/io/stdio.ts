@@ -1,5 +1,5 @@
 /** `-` as a file name: stdin for inputs (read once, kept in memory), stdout for outputs. */
-import { promises as fs } from 'node:fs';
+import { promises as fs, Stats } from 'node:fs';
 import { inputError, usageError } from '../errors';
 import { ioError } from './io-errors';
 
@@ -25,7 +25,7 @@ export function writeStdout(data: string | Uint8Array): Promise<void> {
 
 /** A regular file to read, or a one-line error (missing, a folder, a FIFO or device). */
 export async function checkReadableFile(path: string, what = 'file'): Promise<void> {
-  let stat;
+  let stat: Stats;
   try {
     stat = await fs.stat(path);
   } catch (err) {

@@ -18,7 +18,7 @@ export async function sha256File(path: string): Promise<string> {
 export function prefixFillSha256(values: readonly (readonly number[])[]): string {
   const flat = new Float32Array(values.flat());
   const bytes = Buffer.alloc(flat.length * 4);
-  flat.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  for (const [i, v] of flat.entries()) bytes.writeFloatLE(v, i * 4);
   return createHash('sha256').update(bytes).digest('hex');
 }
 

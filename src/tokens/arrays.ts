@@ -118,7 +118,7 @@ export async function readLatents(path: string, model: ModelShape, options: Arra
   const data = new Float32Array(recs.length * t * d);
   recs.forEach(({ rec, where }, i) => {
     checkRecordForModel(rec, model, where, { force: options.force, needLatents: true, needTokens: false });
-    rec.latents!.forEach((row, r) => data.set(row, (i * t + r) * d));
+    for (const [r, row] of rec.latents!.entries()) data.set(row, (i * t + r) * d);
   });
   return { batch: { data, dims: [recs.length, t, d] }, sources: recs.map((r) => r.rec.source), records: recs.map((r) => r.rec) };
 }
