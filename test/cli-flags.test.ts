@@ -30,7 +30,7 @@ const FLAGS_BY_COMMAND = parserFlags();
 const ALL_FLAGS = new Set([...FLAGS_BY_COMMAND.values()].flatMap((s) => [...s]));
 
 /** Flags of other programs that messages tell users to type. */
-const FOREIGN_FLAGS = new Set(['--array', '--onnxruntime-node-install']);
+const FOREIGN_FLAGS = new Set(['--array', '--onnxruntime-node-install', '--prefix-fill' /* training/export.py */]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
@@ -82,8 +82,9 @@ describe('flags in messages', () => {
       [...s.code.matchAll(/\b(?:opt|positiveInteger|nonNegativeInteger|inArray|invalidParameter|integerArg)\('([\w.]+)'/g)].map((m) => m[1]),
     );
     expect(fields.length).toBeGreaterThan(20);
-    // Arguments of preprocessImage that the CLI fills itself: the positional image, --background.
-    const libraryOnly = new Set(['input', 'alpha']);
+    // Arguments the CLI fills itself: preprocessImage's image (a positional) and alpha
+    // (--background); decodePrefix's k (decode --prefix and mix --keep are checked by the CLI first).
+    const libraryOnly = new Set(['input', 'alpha', 'k']);
     expect([...new Set(fields)].filter((f) => !FLAGS[f] && !libraryOnly.has(f))).toEqual([]);
   });
 

@@ -77,7 +77,7 @@ export async function explain(model: Model, input: ImageInput, options: ExplainO
   const pre = await preprocessImage(data, {
     size,
     alpha: options.alpha,
-    limitInputPixels: options.limitInputPixels ?? DEFAULTS.limitInputPixels,
+    maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
   });
   const tokens = await model.quantize(await model.encode(packImages([pre.rgb], size)));
   const sweep = await decodePrefixSweep(model, await model.dequantize(tokens), ks, options);

@@ -5,7 +5,7 @@
  * fill: every position holds a real token.
  */
 import type { Model } from '../model/model';
-import { inputError, usageError } from '../errors';
+import { inputError, usageError, msg, opt } from '../errors';
 import { invalidParameter } from '../util/checks';
 import { BatchOptions, decodeTokens, RgbImage } from './decode';
 import { checkPrefixLength } from './prefix';
@@ -49,7 +49,7 @@ export function rangeMask(model: Model, fromA?: string, fromB?: string): boolean
     const both = [...a].filter((p) => b.has(p));
     const missing = Array.from({ length: t }, (_, p) => p).filter((p) => !a.has(p) && !b.has(p));
     const why = both.length ? `both name ${both.join(',')}` : missing.length ? `leave ${missing.join(',')} unnamed` : '';
-    if (why) throw usageError(`fromA and fromB ${why}: together they must name each position 0-${t - 1} once`);
+    if (why) throw usageError(msg`${opt('fromA')} and ${opt('fromB')} ${why}: together they must name each position 0-${t - 1} once`);
   }
   return Array.from({ length: t }, (_, p) => (a ? a.has(p) : !b!.has(p)));
 }

@@ -31,6 +31,14 @@ export const FLAGS: Readonly<Record<string, string>> = {
   shardFromEnv: '--shard-from-env',
   'model.vocabSize': '--styled-vocab',
   inputsAreShard: '--inputs-are-shard',
+  // prefixes: decode --prefix, explain, evaluate, mix
+  prefix: '--prefix',
+  ks: '--ks',
+  keep: '--keep',
+  fromA: '--from-a',
+  fromB: '--from-b',
+  grid: '--grid',
+  scale: '--scale',
   // concat and split
   layout: '--layout',
   layoutFile: '--layout-file',

@@ -2,10 +2,11 @@ import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { evaluatePrefixCurve, EvaluateResult } from '../api/evaluate';
 import { prefixFillOf } from '../api/prefix';
 import { countInputs, InputList } from '../batch/input-list';
-import { announce, GlobalArgs, positiveIntegerArg, printJson, result, withModel } from '../cli/globals';
+import { announce, GlobalArgs, integerArg, printJson, result, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { checkPrefixFlag, parsePrefixList } from '../cli/prefix-options';
 import { progressBar } from '../cli/progress';
+import { DEFAULTS } from '../defaults';
 
 export interface EvaluateArgs extends GlobalArgs, ImageReadArgs {
   inputs: string[];
@@ -29,7 +30,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<EvaluateArgs> {
         coerce: (v: unknown) => parsePrefixList('--ks', v),
       },
       recursive: { type: 'boolean', alias: 'r', default: false, describe: 'Enter subfolders' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: '8', coerce: (v: unknown) => positiveIntegerArg('--batch-size', v) },
+      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 evaluate photos/', 'the prefix curve over a folder')

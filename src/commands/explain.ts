@@ -4,7 +4,7 @@ import { labelledGrid } from '../image/labelled-grid';
 import { encodeImageBytes } from '../image/write';
 import { checkOutputPath } from '../io/output-path';
 import { STDIO } from '../io/stdio';
-import { announce, GlobalArgs, positiveIntegerArg, printJson, result, say, withModel } from '../cli/globals';
+import { announce, GlobalArgs, integerArg, printJson, result, say, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
 import { checkPrefixFlag, parsePrefixList } from '../cli/prefix-options';
@@ -33,7 +33,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<ExplainArgs> {
         defaultDescription: '1,2,4,8,16,36',
         coerce: (v: unknown) => parsePrefixList('--ks', v),
       },
-      scale: { type: 'string', requiresArg: true, describe: 'Enlarge each tile this many times (nearest-neighbour)', defaultDescription: '4', coerce: (v: unknown) => positiveIntegerArg('--scale', v) },
+      scale: { type: 'string', requiresArg: true, describe: 'Enlarge each tile this many times (nearest-neighbour)', defaultDescription: '4', coerce: (v: unknown) => integerArg('scale', v) },
       ...OVERWRITE_OPTION,
       ...IMAGE_READ_OPTIONS,
     })
@@ -61,7 +61,7 @@ export function explainTable(r: ExplainResult): string {
 
 export async function handler(argv: ArgumentsCamelCase<ExplainArgs>): Promise<void> {
   const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
-  if (argv.output) await checkOutputPath(argv.output, [argv.image], '-o', { overwrite: argv.overwrite });
+  if (argv.output) await checkOutputPath(argv.output, [argv.image], 'output', { overwrite: argv.overwrite });
   await withModel(argv, async (model) => {
     if (argv.ks) checkPrefixFlag('--ks', argv.ks, model);
     const r = await explain(model, await imageInput(argv.image), { ...imageOptions(argv), ks: argv.ks });

@@ -11,7 +11,7 @@ import { checkOutputPath } from '../io/output-path';
 import type { Model } from '../model/model';
 import { checkRecordForModel, isErrorRecord } from '../tokens/record';
 import { readTokenFile } from '../tokens/token-file';
-import { announce, GlobalArgs, positiveIntegerArg, printJson, say, withModel } from '../cli/globals';
+import { announce, GlobalArgs, integerArg, printJson, say, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
 import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput, checkOneStdin } from '../cli/output-options';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
@@ -42,7 +42,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<MixArgs> {
       'from-a': { type: 'string', requiresArg: true, describe: 'Positions taken from A, e.g. 0-7 or 0-3,8 (the rest from B)' },
       'from-b': { type: 'string', requiresArg: true, describe: 'Positions taken from B, e.g. 8-35 (the rest from A)' },
       grid: { type: 'boolean', describe: 'Write the whole sweep K = 0..36 as one labelled picture' },
-      scale: { type: 'string', requiresArg: true, describe: 'With --grid: enlarge each tile this many times', defaultDescription: '2', coerce: (v: unknown) => positiveIntegerArg('--scale', v) },
+      scale: { type: 'string', requiresArg: true, describe: 'With --grid: enlarge each tile this many times', defaultDescription: '2', coerce: (v: unknown) => integerArg('scale', v) },
       ...OVERWRITE_OPTION,
       ...IMAGE_READ_OPTIONS,
     })
@@ -84,10 +84,10 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
   }
   checkOneStdin([argv.a, argv.b]);
   const format = outputImageFormat(argv.output, argv.format);
-  await checkOutputPath(argv.output, [argv.a, argv.b], '-o', { overwrite: argv.overwrite });
+  await checkOutputPath(argv.output, [argv.a, argv.b], 'output', { overwrite: argv.overwrite });
   await withModel(argv, async (model) => {
     if (argv.keep !== undefined) checkPrefixFlag('--keep', [argv.keep], model);
-    const mask = argv.grid ? undefined : argv.keep !== undefined ? keepMask(model, argv.keep) : flagMask(model, argv);
+    const mask = argv.grid ? undefined : argv.keep !== undefined ? keepMask(model, argv.keep) : rangeMask(model, argv['from-a'], argv['from-b']);
     const a = await readSide(argv.a, model, argv, '<a>');
     const b = await readSide(argv.b, model, argv, '<b>');
     let picture: RgbImage;
@@ -120,12 +120,3 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
   });
 }
 
-/** --from-a / --from-b with the library's field names turned back into the flags. */
-function flagMask(model: Model, argv: MixArgs): boolean[] {
-  try {
-    return rangeMask(model, argv['from-a'], argv['from-b']);
-  } catch (err) {
-    if (err instanceof Error) err.message = err.message.replace(/\bfromA\b/g, '--from-a').replace(/\bfromB\b/g, '--from-b');
-    throw err;
-  }
-}
