@@ -9,7 +9,7 @@
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { deviceError, modelError, usageError } from '../errors';
+import { deviceError, firstLine, modelError, usageError } from '../errors';
 import { debug, isDebug } from '../debug';
 import { defaultThreads, DEFAULTS } from '../defaults';
 import { probeModelBytes } from './probe-model';
@@ -123,11 +123,6 @@ export class GraphSession {
     if (!this.session) throw new Error(`${this.label}: session already released`);
     return this.session;
   }
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.trim().split('\n')[0];
 }
 
 /** Where onnxruntime-node keeps its native libraries (and, when installed, the CUDA ones). */
