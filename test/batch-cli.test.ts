@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBatch } from '../src/batch/run-batch';
 import { Model } from '../src/model/model';
-import { errorLines, runCli } from './helpers/cli';
+import { errorLines, runCli, runCliInProcess } from './helpers/cli';
 import { FIXTURE_MODEL, ROOT, tempDir } from './helpers/fixtures';
 import { writeBadFiles, writeImageFolder } from './helpers/image-folder';
 
@@ -141,7 +141,7 @@ test('the summary on stderr; nothing with --quiet; --format npy output', () => {
   expect(q).toMatchObject({ code: 0, stderr: '', stdout: '' });
 });
 
-test('usage mistakes: exit 1 with one line, before any work', () => {
+test('usage mistakes: exit 1 with one line, before any work', async () => {
   const bad: [string[], RegExp][] = [
     [['batch', folder, ...M], /batch needs --output \(see styled-vq batch --help\)/],
     [['batch', folder, '-o', 'x.jsonl', '--format', 'npy', ...M], /--format npy writes a \.npy file/],
@@ -151,8 +151,9 @@ test('usage mistakes: exit 1 with one line, before any work', () => {
     [['batch', folder, '-o', join(images[0], 'x.jsonl'), ...M], /is a file, not a folder/],
     [['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M], /Expected positive integer for --batch-size but received "0"/],
   ];
+  // Messages and exit codes, not process behaviour: run in this process (test/helpers/cli.ts).
   for (const [args, pattern] of bad) {
-    const r = cli(...args);
+    const r = await runCliInProcess(args, { cwd: tmp.dir });
     expect({ args, code: r.code }).toEqual({ args, code: 1 });
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(pattern)]);
   }

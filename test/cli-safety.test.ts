@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorLines, pngSize, runCli } from './helpers/cli';
+import { errorLines, pngSize, runCli, runCliInProcess } from './helpers/cli';
 import { EXAMPLES, FIXTURE_MODEL, ROOT, tempDir } from './helpers/fixtures';
 
 const BIN = join(ROOT, 'bin', 'styled-vq.js');
@@ -213,11 +213,13 @@ describe('messages a user can act on (point 7)', () => {
     expect(ok.stderr).toMatch(/failed: notes\.txt/);
   });
 
-  test('raw yargs messages become one line naming the flag and what to do', () => {
-    expectFailure(cli('decode'), 1, /^styled-vq: error: decode needs <tokens>: e\.g\. styled-vq decode tokens \(see styled-vq decode --help\)$/);
-    expectFailure(cli('preprocess', PIER), 1, /^styled-vq: error: preprocess needs --output \(see styled-vq preprocess --help\)$/);
-    expectFailure(cli('encode', PIER, '-o'), 1, /^styled-vq: error: -o needs a value/);
-    expectFailure(cli('batch', 'x', '-o', 'x.jsonl', '--resume', '--overwrite'), 1, /--resume and --overwrite cannot be used together/);
-    expectFailure(cli('info', '--threads', 'many'), 1, /^styled-vq: error: Expected positive integer for --threads but received "many" of type string/);
+  test('raw yargs messages become one line naming the flag and what to do', async () => {
+    // Messages and exit codes only: run in this process (test/helpers/cli.ts).
+    const cli = (...args: string[]) => runCliInProcess(args, { cwd });
+    expectFailure(await cli('decode'), 1, /^styled-vq: error: decode needs <tokens>: e\.g\. styled-vq decode tokens \(see styled-vq decode --help\)$/);
+    expectFailure(await cli('preprocess', PIER), 1, /^styled-vq: error: preprocess needs --output \(see styled-vq preprocess --help\)$/);
+    expectFailure(await cli('encode', PIER, '-o'), 1, /^styled-vq: error: -o needs a value/);
+    expectFailure(await cli('batch', 'x', '-o', 'x.jsonl', '--resume', '--overwrite'), 1, /--resume and --overwrite cannot be used together/);
+    expectFailure(await cli('info', '--threads', 'many'), 1, /^styled-vq: error: Expected positive integer for --threads but received "many" of type string/);
   });
 });
