@@ -23,6 +23,12 @@ export const DEFAULTS = {
   maxPixels: 0x3fff * 0x3fff,
   /** Transparency: dropped like PIL's convert('RGB') (colour under transparent pixels kept). */
   alpha: 'drop' as const,
+  /** Written images (image/write.ts): JPEG/WebP quality, and sideBySide's gap and background. */
+  image: {
+    quality: 90,
+    gap: 4,
+    background: [255, 255, 255] as readonly [number, number, number],
+  },
   /** Environment variable naming a model package directory (after the `model` option). */
   modelEnv: 'STYLED_VQ_MODEL',
   /** Directory (relative to the package root) holding the shipped model packages. */

@@ -83,8 +83,9 @@ describe('flags in messages', () => {
     );
     expect(fields.length).toBeGreaterThan(20);
     // Arguments the CLI fills itself: preprocessImage's image (a positional) and alpha
-    // (--background); decodePrefix's k (decode --prefix and mix --keep are checked by the CLI first).
-    const libraryOnly = new Set(['input', 'alpha', 'k']);
+    // (--background); decodePrefix's k (decode --prefix and mix --keep are checked by the CLI
+    // first); writeImage's quality (the CLI writes at the default).
+    const libraryOnly = new Set(['input', 'alpha', 'k', 'quality']);
     expect([...new Set(fields)].filter((f) => !FLAGS[f] && !libraryOnly.has(f))).toEqual([]);
   });
 

@@ -206,7 +206,7 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
 function markedOptions(options: RunBatchOptions, s: Settings): Record<string, unknown> {
   return {
     latents: s.latents,
-    alpha: options.alpha ?? 'drop',
+    alpha: options.alpha ?? DEFAULTS.alpha,
     // Recorded in done markers under sharp's name (markers written before the rename still compare equal).
     limitInputPixels: options.maxPixels ?? null,
     recursive: !!options.recursive,

@@ -162,7 +162,7 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
     const outputs: { source: string; output: string }[] = [];
     const bar = progressBar(argv, input.count, 'decode');
     try {
-      for await (const batch of input.batches(argv['batch-size'] ?? 8)) {
+      for await (const batch of input.batches(argv['batch-size'] ?? DEFAULTS.batchSize)) {
         for (const { source, image } of batch) {
           let { rgb, width, height } = image;
           if (argv.size) {

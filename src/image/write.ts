@@ -8,6 +8,8 @@ import sharp from 'sharp';
 import { usageError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { RgbImage } from './types';
+import { DEFAULTS } from '../defaults';
+import { invalidParameter, isInteger } from '../util/checks';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
@@ -57,10 +59,8 @@ export async function encodeImageBytes(
   what = 'image',
 ): Promise<Buffer> {
   checkRgb(rgb, width, height, what);
-  const quality = opts.quality ?? 90;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
-    throw usageError(`Expected integer between 1 and 100 for quality but received ${quality}`);
-  }
+  const quality = opts.quality ?? DEFAULTS.image.quality;
+  if (!isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('quality', 'integer between 1 and 100', quality);
   let img = rawInput(rgb, width, height);
   img = format === 'png' ? img.png() : format === 'jpeg' ? img.jpeg({ quality }) : img.webp({ quality });
   return img.toBuffer();
@@ -112,8 +112,8 @@ export interface SideBySideOptions {
  */
 export function sideBySide(images: readonly RgbImage[], opts: SideBySideOptions = {}): RgbImage {
   if (images.length === 0) throw usageError('Expected at least one image for sideBySide but received none');
-  const gap = opts.gap ?? 4;
-  const [br, bg, bb] = opts.background ?? [255, 255, 255];
+  const gap = opts.gap ?? DEFAULTS.image.gap;
+  const [br, bg, bb] = opts.background ?? DEFAULTS.image.background;
   for (const [i, im] of images.entries()) checkRgb(im.rgb, im.width, im.height, `sideBySide image ${i}`);
   const width = images.reduce((w, im) => w + im.width, 0) + gap * (images.length - 1);
   const height = Math.max(...images.map((im) => im.height));

@@ -7,6 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { ioError } from './io-errors';
+import { DEFAULTS } from '../defaults';
 
 export class AppendLog {
   private lastSync = Date.now();
@@ -31,7 +32,7 @@ export class AppendLog {
     } catch (err) {
       throw ioError(err, path, 'open');
     }
-    return new AppendLog(path, fh, options.syncEveryMs ?? 1000);
+    return new AppendLog(path, fh, options.syncEveryMs ?? DEFAULTS.batch.syncEveryMs);
   }
 
   /**
