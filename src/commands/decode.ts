@@ -58,7 +58,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
         type: 'string',
         requiresArg: true,
         describe: "Decode only the first K tokens (the rest from the model's prefix fill)",
-        coerce: (v: unknown) => parsePrefixLength('--prefix', v),
+        coerce: (v: unknown) => parsePrefixLength('prefix', v),
       },
       ...OVERWRITE_OPTION,
     })
@@ -149,7 +149,7 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
   await withModel(argv, async (model) => {
     if (argv.prefix !== undefined) {
       prefixFillOf(model); // a package without a fill: one line, before anything is read or written
-      checkPrefixFlag('--prefix', [argv.prefix], model);
+      checkPrefixFlag('prefix', [argv.prefix], model);
     }
     const input = isArrayFile(argv.tokens) ? await arrayInput(argv, model) : await recordsInput(argv, model);
     for (const s of input.skipped) notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);

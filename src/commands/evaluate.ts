@@ -27,7 +27,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<EvaluateArgs> {
         requiresArg: true,
         describe: 'Prefix lengths, comma-separated (0 and 36 are always measured)',
         defaultDescription: '0,1,2,3,4,6,8,12,16,24,32,36',
-        coerce: (v: unknown) => parsePrefixList('--ks', v),
+        coerce: (v: unknown) => parsePrefixList('ks', v),
       },
       recursive: { type: 'boolean', alias: 'r', default: false, describe: 'Enter subfolders' },
       'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
@@ -49,7 +49,7 @@ export async function handler(argv: ArgumentsCamelCase<EvaluateArgs>): Promise<v
   await list.check();
   await withModel(argv, async (model) => {
     prefixFillOf(model);
-    if (argv.ks) checkPrefixFlag('--ks', argv.ks, model);
+    if (argv.ks) checkPrefixFlag('ks', argv.ks, model);
     const total = await countInputs(argv.inputs, { recursive: argv.recursive });
     const bar = progressBar(argv, total, 'evaluate');
     let r: EvaluateResult;

@@ -31,7 +31,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<ExplainArgs> {
         requiresArg: true,
         describe: 'Prefix lengths to decode, comma-separated',
         defaultDescription: '1,2,4,8,16,36',
-        coerce: (v: unknown) => parsePrefixList('--ks', v),
+        coerce: (v: unknown) => parsePrefixList('ks', v),
       },
       scale: { type: 'string', requiresArg: true, describe: 'Enlarge each tile this many times (nearest-neighbour)', defaultDescription: '4', coerce: (v: unknown) => integerArg('scale', v) },
       ...OVERWRITE_OPTION,
@@ -63,7 +63,7 @@ export async function handler(argv: ArgumentsCamelCase<ExplainArgs>): Promise<vo
   const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
   if (argv.output) await checkOutputPath(argv.output, [argv.image], 'output', { overwrite: argv.overwrite });
   await withModel(argv, async (model) => {
-    if (argv.ks) checkPrefixFlag('--ks', argv.ks, model);
+    if (argv.ks) checkPrefixFlag('ks', argv.ks, model);
     const r = await explain(model, await imageInput(argv.image), { ...imageOptions(argv), ks: argv.ks });
     announce(argv, r.execution);
     if (argv.output) {

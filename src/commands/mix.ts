@@ -38,7 +38,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<MixArgs> {
     .options({
       output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Picture to write (.png, .jpg, .webp; - for stdout with --format)' },
       ...IMAGE_FORMAT_OPTION,
-      keep: { type: 'string', requiresArg: true, describe: 'Tokens 0..K-1 from A, the rest from B', coerce: (v: unknown) => parsePrefixLength('--keep', v) },
+      keep: { type: 'string', requiresArg: true, describe: 'Tokens 0..K-1 from A, the rest from B', coerce: (v: unknown) => parsePrefixLength('keep', v) },
       'from-a': { type: 'string', requiresArg: true, describe: 'Positions taken from A, e.g. 0-7 or 0-3,8 (the rest from B)' },
       'from-b': { type: 'string', requiresArg: true, describe: 'Positions taken from B, e.g. 8-35 (the rest from A)' },
       grid: { type: 'boolean', describe: 'Write the whole sweep K = 0..36 as one labelled picture' },
@@ -86,7 +86,7 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
   const format = outputImageFormat(argv.output, argv.format);
   await checkOutputPath(argv.output, [argv.a, argv.b], 'output', { overwrite: argv.overwrite });
   await withModel(argv, async (model) => {
-    if (argv.keep !== undefined) checkPrefixFlag('--keep', [argv.keep], model);
+    if (argv.keep !== undefined) checkPrefixFlag('keep', [argv.keep], model);
     const mask = argv.grid ? undefined : argv.keep !== undefined ? keepMask(model, argv.keep) : rangeMask(model, argv['from-a'], argv['from-b']);
     const a = await readSide(argv.a, model, argv, '<a>');
     const b = await readSide(argv.b, model, argv, '<b>');
