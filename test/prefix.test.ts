@@ -66,7 +66,9 @@ describe('decodePrefix', () => {
     const row = 36 * 16;
     expect(Array.from(out.data.subarray(0, 5 * 16))).toEqual(Array.from(latents.data.subarray(0, 5 * 16)));
     expect(Array.from(out.data.subarray(5 * 16, row))).toEqual(Array.from(fill.subarray(5 * 16)));
-    expect(Array.from(out.data.subarray(row, row + 30 * 16))).toEqual(Array.from(latents.data.subarray(row, row + 30 * 16)));
+    expect(Array.from(out.data.subarray(row, row + 30 * 16))).toEqual(
+      Array.from(latents.data.subarray(row, row + 30 * 16)),
+    );
     expect(Array.from(out.data.subarray(row + 30 * 16))).toEqual(Array.from(fill.subarray(30 * 16)));
 
     const both = await decodePrefix(model, [a, b], [5, 30]);

@@ -89,13 +89,15 @@ export async function evaluatePrefixCurve(
       return p.rgb;
     });
     const tokens = await model.quantize(await model.encode(packImages(rgbs, size)));
-    const sweep = await decodePrefixSweep(model, await model.dequantize(tokens), ks, { batchSize: batchSize * ks.length });
-    sweep.forEach((images, j) =>
-      images.forEach((img, i) => {
+    const sweep = await decodePrefixSweep(model, await model.dequantize(tokens), ks, {
+      batchSize: batchSize * ks.length,
+    });
+    for (const [j, images] of sweep.entries()) {
+      for (const [i, img] of images.entries()) {
         stats[j].psnr.add(psnr(rgbs[i], img.rgb));
         stats[j].ssim.add(ssim(rgbs[i], img.rgb, size, size));
-      }),
-    );
+      }
+    }
     done += batch.length;
     options.onProgress?.(done);
   };
@@ -112,7 +114,13 @@ export async function evaluatePrefixCurve(
   if (!done) throw inputError('No images to evaluate');
   return {
     images: done,
-    curve: ks.map((k, j) => ({ k, psnr: stats[j].psnr.mean, ssim: stats[j].ssim.mean, psnrStd: stats[j].psnr.std, ssimStd: stats[j].ssim.std })),
+    curve: ks.map((k, j) => ({
+      k,
+      psnr: stats[j].psnr.mean,
+      ssim: stats[j].ssim.mean,
+      psnrStd: stats[j].psnr.std,
+      ssimStd: stats[j].ssim.std,
+    })),
     execution: model.execution!,
   };
 }

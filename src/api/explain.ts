@@ -9,8 +9,8 @@ import type { FloatBatch, Model } from '../model/model';
 import { psnr, ssim } from '../metrics/quality';
 import type { ExecutionInfo } from '../runtime/onnx';
 import { invalidParameter } from '../util/checks';
-import { BatchOptions, RgbImage } from './decode';
-import { ImageInput, ImageOptions, packImages, sourceOf } from './encode';
+import type { BatchOptions, RgbImage } from './decode';
+import { type ImageInput, type ImageOptions, packImages, sourceOf } from './encode';
 import { checkPrefixLength, decodePrefixLatents, prefixFillOf } from './prefix';
 
 /** The default prefix lengths: DEFAULTS.prefixLengths below the token count, then all tokens. */
@@ -53,7 +53,12 @@ export interface ExplainResult {
  * Decode `ks.length` copies of each image's token latents, copy j cut after ks[j]:
  * returns out[j][i] = image i decoded from its first ks[j] tokens (one batch per image).
  */
-export async function decodePrefixSweep(model: Model, tokenLatents: FloatBatch, ks: readonly number[], options: BatchOptions = {}): Promise<RgbImage[][]> {
+export async function decodePrefixSweep(
+  model: Model,
+  tokenLatents: FloatBatch,
+  ks: readonly number[],
+  options: BatchOptions = {},
+): Promise<RgbImage[][]> {
   const [b, t, d] = tokenLatents.dims;
   const row = t * d;
   const data = new Float32Array(b * ks.length * row);

@@ -7,7 +7,7 @@
 import type { Model } from '../model/model';
 import { inputError, usageError, msg, opt } from '../errors';
 import { invalidParameter } from '../util/checks';
-import { BatchOptions, decodeTokens, RgbImage } from './decode';
+import { type BatchOptions, decodeTokens, type RgbImage } from './decode';
 import { checkPrefixLength } from './prefix';
 
 /** Which positions come from A: `true` at position p takes A's token there, else B's. */
@@ -29,7 +29,8 @@ export function parsePositions(text: string, numTokens: number, name = 'position
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     const a = m ? Number(m[1]) : NaN;
     const b = m ? Number(m[2] ?? m[1]) : NaN;
-    if (!m || a > b || b >= numTokens) throw invalidParameter(name, `positions or ranges within 0-${numTokens - 1} like "0-7,12"`, text);
+    if (!m || a > b || b >= numTokens)
+      throw invalidParameter(name, `positions or ranges within 0-${numTokens - 1} like "0-7,12"`, text);
     for (let p = a; p <= b; p++) out.add(p);
   }
   return out;
@@ -42,14 +43,22 @@ export function parsePositions(text: string, numTokens: number, name = 'position
  */
 export function rangeMask(model: Model, fromA?: string, fromB?: string): boolean[] {
   const t = model.numTokens;
-  if (fromA === undefined && fromB === undefined) throw invalidParameter('fromA', 'positions like "0-7" (or fromB)', fromA);
+  if (fromA === undefined && fromB === undefined)
+    throw invalidParameter('fromA', 'positions like "0-7" (or fromB)', fromA);
   const a = fromA !== undefined ? parsePositions(fromA, t, 'fromA') : undefined;
   const b = fromB !== undefined ? parsePositions(fromB, t, 'fromB') : undefined;
   if (a && b) {
     const both = [...a].filter((p) => b.has(p));
     const missing = Array.from({ length: t }, (_, p) => p).filter((p) => !a.has(p) && !b.has(p));
-    const why = both.length ? `both name ${both.join(',')}` : missing.length ? `leave ${missing.join(',')} unnamed` : '';
-    if (why) throw usageError(msg`${opt('fromA')} and ${opt('fromB')} ${why}: together they must name each position 0-${t - 1} once`);
+    const why = both.length
+      ? `both name ${both.join(',')}`
+      : missing.length
+        ? `leave ${missing.join(',')} unnamed`
+        : '';
+    if (why)
+      throw usageError(
+        msg`${opt('fromA')} and ${opt('fromB')} ${why}: together they must name each position 0-${t - 1} once`,
+      );
   }
   return Array.from({ length: t }, (_, p) => (a ? a.has(p) : !b!.has(p)));
 }
@@ -63,13 +72,24 @@ export function mixTokens(a: readonly number[], b: readonly number[], mask: Toke
 }
 
 /** Decode A's tokens where the mask says so and B's elsewhere. */
-export async function mix(model: Model, a: readonly number[], b: readonly number[], mask: TokenMask, options: BatchOptions = {}): Promise<RgbImage> {
+export async function mix(
+  model: Model,
+  a: readonly number[],
+  b: readonly number[],
+  mask: TokenMask,
+  options: BatchOptions = {},
+): Promise<RgbImage> {
   const [image] = await decodeTokens(model, [mixTokens(a, b, mask)], options);
   return image;
 }
 
 /** The whole sweep K = 0..T (first K tokens from A): T+1 images, K = 0 is B, K = T is A. */
-export async function mixSweep(model: Model, a: readonly number[], b: readonly number[], options: BatchOptions = {}): Promise<RgbImage[]> {
+export async function mixSweep(
+  model: Model,
+  a: readonly number[],
+  b: readonly number[],
+  options: BatchOptions = {},
+): Promise<RgbImage[]> {
   const rows = Array.from({ length: model.numTokens + 1 }, (_, k) => mixTokens(a, b, keepMask(model, k)));
   return decodeTokens(model, rows, options);
 }

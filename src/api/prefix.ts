@@ -9,7 +9,7 @@ import { modelError } from '../errors';
 import type { FloatBatch, Model } from '../model/model';
 import { isInteger, invalidParameter, positiveInteger } from '../util/checks';
 import { mapChunks } from '../util/batches';
-import { BatchOptions, decodeLatents, RgbImage, TokensInput, toTokenBatch } from './decode';
+import { type BatchOptions, decodeLatents, type RgbImage, type TokensInput, toTokenBatch } from './decode';
 
 /** The fill as one float32 [T*D] array, or a one-line model error when the package has none. */
 export function prefixFillOf(model: Model): Float32Array {
@@ -30,7 +30,8 @@ export function hasPrefixFill(model: Model): boolean {
 
 /** Check a prefix length: an integer in [0, numTokens]; `name` is the option field in the message. */
 export function checkPrefixLength(model: Model, k: unknown, name = 'k'): number {
-  if (!isInteger(k) || k < 0 || k > model.numTokens) throw invalidParameter(name, `integer between 0 and ${model.numTokens}`, k);
+  if (!isInteger(k) || k < 0 || k > model.numTokens)
+    throw invalidParameter(name, `integer between 0 and ${model.numTokens}`, k);
   return k;
 }
 
@@ -65,9 +66,19 @@ export async function decodePrefixLatents(
  * Token ids -> images decoded from the first k tokens of each (the rest replaced by the
  * package's prefix fill). `k` is one length for all images or one per image.
  */
-export async function decodePrefix(model: Model, tokens: TokensInput, k: number | readonly number[], options: BatchOptions = {}): Promise<RgbImage[]> {
+export async function decodePrefix(
+  model: Model,
+  tokens: TokensInput,
+  k: number | readonly number[],
+  options: BatchOptions = {},
+): Promise<RgbImage[]> {
   prefixFillOf(model); // refuse a package without a fill before any work
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
-  const latents = await mapChunks(toTokenBatch(tokens, model.numTokens), size, (c) => model.dequantize(c), (n) => new Float32Array(n));
+  const latents = await mapChunks(
+    toTokenBatch(tokens, model.numTokens),
+    size,
+    (c) => model.dequantize(c),
+    (n) => new Float32Array(n),
+  );
   return decodePrefixLatents(model, latents, k, options);
 }

@@ -1,9 +1,9 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
-import { evaluatePrefixCurve, EvaluateResult } from '../api/evaluate';
+import { evaluatePrefixCurve, type EvaluateResult } from '../api/evaluate';
 import { prefixFillOf } from '../api/prefix';
 import { countInputs, InputList } from '../batch/input-list';
-import { announce, GlobalArgs, integerArg, printJson, result, withModel } from '../cli/globals';
-import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
+import { announce, type GlobalArgs, integerArg, printJson, result, withModel } from '../cli/globals';
+import { IMAGE_READ_OPTIONS, type ImageReadArgs, imageOptions } from '../cli/image-options';
 import { checkPrefixFlag, parsePrefixList } from '../cli/prefix-options';
 import { progressBar } from '../cli/progress';
 import { DEFAULTS } from '../defaults';
@@ -16,11 +16,17 @@ export interface EvaluateArgs extends GlobalArgs, ImageReadArgs {
 }
 
 export const command = 'evaluate <inputs..>';
-export const describe = "Mean PSNR / SSIM of the first k tokens' decode, per k, over a folder of images (the model card's prefix curve)";
+export const describe =
+  "Mean PSNR / SSIM of the first k tokens' decode, per k, over a folder of images (the model card's prefix curve)";
 
 export function builder(y: Argv<GlobalArgs>): Argv<EvaluateArgs> {
   return y
-    .positional('inputs', { type: 'string', array: true, describe: 'Folders, quoted globs, list files (.txt), .tar shards or images', demandOption: true })
+    .positional('inputs', {
+      type: 'string',
+      array: true,
+      describe: 'Folders, quoted globs, list files (.txt), .tar shards or images',
+      demandOption: true,
+    })
     .options({
       ks: {
         type: 'string',
@@ -30,7 +36,13 @@ export function builder(y: Argv<GlobalArgs>): Argv<EvaluateArgs> {
         coerce: (v: unknown) => parsePrefixList('ks', v),
       },
       recursive: { type: 'boolean', alias: 'r', default: false, describe: 'Enter subfolders' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
+      'batch-size': {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Images per ONNX Runtime run',
+        defaultDescription: String(DEFAULTS.batchSize),
+        coerce: (v: unknown) => integerArg('batchSize', v),
+      },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 evaluate photos/', 'the prefix curve over a folder')
@@ -40,7 +52,9 @@ export function builder(y: Argv<GlobalArgs>): Argv<EvaluateArgs> {
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'inf');
 
 export function curveTable(r: EvaluateResult): string {
-  const rows = r.curve.map((p) => `${String(p.k).padStart(3)}  ${fmt(p.psnr, 2).padStart(7)}  ${fmt(p.ssim, 4).padStart(6)}`);
+  const rows = r.curve.map(
+    (p) => `${String(p.k).padStart(3)}  ${fmt(p.psnr, 2).padStart(7)}  ${fmt(p.ssim, 4).padStart(6)}`,
+  );
   return [`${r.images} images`, '  k  PSNR dB    SSIM', ...rows].join('\n');
 }
 

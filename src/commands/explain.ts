@@ -1,12 +1,20 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
-import { explain, ExplainResult } from '../api/explain';
+import { explain, type ExplainResult } from '../api/explain';
 import { labelledGrid } from '../image/labelled-grid';
 import { encodeImageBytes } from '../image/write';
 import { checkOutputPath } from '../io/output-path';
 import { STDIO } from '../io/stdio';
-import { announce, GlobalArgs, integerArg, printJson, result, say, withModel } from '../cli/globals';
-import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
-import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
+import { announce, type GlobalArgs, integerArg, printJson, result, say, withModel } from '../cli/globals';
+import { IMAGE_READ_OPTIONS, type ImageReadArgs, imageOptions } from '../cli/image-options';
+import {
+  IMAGE_FORMAT_OPTION,
+  type ImageFormatArgs,
+  imageInput,
+  outputImageFormat,
+  OVERWRITE_OPTION,
+  type OverwriteArgs,
+  writeOutput,
+} from '../cli/output-options';
 import { checkPrefixFlag, parsePrefixList } from '../cli/prefix-options';
 import type { RgbImage } from '../api/decode';
 
@@ -24,7 +32,12 @@ export function builder(y: Argv<GlobalArgs>): Argv<ExplainArgs> {
   return y
     .positional('image', { type: 'string', describe: 'Image file; - reads it from stdin', demandOption: true })
     .options({
-      output: { alias: 'o', type: 'string', requiresArg: true, describe: 'Write the strip here (.png, .jpg, .webp; - for stdout with --format)' },
+      output: {
+        alias: 'o',
+        type: 'string',
+        requiresArg: true,
+        describe: 'Write the strip here (.png, .jpg, .webp; - for stdout with --format)',
+      },
       ...IMAGE_FORMAT_OPTION,
       ks: {
         type: 'string',
@@ -33,11 +46,20 @@ export function builder(y: Argv<GlobalArgs>): Argv<ExplainArgs> {
         defaultDescription: '1,2,4,8,16,36',
         coerce: (v: unknown) => parsePrefixList('ks', v),
       },
-      scale: { type: 'string', requiresArg: true, describe: 'Enlarge each tile this many times (nearest-neighbour)', defaultDescription: '4', coerce: (v: unknown) => integerArg('scale', v) },
+      scale: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Enlarge each tile this many times (nearest-neighbour)',
+        defaultDescription: '4',
+        coerce: (v: unknown) => integerArg('scale', v),
+      },
       ...OVERWRITE_OPTION,
       ...IMAGE_READ_OPTIONS,
     })
-    .example('$0 explain examples/pier.jpg -o pier-explain.png', 'input, then the decode of the first 1, 2, 4, 8, 16, 36 tokens')
+    .example(
+      '$0 explain examples/pier.jpg -o pier-explain.png',
+      'input, then the decode of the first 1, 2, 4, 8, 16, 36 tokens',
+    )
     .example('$0 explain cat.jpg --ks 0,1,36 --json', 'the numbers only, as JSON') as unknown as Argv<ExplainArgs>;
 }
 
@@ -48,14 +70,19 @@ export async function explainStrip(r: ExplainResult, scale = 4): Promise<RgbImag
   return labelledGrid(
     [
       { image: r.input, label: ['input', `${r.input.width}x${r.input.height}`, ''] },
-      ...r.steps.map((s) => ({ image: s.image, label: [`k = ${s.k}`, `${fmt(s.psnr, 2)} dB`, `SSIM ${fmt(s.ssim, 3)}`] })),
+      ...r.steps.map((s) => ({
+        image: s.image,
+        label: [`k = ${s.k}`, `${fmt(s.psnr, 2)} dB`, `SSIM ${fmt(s.ssim, 3)}`],
+      })),
     ],
     { scale },
   );
 }
 
 export function explainTable(r: ExplainResult): string {
-  const rows = r.steps.map((s) => `${String(s.k).padStart(3)}  ${fmt(s.psnr, 2).padStart(7)}  ${fmt(s.ssim, 4).padStart(6)}`);
+  const rows = r.steps.map(
+    (s) => `${String(s.k).padStart(3)}  ${fmt(s.psnr, 2).padStart(7)}  ${fmt(s.ssim, 4).padStart(6)}`,
+  );
   return ['  k  PSNR dB    SSIM', ...rows].join('\n');
 }
 
@@ -68,7 +95,10 @@ export async function handler(argv: ArgumentsCamelCase<ExplainArgs>): Promise<vo
     announce(argv, r.execution);
     if (argv.output) {
       const strip = await explainStrip(r, argv.scale);
-      await writeOutput(argv.output, await encodeImageBytes(strip.rgb, strip.width, strip.height, format!, {}, argv.output));
+      await writeOutput(
+        argv.output,
+        await encodeImageBytes(strip.rgb, strip.width, strip.height, format!, {}, argv.output),
+      );
     }
     const table = explainTable(r);
     if (argv.json) {

@@ -11,9 +11,18 @@ import { checkOutputPath } from '../io/output-path';
 import type { Model } from '../model/model';
 import { checkRecordForModel, isErrorRecord } from '../tokens/record';
 import { readTokenFile } from '../tokens/token-file';
-import { announce, GlobalArgs, integerArg, printJson, say, withModel } from '../cli/globals';
-import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
-import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput, checkOneStdin } from '../cli/output-options';
+import { announce, type GlobalArgs, integerArg, printJson, say, withModel } from '../cli/globals';
+import { IMAGE_READ_OPTIONS, type ImageReadArgs, imageOptions } from '../cli/image-options';
+import {
+  IMAGE_FORMAT_OPTION,
+  type ImageFormatArgs,
+  imageInput,
+  outputImageFormat,
+  OVERWRITE_OPTION,
+  type OverwriteArgs,
+  writeOutput,
+  checkOneStdin,
+} from '../cli/output-options';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
 import { STDIO } from '../io/stdio';
 
@@ -33,16 +42,41 @@ export const describe = 'Decode the first K tokens of A with the rest of B (attr
 
 export function builder(y: Argv<GlobalArgs>): Argv<MixArgs> {
   return y
-    .positional('a', { type: 'string', describe: 'Image or token record (.json / one-record .jsonl) giving the first tokens', demandOption: true })
+    .positional('a', {
+      type: 'string',
+      describe: 'Image or token record (.json / one-record .jsonl) giving the first tokens',
+      demandOption: true,
+    })
     .positional('b', { type: 'string', describe: 'Image or token record giving the rest', demandOption: true })
     .options({
-      output: { alias: 'o', type: 'string', requiresArg: true, demandOption: true, describe: 'Picture to write (.png, .jpg, .webp; - for stdout with --format)' },
+      output: {
+        alias: 'o',
+        type: 'string',
+        requiresArg: true,
+        demandOption: true,
+        describe: 'Picture to write (.png, .jpg, .webp; - for stdout with --format)',
+      },
       ...IMAGE_FORMAT_OPTION,
-      keep: { type: 'string', requiresArg: true, describe: 'Tokens 0..K-1 from A, the rest from B', coerce: (v: unknown) => parsePrefixLength('keep', v) },
-      'from-a': { type: 'string', requiresArg: true, describe: 'Positions taken from A, e.g. 0-7 or 0-3,8 (the rest from B)' },
+      keep: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Tokens 0..K-1 from A, the rest from B',
+        coerce: (v: unknown) => parsePrefixLength('keep', v),
+      },
+      'from-a': {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Positions taken from A, e.g. 0-7 or 0-3,8 (the rest from B)',
+      },
       'from-b': { type: 'string', requiresArg: true, describe: 'Positions taken from B, e.g. 8-35 (the rest from A)' },
       grid: { type: 'boolean', describe: 'Write the whole sweep K = 0..36 as one labelled picture' },
-      scale: { type: 'string', requiresArg: true, describe: 'With --grid: enlarge each tile this many times', defaultDescription: '2', coerce: (v: unknown) => integerArg('scale', v) },
+      scale: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'With --grid: enlarge each tile this many times',
+        defaultDescription: '2',
+        coerce: (v: unknown) => integerArg('scale', v),
+      },
       ...OVERWRITE_OPTION,
       ...IMAGE_READ_OPTIONS,
     })
@@ -66,7 +100,8 @@ interface MixSide {
 async function readSide(path: string, model: Model, argv: MixArgs, flag: string): Promise<MixSide> {
   if (path !== STDIO && isTokenFile(path)) {
     const records = (await readTokenFile(path)).filter(({ record }) => !isErrorRecord(record));
-    if (records.length !== 1) throw inputError(`${path}: mix takes one token record per side, found ${records.length} (${flag})`);
+    if (records.length !== 1)
+      throw inputError(`${path}: mix takes one token record per side, found ${records.length} (${flag})`);
     const { record, where } = records[0];
     if (isErrorRecord(record)) throw inputError(`${where}: records a failed input`);
     checkRecordForModel(record, model, where);
@@ -74,8 +109,15 @@ async function readSide(path: string, model: Model, argv: MixArgs, flag: string)
   }
   const input = await imageInput(path);
   const record = await encodeImage(model, input, imageOptions(argv));
-  const pre = await preprocessImage(typeof input === 'string' ? input : input.data, { size: model.imageSize, ...imageOptions(argv) });
-  return { tokens: record.tokens, source: record.source, input: { rgb: pre.rgb, width: model.imageSize, height: model.imageSize } };
+  const pre = await preprocessImage(typeof input === 'string' ? input : input.data, {
+    size: model.imageSize,
+    ...imageOptions(argv),
+  });
+  return {
+    tokens: record.tokens,
+    source: record.source,
+    input: { rgb: pre.rgb, width: model.imageSize, height: model.imageSize },
+  };
 }
 
 export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> {
@@ -87,7 +129,11 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
   await checkOutputPath(argv.output, [argv.a, argv.b], 'output', { overwrite: argv.overwrite });
   await withModel(argv, async (model) => {
     if (argv.keep !== undefined) checkPrefixFlag('keep', [argv.keep], model);
-    const mask = argv.grid ? undefined : argv.keep !== undefined ? keepMask(model, argv.keep) : rangeMask(model, argv['from-a'], argv['from-b']);
+    const mask = argv.grid
+      ? undefined
+      : argv.keep !== undefined
+        ? keepMask(model, argv.keep)
+        : rangeMask(model, argv['from-a'], argv['from-b']);
     const a = await readSide(argv.a, model, argv, '<a>');
     const b = await readSide(argv.b, model, argv, '<b>');
     let picture: RgbImage;
@@ -95,17 +141,30 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
       picture = await mix(model, a.tokens, b.tokens, mask);
     } else {
       const sweep = await mixSweep(model, a.tokens, b.tokens);
-      const inputs = [a.input && { image: a.input, label: ['A', 'input'] }, b.input && { image: b.input, label: ['B', 'input'] }];
+      const inputs = [
+        a.input && { image: a.input, label: ['A', 'input'] },
+        b.input && { image: b.input, label: ['B', 'input'] },
+      ];
       picture = await labelledGrid(
         [
           ...inputs.filter((t) => t !== undefined),
-          ...sweep.map((image, k) => ({ image, label: [`K = ${k}`, k === 0 ? 'all B' : k === model.numTokens ? 'all A' : k === 1 ? 'A 0' : `A 0-${k - 1}`] })),
+          ...sweep.map((image, k) => ({
+            image,
+            label: [`K = ${k}`, k === 0 ? 'all B' : k === model.numTokens ? 'all A' : k === 1 ? 'A 0' : `A 0-${k - 1}`],
+          })),
         ],
-        { scale: argv.scale ?? 2, columns: 13, title: `first K tokens from A (${a.source}), the rest from B (${b.source}); model ${model.name}` },
+        {
+          scale: argv.scale ?? 2,
+          columns: 13,
+          title: `first K tokens from A (${a.source}), the rest from B (${b.source}); model ${model.name}`,
+        },
       );
     }
     announce(argv, model.execution);
-    await writeOutput(argv.output, await encodeImageBytes(picture.rgb, picture.width, picture.height, format, {}, argv.output));
+    await writeOutput(
+      argv.output,
+      await encodeImageBytes(picture.rgb, picture.width, picture.height, format, {}, argv.output),
+    );
     if (argv.json) {
       printJson({
         a: a.source,
@@ -119,4 +178,3 @@ export async function handler(argv: ArgumentsCamelCase<MixArgs>): Promise<void> 
     } else say(argv, `wrote ${argv.output}`);
   });
 }
-

@@ -49,10 +49,14 @@ const escapeXml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 /** Tiles (all the same size) in a grid with their labels; returns the picture as RGB pixels. */
-export async function labelledGrid(tiles: readonly LabelledTile[], options: LabelledGridOptions = {}): Promise<RgbImage> {
+export async function labelledGrid(
+  tiles: readonly LabelledTile[],
+  options: LabelledGridOptions = {},
+): Promise<RgbImage> {
   if (!tiles.length) throw usageError('Expected at least one tile for labelledGrid but received none');
   const scale = options.scale ?? 4;
-  if (!Number.isInteger(scale) || scale < 1 || scale > 64) throw usageError(`Expected integer between 1 and 64 for scale but received ${scale}`);
+  if (!Number.isInteger(scale) || scale < 1 || scale > 64)
+    throw usageError(`Expected integer between 1 and 64 for scale but received ${scale}`);
   const { width: tw, height: th } = tiles[0].image;
   for (const [i, t] of tiles.entries()) {
     if (t.image.width !== tw || t.image.height !== th || t.image.rgb.length !== tw * th * 3) {
@@ -71,7 +75,9 @@ export async function labelledGrid(tiles: readonly LabelledTile[], options: Labe
   const rgb = new Uint8Array(width * height * 3).fill(BACKGROUND);
   const text: string[] = [];
   if (options.title) {
-    text.push(`<text x="${GAP}" y="${TITLE_PX - 8}" font-size="${FONT_PX + 1}" font-weight="bold">${escapeXml(options.title)}</text>`);
+    text.push(
+      `<text x="${GAP}" y="${TITLE_PX - 8}" font-size="${FONT_PX + 1}" font-weight="bold">${escapeXml(options.title)}</text>`,
+    );
   }
   tiles.forEach((tile, i) => {
     const x0 = GAP + (i % columns) * (cellW + GAP);
@@ -80,7 +86,9 @@ export async function labelledGrid(tiles: readonly LabelledTile[], options: Labe
     tile.label.forEach((line, l) => {
       // The first line (what the tile is) in bold, the numbers under it in the regular face.
       const weight = l === 0 ? ' font-weight="bold"' : '';
-      text.push(`<text x="${x0 + cellW / 2}" y="${y0 + th * scale + 2 + (l + 1) * LINE_PX - 4}" text-anchor="middle"${weight}>${escapeXml(line)}</text>`);
+      text.push(
+        `<text x="${x0 + cellW / 2}" y="${y0 + th * scale + 2 + (l + 1) * LINE_PX - 4}" text-anchor="middle"${weight}>${escapeXml(line)}</text>`,
+      );
     });
   });
   if (!text.length) return { rgb, width, height };
