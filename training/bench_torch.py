@@ -31,6 +31,8 @@ import sys
 import time
 
 import numpy as np
+import onnx
+from onnx.numpy_helper import to_array
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -118,24 +120,50 @@ def _load_graph(path: str, prefix: str, params: dict[str, torch.Tensor]) -> set[
     return done
 
 
+def _load_v2_leftovers(pkg: str, files: dict, model: StyledVQ) -> set[str]:
+    """v2 (PCA skip) tensors that constant folding renamed: the encoder's projection is
+    stored transposed ([F, T*D]), its gate * scale product as one [T, D] constant, the
+    decoder keeps `m.skip.scale` by name, and the per-position codebook is the dequantize
+    graph's one [T*K, D] table. Found by shape, each exactly once."""
+    done = set()
+    t, d = model.cfg.num_tokens, model.cfg.latent_dim
+    enc = {tuple(x.dims): x for x in onnx.load(os.path.join(pkg, files["encoder"]["path"])).graph.initializer}
+    dec = {x.name: x for x in onnx.load(os.path.join(pkg, files["decoder"]["path"])).graph.initializer}
+    deq = list(onnx.load(os.path.join(pkg, files["dequantize"]["path"])).graph.initializer)
+    f = model.skip.enc.shape[1]
+    if (f, t * d) in enc:
+        model.skip.enc.copy_(torch.from_numpy(to_array(enc[(f, t * d)]).T.copy()))
+        done.add("skip.enc")
+    if "m.skip.scale" in dec:
+        model.skip.scale.copy_(torch.from_numpy(to_array(dec["m.skip.scale"]).copy()))
+        done.add("skip.scale")
+    if len(deq) == 1 and model.codebook is not None and deq[0].dims[0] == model.codebook.embedding.numel() // d:
+        model.codebook.embedding.copy_(torch.from_numpy(to_array(deq[0]).copy()).reshape(model.codebook.embedding.shape))
+        done.add("embedding")
+    return done
+
+
 def load_from_package(pkg: str) -> StyledVQ:
     """Rebuild the PyTorch model of an ONNX package with the package's own weights."""
     with open(os.path.join(pkg, "model.json")) as f:
         manifest = json.load(f)
     cfg = ModelConfig.from_dict(manifest["config"])
     cb = manifest["codebook"]
-    model = StyledVQ(cfg, codebook_size=cb["size"], codebook_metric=cb["metric"]).eval()
+    model = StyledVQ(cfg, codebook_size=cb["size"], codebook_metric=cb["metric"],
+                     codebook_per_position=bool(cb.get("per_position"))).eval()
     files = manifest["files"]
     with torch.no_grad():
         state = dict(model.named_parameters())
         state.update(dict(model.named_buffers()))
-        dec_names = {n for n in state if n.startswith("decoder.") or n.startswith("afer_progject.")}
+        dec_names = {n for n in state if n.startswith("decoder.") or n.startswith("afer_progject.") or n == "skip.dec"}
         enc = {n: t for n, t in state.items() if n not in dec_names and not n.startswith("codebook.")}
         dec = {n: t for n, t in state.items() if n in dec_names}
         done = _load_graph(os.path.join(pkg, files["encoder"]["path"]), "m.", enc)
         done |= _load_graph(os.path.join(pkg, files["decoder"]["path"]), "m.", dec)
         done |= _load_graph(os.path.join(pkg, files["dequantize"]["path"]), "cb.",
                             {"embedding": model.codebook.embedding})
+        if model.skip is not None:
+            done |= _load_v2_leftovers(pkg, files, model)
         missing = [n for n in state if n not in done and n != "codebook.embedding" and not any(u in n for u in UNUSED)]
         if "embedding" not in done:
             missing.append("codebook.embedding")
