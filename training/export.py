@@ -7,7 +7,7 @@ Examples:
   # a research checkpoint (no config inside: name the preset)
   /usr/bin/python3 training/export.py --checkpoint seed.pth --preset seed --out /tmp/seed-pkg --name seed
   # random weights (the test fixture, benchmarks)
-  /usr/bin/python3 training/export.py --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2
+  /usr/bin/python3 training/export.py --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2 --prefix-fill mean
 """
 from __future__ import annotations
 
