@@ -2,7 +2,7 @@
  * Model packages: verification of model.json, file sizes, sha256 and the fingerprint, and
  * the resolution order --model, $STYLED_VQ_MODEL, models/.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StyledVqError } from '../src/errors';
 import { readManifest } from '../src/model/manifest';
@@ -49,7 +49,14 @@ describe('model package verification', () => {
     const h = (c: string) => ({ sha256: c.repeat(64) });
     const a = computeFingerprint({ codebook: h('a'), decoder: h('b'), dequantize: h('c'), encoder: h('d') });
     expect(a).toHaveLength(16);
-    expect(computeFingerprint({ codebook: h('a'), decoder: h('b'), dequantize: h('c'), encoder: { sha256: 'd'.repeat(64), data: 'e'.repeat(64) } })).not.toBe(a);
+    expect(
+      computeFingerprint({
+        codebook: h('a'),
+        decoder: h('b'),
+        dequantize: h('c'),
+        encoder: { sha256: 'd'.repeat(64), data: 'e'.repeat(64) },
+      }),
+    ).not.toBe(a);
   });
 
   test('a missing ONNX file is refused, naming the file', async () => {
@@ -77,12 +84,89 @@ describe('model package verification', () => {
     expect((await loadError(dir)).message).toMatch(/encoder\.onnx has 1000 bytes, model\.json says \d+/);
   });
 
+  test('integrity 15.3: a package file that is a symlink leaving the package is refused; one inside is fine', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    // The real bytes moved outside, with a matching sha256: still refused (names the target).
+    const outside = join(tmp.dir, 'elsewhere.onnx');
+    renameSync(join(dir, 'encoder.onnx'), outside);
+    symlinkSync(outside, join(dir, 'encoder.onnx'));
+    const err = await loadError(dir);
+    expect(err.kind).toBe('model');
+    expect(err.message).toMatch(/encoder\.onnx resolves to .*elsewhere\.onnx, outside the package folder/);
+    // A link within the package folder is allowed.
+    rmSync(join(dir, 'encoder.onnx'));
+    renameSync(outside, join(dir, 'encoder-real.onnx'));
+    symlinkSync('encoder-real.onnx', join(dir, 'encoder.onnx'));
+    const model = await Model.load(dir, { device: 'cpu' });
+    await model.dispose();
+  });
+
+  test('integrity 15.4 / 10.13: an absurd size in model.json is refused before anything is allocated', async () => {
+    for (const [edit, pattern] of [
+      [
+        (m: Record<string, any>) => {
+          m.config.image_size = 2449490;
+          m.preprocessing.image_size = 2449490;
+        },
+        /config\.image_size 2449490 is beyond the supported maximum 4096/,
+      ],
+      [
+        (m: Record<string, any>) => {
+          m.config.num_tokens = 1e9;
+        },
+        /config\.num_tokens 1000000000 is beyond the supported maximum/,
+      ],
+      [
+        (m: Record<string, any>) => {
+          m.config.latent_dim = 1e9;
+          m.codebook.dim = 1e9;
+        },
+        /config\.latent_dim 1000000000 is beyond/,
+      ],
+      [
+        (m: Record<string, any>) => {
+          m.codebook.size = 2 ** 40;
+        },
+        /codebook\.size \d+ is beyond the supported maximum/,
+      ],
+    ] as const) {
+      const dir = copyFixtureModel(tmp.dir, `m${Math.random().toString(36).slice(2)}`);
+      editManifest(dir, edit);
+      const before = process.memoryUsage().rss;
+      const err = await loadError(dir);
+      expect(err.kind).toBe('model');
+      expect(err.message).toMatch(pattern);
+      expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+    }
+  });
+
+  test('integrity 15.5: NaN or infinite latents are refused with their position, never token 0', async () => {
+    const model = await Model.load(FIXTURE_MODEL, { device: 'cpu' });
+    try {
+      const t = model.numTokens;
+      const d = model.latentDim;
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+        const data = new Float32Array(2 * t * d);
+        data[t * d + 3 * d + 1] = bad;
+        await expect(model.quantize({ data, dims: [2, t, d] })).rejects.toThrow(
+          /Latent value (NaN|-?Infinity) \(image 1, position 3, dimension 1\) is not finite/,
+        );
+      }
+      const ok = await model.quantize({ data: new Float32Array(t * d), dims: [1, t, d] });
+      expect(ok.data.length).toBe(t);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   test('a manifest whose fingerprint disagrees with its files is refused', async () => {
     const dir = copyFixtureModel(tmp.dir);
     editManifest(dir, (m) => {
       m.fingerprint = '0123456789abcdef';
     });
-    expect((await loadError(dir)).message).toMatch(/fingerprint 0123456789abcdef does not match its files \(computed [0-9a-f]{16}\)/);
+    expect((await loadError(dir)).message).toMatch(
+      /fingerprint 0123456789abcdef does not match its files \(computed [0-9a-f]{16}\)/,
+    );
   });
 
   test('wrong format, newer version, bad JSON, missing model.json, missing directory', async () => {
@@ -90,7 +174,9 @@ describe('model package verification', () => {
     editManifest(dir, (m) => {
       m.format = 'something-else';
     });
-    expect((await loadError(dir)).message).toMatch(/model\.json: format is "something-else", expected "styled-vq-model"/);
+    expect((await loadError(dir)).message).toMatch(
+      /model\.json: format is "something-else", expected "styled-vq-model"/,
+    );
     editManifest(dir, (m) => {
       m.format = 'styled-vq-model';
       m.version = 2;
@@ -108,11 +194,15 @@ describe('model package verification', () => {
     editManifest(dir, (m) => {
       m.files.encoder.path = '../encoder.onnx';
     });
-    expect((await loadError(dir)).message).toMatch(/files\.encoder\.path "\.\.\/encoder\.onnx" must stay inside the package directory/);
+    expect((await loadError(dir)).message).toMatch(
+      /files\.encoder\.path "\.\.\/encoder\.onnx" must stay inside the package directory/,
+    );
   });
 
   test('an unsupported device name is a usage error listing the devices', async () => {
-    await expect(Model.load(FIXTURE_MODEL, { device: 'tpu' as never })).rejects.toThrow('Unsupported device "tpu". Should be one of: auto, cpu, cuda, webgpu.');
+    await expect(Model.load(FIXTURE_MODEL, { device: 'tpu' as never })).rejects.toThrow(
+      'Unsupported device "tpu". Should be one of: auto, cpu, cuda, webgpu.',
+    );
   });
 });
 
@@ -124,7 +214,9 @@ describe('model resolution', () => {
 
   test('models/: DEFAULT names the package, else the only one; none or several is explained', () => {
     const root = join(tmp.dir, 'models');
-    expect(() => defaultModelDir(root)).toThrow(/No default model is installed .*; pass model DIR or set STYLED_VQ_MODEL=DIR/);
+    expect(() => defaultModelDir(root)).toThrow(
+      /No default model is installed .*; pass model DIR or set STYLED_VQ_MODEL=DIR/,
+    );
     mkdirSync(root);
     copyFixtureModel(root, 'one');
     expect(defaultModelDir(root)).toBe(join(root, 'one'));

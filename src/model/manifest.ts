@@ -65,6 +65,18 @@ export interface Manifest {
   quality?: unknown;
 }
 
+/**
+ * Sane upper bounds on the sizes in model.json, far above any real package (the shipped one
+ * is 64 px, 36 tokens, 16 dims, 1024 codes) and low enough that one image's tensors stay
+ * small: checked before any buffer is sized from the manifest.
+ */
+export const MANIFEST_LIMITS = {
+  image_size: 4096,
+  num_tokens: 65536,
+  latent_dim: 65536,
+  codebook_size: 1 << 24,
+} as const;
+
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 
@@ -78,7 +90,10 @@ export async function readManifest(dir: string): Promise<Manifest> {
   let text: string;
   try {
     const stat = await fs.stat(dir);
-    if (!stat.isDirectory()) throw modelError(`Model ${dir} is not a directory (a model package is a directory holding model.json and its .onnx files)`);
+    if (!stat.isDirectory())
+      throw modelError(
+        `Model ${dir} is not a directory (a model package is a directory holding model.json and its .onnx files)`,
+      );
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     if ((err as { kind?: string }).kind) throw err;
@@ -106,7 +121,10 @@ export async function readManifest(dir: string): Promise<Manifest> {
 export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   const fail = (what: string) => modelError(`${where}: ${what}`);
   if (!isObject(raw)) throw fail('expected a JSON object');
-  if (raw.format !== MODEL_FORMAT) throw fail(`format is ${JSON.stringify(raw.format)}, expected "${MODEL_FORMAT}" (is this a styled-vq model package?)`);
+  if (raw.format !== MODEL_FORMAT)
+    throw fail(
+      `format is ${JSON.stringify(raw.format)}, expected "${MODEL_FORMAT}" (is this a styled-vq model package?)`,
+    );
   if (raw.version !== MODEL_VERSION) {
     throw fail(
       typeof raw.version === 'number' && raw.version > MODEL_VERSION
@@ -118,8 +136,12 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
 
   const config = raw.config;
   if (!isObject(config)) throw fail('config must be an object');
-  for (const key of ['image_size', 'num_tokens', 'latent_dim']) {
+  for (const key of ['image_size', 'num_tokens', 'latent_dim'] as const) {
     if (!isPositiveInt(config[key])) throw fail(`config.${key} must be a positive integer`);
+    // Bounded before anything is allocated from it: an edited size must fail here with a
+    // clear message, not as a multi-GB typed array (issue 10.13, 15.4).
+    if ((config[key] as number) > MANIFEST_LIMITS[key])
+      throw fail(`config.${key} ${config[key]} is beyond the supported maximum ${MANIFEST_LIMITS[key]}`);
   }
 
   const pre = raw.preprocessing;
@@ -128,16 +150,23 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   if (pre.image_size !== config.image_size) {
     throw fail(`preprocessing.image_size (${pre.image_size}) differs from config.image_size (${config.image_size})`);
   }
-  if (pre.resize !== undefined && pre.resize !== 'adm-center-crop') throw fail(`preprocessing.resize "${String(pre.resize)}" is not supported (expected "adm-center-crop")`);
-  if (pre.alpha !== undefined && pre.alpha !== 'drop') throw fail(`preprocessing.alpha "${String(pre.alpha)}" is not supported (expected "drop")`);
-  if (pre.channels !== undefined && pre.channels !== 'RGB') throw fail(`preprocessing.channels "${String(pre.channels)}" is not supported (expected "RGB")`);
+  if (pre.resize !== undefined && pre.resize !== 'adm-center-crop')
+    throw fail(`preprocessing.resize "${String(pre.resize)}" is not supported (expected "adm-center-crop")`);
+  if (pre.alpha !== undefined && pre.alpha !== 'drop')
+    throw fail(`preprocessing.alpha "${String(pre.alpha)}" is not supported (expected "drop")`);
+  if (pre.channels !== undefined && pre.channels !== 'RGB')
+    throw fail(`preprocessing.channels "${String(pre.channels)}" is not supported (expected "RGB")`);
 
   const cb = raw.codebook;
   if (!isObject(cb)) throw fail('codebook must be an object');
   if (!isPositiveInt(cb.size)) throw fail('codebook.size must be a positive integer');
+  if (cb.size > MANIFEST_LIMITS.codebook_size)
+    throw fail(`codebook.size ${cb.size} is beyond the supported maximum ${MANIFEST_LIMITS.codebook_size}`);
   if (!isPositiveInt(cb.dim)) throw fail('codebook.dim must be a positive integer');
-  if (cb.dim !== config.latent_dim) throw fail(`codebook.dim (${cb.dim}) differs from config.latent_dim (${config.latent_dim})`);
-  if (cb.metric !== 'l2' && cb.metric !== 'cosine') throw fail(`codebook.metric must be "l2" or "cosine", got ${JSON.stringify(cb.metric)}`);
+  if (cb.dim !== config.latent_dim)
+    throw fail(`codebook.dim (${cb.dim}) differs from config.latent_dim (${config.latent_dim})`);
+  if (cb.metric !== 'l2' && cb.metric !== 'cosine')
+    throw fail(`codebook.metric must be "l2" or "cosine", got ${JSON.stringify(cb.metric)}`);
 
   const files = raw.files;
   if (!isObject(files)) throw fail('files must be an object');
@@ -151,8 +180,10 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
     }
   }
 
-  if (typeof raw.fingerprint !== 'string' || !HEX16.test(raw.fingerprint)) throw fail('fingerprint must be 16 lowercase hex characters');
-  if (raw.prefix_fill !== undefined) checkPrefixFill(raw.prefix_fill, config.num_tokens as number, config.latent_dim as number, fail);
+  if (typeof raw.fingerprint !== 'string' || !HEX16.test(raw.fingerprint))
+    throw fail('fingerprint must be 16 lowercase hex characters');
+  if (raw.prefix_fill !== undefined)
+    checkPrefixFill(raw.prefix_fill, config.num_tokens as number, config.latent_dim as number, fail);
   return raw as unknown as Manifest;
 }
 
@@ -165,7 +196,10 @@ function checkPrefixFill(fill: unknown, tokens: number, dim: number, fail: (what
   const ok =
     Array.isArray(v) &&
     v.length === tokens &&
-    v.every((row) => Array.isArray(row) && row.length === dim && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+    v.every(
+      (row) =>
+        Array.isArray(row) && row.length === dim && row.every((x) => typeof x === 'number' && Number.isFinite(x)),
+    );
   if (!ok) throw fail(`prefix_fill.values must be ${tokens} rows of ${dim} finite numbers`);
 }
 
@@ -173,7 +207,10 @@ function checkFileEntry(entry: Json, where: string, fail: (what: string) => Erro
   const p = entry.path;
   if (typeof p !== 'string' || !p) throw fail(`${where}.path must be a file name`);
   const norm = normalize(p);
-  if (isAbsolute(p) || norm.startsWith('..' + sep) || norm === '..') throw fail(`${where}.path "${p}" must stay inside the package directory`);
-  if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256)) throw fail(`${where}.sha256 must be 64 lowercase hex characters`);
-  if (typeof entry.bytes !== 'number' || !Number.isInteger(entry.bytes) || entry.bytes < 0) throw fail(`${where}.bytes must be a non-negative integer`);
+  if (isAbsolute(p) || norm.startsWith('..' + sep) || norm === '..')
+    throw fail(`${where}.path "${p}" must stay inside the package directory`);
+  if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256))
+    throw fail(`${where}.sha256 must be 64 lowercase hex characters`);
+  if (typeof entry.bytes !== 'number' || !Number.isInteger(entry.bytes) || entry.bytes < 0)
+    throw fail(`${where}.bytes must be a non-negative integer`);
 }

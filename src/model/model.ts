@@ -111,6 +111,7 @@ export class Model {
   /** latents float32 [B,T,D] -> token ids [B,T] (nearest codebook row, in float32 inside the graph). */
   async quantize(latents: FloatBatch): Promise<TokenBatch> {
     const b = checkBatch('latents', latents, [this.numTokens, this.latentDim]);
+    checkFinite(latents.data as Float32Array, this.numTokens, this.latentDim);
     const out = await this.runGraph('codebook', latents, [b, this.numTokens]);
     return { data: toInt32(out.data as BigInt64Array | Int32Array), dims: out.dims };
   }
@@ -122,7 +123,9 @@ export class Model {
     for (let i = 0; i < tokens.data.length; i++) {
       const t = tokens.data[i];
       if (t < 0 || t >= k) {
-        throw inputError(`Token id ${t} (image ${Math.floor(i / this.numTokens)}, position ${i % this.numTokens}) is outside the codebook [0, ${k})`);
+        throw inputError(
+          `Token id ${t} (image ${Math.floor(i / this.numTokens)}, position ${i % this.numTokens}) is outside the codebook [0, ${k})`,
+        );
       }
     }
     const ids = { data: BigInt64Array.from(tokens.data, (v) => BigInt(v)), dims: tokens.dims };
@@ -202,8 +205,25 @@ function checkBatch(name: string, t: TensorData, rest: number[]): number {
   const ok = dims.length === rest.length + 1 && rest.every((d, i) => dims[i + 1] === d) && dims[0] >= 1;
   if (!ok) throw inputError(`Expected ${name} of shape [B,${rest.join(',')}] but received [${dims.join(',')}]`);
   const size = dims.reduce((a, b) => a * b, 1);
-  if (t.data.length !== size) throw inputError(`${name}: ${t.data.length} values do not fill shape [${dims.join(',')}]`);
+  if (t.data.length !== size)
+    throw inputError(`${name}: ${t.data.length} values do not fill shape [${dims.join(',')}]`);
   return dims[0];
+}
+
+/**
+ * NaN and +-Inf have no nearest codebook row (the graph's argmin returns 0 for them), so
+ * they are refused with their position instead of becoming token 0 (issue 15.5).
+ */
+function checkFinite(data: Float32Array, tokens: number, dim: number): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const image = Math.floor(i / (tokens * dim));
+      const position = Math.floor(i / dim) % tokens;
+      throw inputError(
+        `Latent value ${data[i]} (image ${image}, position ${position}, dimension ${i % dim}) is not finite; NaN and infinity have no nearest codebook row`,
+      );
+    }
+  }
 }
 
 function toInt32(data: BigInt64Array | Int32Array): Int32Array {

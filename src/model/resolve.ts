@@ -41,7 +41,8 @@ export function defaultModelDir(root: string = modelsDir()): string {
       })
     : [];
   if (packages.length === 1) return join(root, packages[0]);
-  if (packages.length === 0) throw modelError(msg`No default model is installed (nothing in ${root}); ${HOW_TO_CHOOSE}`);
+  if (packages.length === 0)
+    throw modelError(msg`No default model is installed (nothing in ${root}); ${HOW_TO_CHOOSE}`);
   throw modelError(
     msg`${root} holds several models (${packages.sort().join(', ')}) and no ${DEFAULTS.defaultModelFile} file naming one; ${HOW_TO_CHOOSE}`,
   );

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { modelError } from '../errors';
 import { FileEntry, GRAPH_ROLES, GraphRole, Manifest } from './manifest';
 
@@ -43,13 +43,26 @@ async function verifyFile(dir: string, entry: FileEntry, role: string): Promise<
   const path = join(dir, entry.path);
   const stat = await fs.stat(path).catch(() => null);
   if (!stat) throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
+  // A symlink may point anywhere; the path check in manifest.ts only covers the name. What
+  // is hashed and run must resolve inside the package folder (issue 15.3).
+  const [realDir, realFile] = await Promise.all([fs.realpath(dir), fs.realpath(path)]);
+  const rel = relative(realDir, realFile);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw modelError(
+      `Model package ${dir}: ${entry.path} resolves to ${realFile}, outside the package folder (symlinks must stay inside it)`,
+    );
+  }
   if (!stat.isFile()) throw modelError(`Model package ${dir}: ${entry.path} is not a file`);
   if (stat.size !== entry.bytes) {
-    throw modelError(`Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or replaced file)`);
+    throw modelError(
+      `Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or replaced file)`,
+    );
   }
   const actual = await sha256File(path);
   if (actual !== entry.sha256) {
-    throw modelError(`Model package ${dir}: ${entry.path} does not match its sha256 in model.json (damaged or replaced file)`);
+    throw modelError(
+      `Model package ${dir}: ${entry.path} does not match its sha256 in model.json (damaged or replaced file)`,
+    );
   }
 }
 
@@ -66,12 +79,14 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
   }
   for (const { entry, role } of entries) {
     const stat = await fs.stat(join(dir, entry.path)).catch(() => null);
-    if (!stat) throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
+    if (!stat)
+      throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
   }
   await Promise.all(entries.map(({ entry, role }) => verifyFile(dir, entry, role)));
 
   const hashes = {} as Record<GraphRole, { sha256: string; data?: string | null }>;
-  for (const role of GRAPH_ROLES) hashes[role] = { sha256: manifest.files[role].sha256, data: manifest.files[role].data?.sha256 };
+  for (const role of GRAPH_ROLES)
+    hashes[role] = { sha256: manifest.files[role].sha256, data: manifest.files[role].data?.sha256 };
   const expected = computeFingerprint(hashes, manifest.prefix_fill?.values);
   if (expected !== manifest.fingerprint) {
     throw modelError(
