@@ -159,6 +159,49 @@ describe('model package verification', () => {
     }
   });
 
+  test('integrity 15.2: a graph replaced after load() is refused when its session opens', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    const model = await Model.load(dir, { device: 'cpu' });
+    try {
+      const file = join(dir, 'decoder.onnx');
+      const bytes = readFileSync(file);
+      bytes[bytes.length - 10] ^= 0xff;
+      writeFileSync(file, bytes);
+      const t = model.numTokens;
+      const d = model.latentDim;
+      await expect(model.decode({ data: new Float32Array(t * d), dims: [1, t, d] })).rejects.toThrow(
+        /decoder\.onnx does not match its sha256/,
+      );
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('integrity 10.13: graphs swapped between roles (hashes and fingerprint updated) are refused when opened', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    renameSync(join(dir, 'encoder.onnx'), join(dir, 'tmp.onnx'));
+    renameSync(join(dir, 'decoder.onnx'), join(dir, 'encoder.onnx'));
+    renameSync(join(dir, 'tmp.onnx'), join(dir, 'decoder.onnx'));
+    editManifest(dir, (m) => {
+      for (const k of ['sha256', 'bytes'])
+        [m.files.encoder[k], m.files.decoder[k]] = [m.files.decoder[k], m.files.encoder[k]];
+      const hashes: Record<string, { sha256: string }> = {};
+      for (const role of ['codebook', 'decoder', 'dequantize', 'encoder'])
+        hashes[role] = { sha256: m.files[role].sha256 };
+      m.fingerprint = computeFingerprint(hashes as any, m.prefix_fill?.values);
+    });
+    const model = await Model.load(dir, { device: 'cpu' });
+    try {
+      const s = model.imageSize;
+      const err = await model.encode({ data: new Float32Array(3 * s * s), dims: [1, 3, s, s] }).catch((e) => e);
+      expect(err).toBeInstanceOf(StyledVqError);
+      expect(err.kind).toBe('model');
+      expect(err.message).toMatch(/encoder\.onnx has inputs \[latents\].*expected input "image"/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   test('a manifest whose fingerprint disagrees with its files is refused', async () => {
     const dir = copyFixtureModel(tmp.dir);
     editManifest(dir, (m) => {

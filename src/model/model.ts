@@ -9,7 +9,7 @@ import { inputError, modelError } from '../errors';
 import { Device, ExecutionInfo, GraphSession, openSession, parseDevice, TensorData } from '../runtime/onnx';
 import { GraphRole, Manifest, Preprocessing, readManifest } from './manifest';
 import { resolveModelDir, ModelSource } from './resolve';
-import { verifyPackage } from './verify';
+import { verifyFile, verifyPackage } from './verify';
 import { DEFAULTS } from '../defaults';
 
 export type FloatBatch = TensorData<Float32Array>;
@@ -181,6 +181,12 @@ export class Model {
 
   private async openGraph(role: GraphRole): Promise<GraphSession> {
     const device = this.executionInfo ? this.executionInfo.provider : this.device;
+    // Graphs open on first use, possibly long after load() hashed them (reconstruct opens the
+    // decoder after encoding): hash again right before ONNX Runtime reads the files, so a
+    // file replaced in between never runs under the old fingerprint (issue 15.2).
+    const entry = this.manifest.files[role];
+    await verifyFile(this.dir, entry, role);
+    if (entry.data) await verifyFile(this.dir, entry.data, `${role} external data`);
     const { session, execution } = await openSession(join(this.dir, this.fileOf(role)), {
       device,
       threads: this.threads,
@@ -188,10 +194,14 @@ export class Model {
     });
     if (!this.executionInfo) this.executionInfo = { ...execution, device: this.device };
     const { input, output } = IO[role];
-    if (!session.inputNames.includes(input) || !session.outputNames.includes(output)) {
+    // Names read before the release: a released session has none (this path used to end in
+    // "session already released", an internal error, for graphs swapped between roles).
+    const inputs = [...session.inputNames];
+    const outputs = [...session.outputNames];
+    if (!inputs.includes(input) || !outputs.includes(output)) {
       await session.release();
       throw modelError(
-        `${this.fileOf(role)} has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; ` +
+        `${this.fileOf(role)} has inputs [${inputs.join(', ')}] and outputs [${outputs.join(', ')}]; ` +
           `expected input "${input}" and output "${output}" (docs/model-package.md)`,
       );
     }

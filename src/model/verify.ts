@@ -39,7 +39,7 @@ export function computeFingerprint(
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
 }
 
-async function verifyFile(dir: string, entry: FileEntry, role: string): Promise<void> {
+export async function verifyFile(dir: string, entry: FileEntry, role: string): Promise<void> {
   const path = join(dir, entry.path);
   const stat = await fs.stat(path).catch(() => null);
   if (!stat) throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
