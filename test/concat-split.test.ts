@@ -252,6 +252,20 @@ describe('mismatches are reported, never dropped silently', () => {
     writeFileSync(file, JSON.stringify(edited));
     await expect(splitSequences({ input: s.output, layout: file, outDir: fresh('x') })).rejects.toThrow(/sequences disagree/);
   });
+
+  test('integrity 15.6: a layout whose external dtype cannot hold the vocabulary is refused, never narrowed', async () => {
+    const s = await concat({ external: codesDir });
+    const edited = JSON.parse(readFileSync(s.layoutFile, 'utf8'));
+    expect(edited.external.vocab_size).toBeGreaterThan(256);
+    edited.external.npy.dtype = 'uint8';
+    const file = join(tmp.dir, 'narrow.layout.json');
+    writeFileSync(file, JSON.stringify(edited));
+    const out = fresh('narrow');
+    await expect(splitSequences({ input: s.output, layout: file, outDir: out })).rejects.toThrow(
+      /external\.npy\.dtype uint8 holds codes up to 255, but vocab_size is \d+; refusing to narrow codes/,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 test('the CLI: concat and split with exit codes, --json summaries and a usage error', () => {

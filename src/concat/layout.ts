@@ -18,6 +18,10 @@ import { inputError, usageError, msg, opt } from '../errors';
 import type { NpyDtype } from '../tokens/npy';
 import type { ModelRef } from '../tokens/record';
 
+
+/** The largest code each integer dtype holds (int64 holds any id a Number can be). */
+const NPY_INT_MAX: Record<string, number> = { uint8: 255, int16: 32767, uint16: 65535, int32: 2 ** 31 - 1, uint32: 2 ** 32 - 1, int64: Number.MAX_SAFE_INTEGER };
+
 export const LAYOUT_FORMAT = 'styled-vq-layout';
 export const LAYOUT_VERSION = 1;
 
@@ -189,6 +193,11 @@ export function parseLayout(raw: unknown, where: string): Layout {
   const perImage = (npy.shape as number[]).reduce((a, b) => a * b, 1);
   if (perImage !== l.external.tokens_per_image) throw fail(`external.npy.shape ${JSON.stringify(npy.shape)} holds ${perImage} codes, but tokens_per_image is ${l.external.tokens_per_image}`);
   if (typeof npy.dtype !== 'string' || !NPY_INT_DTYPES.includes(npy.dtype)) throw fail(`external.npy.dtype must be one of ${NPY_INT_DTYPES.join(', ')}, found ${JSON.stringify(npy.dtype) ?? 'nothing'}`);
+  // A dtype too narrow for the vocabulary would truncate codes modulo its range (issue 15.6).
+  const largest = NPY_INT_MAX[npy.dtype as string];
+  if (largest !== undefined && l.external.vocab_size - 1 > largest) {
+    throw fail(`external.npy.dtype ${npy.dtype} holds codes up to ${largest}, but vocab_size is ${l.external.vocab_size}; refusing to narrow codes`);
+  }
   if (l.external.aug_index !== null && l.external.aug_index !== undefined && !(Number.isInteger(l.external.aug_index) && l.external.aug_index >= 0)) {
     throw fail('external.aug_index must be null or a non-negative integer');
   }
