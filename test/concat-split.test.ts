@@ -3,7 +3,8 @@
  * external VQ codes in both layouts, taken apart again losslessly, and every way the
  * inputs can disagree reported instead of dropped.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeRecords } from '../src/api/decode';
 import { runBatch } from '../src/batch/run-batch';
@@ -251,6 +252,17 @@ describe('mismatches are reported, never dropped silently', () => {
     const file = join(tmp.dir, 'edited.layout.json');
     writeFileSync(file, JSON.stringify(edited));
     await expect(splitSequences({ input: s.output, layout: file, outDir: fresh('x') })).rejects.toThrow(/sequences disagree/);
+  });
+
+  test('integrity 15.16: a FIFO named *.npy in the codes folder (or given directly) is refused, not read forever', async () => {
+    const dir = join(tmp.dir, 'fifo-codes');
+    cpSync(codesDir, dir, { recursive: true });
+    const fifo = join(dir, 'zz-pipe.npy');
+    execFileSync('mkfifo', [fifo]);
+    const started = Date.now();
+    await expect(concat({ external: dir })).rejects.toThrow(/External codes .*zz-pipe\.npy is not a regular file/);
+    await expect(concat({ external: fifo })).rejects.toThrow(/External codes .*zz-pipe\.npy is not a regular file/);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   test('integrity 15.6: a layout whose external dtype cannot hold the vocabulary is refused, never narrowed', async () => {

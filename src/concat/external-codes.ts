@@ -121,6 +121,8 @@ export async function readExternalCodes(path: string, options: ExternalOptions):
   const stat = await fs.stat(path).catch(() => null);
   if (!stat) throw usageError(`External codes ${path}: no such file or folder`);
   if (stat.isDirectory()) return readFolder(path, options);
+  // A FIFO or device would block the read forever (issue 15.16): only regular files are opened.
+  if (!stat.isFile()) throw inputError(`External codes ${path} is not a regular file`);
   const ext = extname(path).toLowerCase();
   if (ext === '.npy') return readOneNpy(path, options);
   if (ext === '.json' || ext === '.jsonl') return readJson(path, options, ext === '.jsonl');
@@ -130,6 +132,12 @@ export async function readExternalCodes(path: string, options: ExternalOptions):
 async function readFolder(dir: string, options: ExternalOptions): Promise<ExternalCodes> {
   const names = (await fs.readdir(dir)).filter((n) => extname(n).toLowerCase() === '.npy' && !n.startsWith('.'));
   if (!names.length) throw inputError(`External codes folder ${dir} holds no .npy files`);
+  // A FIFO named *.npy would block the read forever (issue 15.16): refuse anything that is not
+  // a regular file (symlinks are followed) before opening any of them.
+  for (const n of names) {
+    const st = await fs.stat(join(dir, n)).catch(() => null);
+    if (!st?.isFile()) throw inputError(`External codes ${join(dir, n)} is not a regular file${st ? '' : ' (a broken link)'}`);
+  }
   const stemOf = (n: string) => n.slice(0, -4);
   const numeric = options.numericOrder && names.every((n) => /^\d+$/.test(stemOf(n)));
   names.sort(numeric ? (a, b) => Number(stemOf(a)) - Number(stemOf(b)) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
