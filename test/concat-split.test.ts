@@ -10,7 +10,7 @@ import { decodeRecords } from '../src/api/decode';
 import { runBatch } from '../src/batch/run-batch';
 import { concatCodes, ConcatOptions } from '../src/concat/run-concat';
 import { readLayout } from '../src/concat/layout';
-import { splitSequences } from '../src/concat/run-split';
+import { splitSequences, uniqueNames } from '../src/concat/run-split';
 import { StyledVqError } from '../src/errors';
 import { Model } from '../src/model/model';
 import { encodeNpy, readNpy } from '../src/tokens/npy';
@@ -263,6 +263,13 @@ describe('mismatches are reported, never dropped silently', () => {
     await expect(concat({ external: dir })).rejects.toThrow(/External codes .*zz-pipe\.npy is not a regular file/);
     await expect(concat({ external: fifo })).rejects.toThrow(/External codes .*zz-pipe\.npy is not a regular file/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  test('integrity 15.7: colliding output names are made unique deterministically (a, a-2, a)', () => {
+    const names = uniqueNames(['a', 'a-2', 'a', 'a', 'a-2', 'b/c', 'b_c', '']);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual(['a.npy', 'a-2.npy', 'a-2-2.npy', 'a-3.npy', 'a-2-4.npy', 'b_c.npy', 'b_c-6.npy', 'sequence-7.npy']);
+    expect(uniqueNames(['a', 'a-2', 'a'])).toEqual(uniqueNames(['a', 'a-2', 'a']));
   });
 
   test('integrity 15.6: a layout whose external dtype cannot hold the vocabulary is refused, never narrowed', async () => {

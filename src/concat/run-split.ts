@@ -144,12 +144,18 @@ function typed(dtype: NpyDtype, values: number[]): NpyData {
   }
 }
 
-/** A file name for each image: its stem, made safe and unique. */
-function uniqueNames(stems: string[]): string[] {
+/**
+ * A file name for each image: its stem, made safe and unique. A taken name gets `-<index>`
+ * (then `-<index>-2`, ...) until free: sources `a`, `a-2`, `a` once gave `a-2` twice and the
+ * second overwrote the first (issue 15.7). The layout's `files` list says which is which.
+ */
+export function uniqueNames(stems: string[]): string[] {
   const used = new Set<string>();
   return stems.map((stem, i) => {
-    let name = stem.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || `sequence-${i}`;
-    if (used.has(name)) name = `${name}-${i}`;
+    const base = stem.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || `sequence-${i}`;
+    let name = base;
+    if (used.has(name)) name = `${base}-${i}`;
+    for (let k = 2; used.has(name); k++) name = `${base}-${i}-${k}`;
     used.add(name);
     return `${name}.npy`;
   });
