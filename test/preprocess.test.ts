@@ -234,6 +234,27 @@ describe('bad inputs give one clear line', () => {
   });
 });
 
+test('integrity 15.14: a tiny 4,000,000x1 TIFF is refused before the upscale, fast and in bounded memory', async () => {
+  const sharp = require('sharp');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'styled-vq-wide-'));
+  const file = path.join(dir, 'wide.tiff');
+  await sharp(Buffer.alloc(4_000_000 * 3, 128), { raw: { width: 4_000_000, height: 1, channels: 3 } })
+    .tiff({ compression: 'deflate' })
+    .toFile(file);
+  expect((await fs.stat(file)).size).toBeLessThan(64 * 1024);
+  const started = Date.now();
+  const before = process.memoryUsage().rss;
+  const err = await preprocessImage(file, { size: 64 }).catch((e) => e);
+  expect(err).toBeInstanceOf(StyledVqError);
+  expect(err.message).toMatch(/wide\.tiff: image is 4000000x1, an aspect ratio too extreme to resize: its short side at 64 would make 256000000x64 pixels, over the limit of 16777216/);
+  expect(Date.now() - started).toBeLessThan(10_000);
+  expect(process.memoryUsage().rss - before).toBeLessThan(500 * 1024 * 1024);
+  // A wide but reasonable panorama still works (4096:1 is the bound at size 64).
+  const ok = await preprocessImage(await sharp({ create: { width: 2000, height: 1, channels: 3, background: '#808080' } }).png().toBuffer(), { size: 64 });
+  expect(ok.rgb.length).toBe(64 * 64 * 3);
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
 describe('writing images', () => {
   let dir: string;
   beforeAll(async () => {

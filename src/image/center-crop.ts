@@ -9,7 +9,16 @@
  * does; a 1x1 input becomes a flat square of its colour. We accept them rather than refuse:
  * the Python reference accepts them too, and refusing would make batch runs lossy.
  */
+import { inputError } from '../errors';
 import { pilResize } from './pil-resample';
+
+/**
+ * The most pixels the bicubic step may produce (48 MB of RGB). Within the input pixel limit a
+ * tiny file can still be 4,000,000x1, which the short-side upscale would turn into
+ * 256,000,000x64 (gigabytes, issue 15.14): such extreme aspect ratios are refused before
+ * anything is allocated. With size 64 this allows aspect ratios up to 4096:1.
+ */
+export const MAX_RESAMPLED_PIXELS = 1 << 24;
 
 /** Python 3's round() for the non-negative values we see: ties go to the even neighbour. */
 export function roundHalfEven(v: number): number {
@@ -35,6 +44,11 @@ export function centerCropArr(rgb: Uint8Array, width: number, height: number, si
   const scale = size / Math.min(w, h);
   const bw = roundHalfEven(w * scale);
   const bh = roundHalfEven(h * scale);
+  if (bw * bh > MAX_RESAMPLED_PIXELS) {
+    throw inputError(
+      `image is ${width}x${height}, an aspect ratio too extreme to resize: its short side at ${size} would make ${bw}x${bh} pixels, over the limit of ${MAX_RESAMPLED_PIXELS}`,
+    );
+  }
   cur = pilResize(cur, w, h, bw, bh, 'bicubic');
   const cy = Math.floor((bh - size) / 2);
   const cx = Math.floor((bw - size) / 2);

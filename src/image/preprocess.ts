@@ -4,6 +4,7 @@
  * `loadRgb`, its decoding half (`load_rgb`).
  */
 import { DEFAULTS } from '../defaults';
+import { inputError, StyledVqError } from '../errors';
 import { invalidParameter, positiveInteger } from '../util/checks';
 import { centerCropArr } from './center-crop';
 import { AlphaMode, decodeRgb } from './decode';
@@ -70,9 +71,19 @@ export async function preprocessImage(input: string | Uint8Array, opts: Preproce
   positiveInteger('size', opts?.size);
   const decoded = await decodeRgb(input, checkCommon(opts, input));
   return {
-    rgb: centerCropArr(decoded.rgb, decoded.width, decoded.height, opts.size),
+    rgb: cropNamed(input, () => centerCropArr(decoded.rgb, decoded.width, decoded.height, opts.size)),
     size: opts.size,
     originalWidth: decoded.width,
     originalHeight: decoded.height,
   };
+}
+
+/** centerCropArr's refusals (an extreme aspect ratio) name the input, as decode's do. */
+function cropNamed(input: string | Uint8Array, crop: () => Uint8Array): Uint8Array {
+  try {
+    return crop();
+  } catch (err) {
+    if (err instanceof StyledVqError) throw inputError(`${typeof input === 'string' ? input : '<image bytes>'}: ${err.message}`, err);
+    throw err;
+  }
 }
