@@ -1,6 +1,7 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { modelInfo } from '../api/info';
 import { GlobalArgs, printJson, result, withModel } from '../cli/globals';
+import { DEFAULTS } from '../defaults';
 
 export type InfoArgs = GlobalArgs;
 
@@ -24,7 +25,7 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
     }
     const lines = [
       `name          ${info.name}${info.description ? `  (${info.description})` : ''}`,
-      `directory     ${info.dir}  [${info.source === 'option' ? '--model' : info.source === 'env' ? '$STYLED_VQ_MODEL' : 'default'}]`,
+      `directory     ${info.dir}  [${info.source === 'option' ? '--model' : info.source === 'env' ? `$${DEFAULTS.modelEnv}` : 'default'}]`,
       `fingerprint   ${info.fingerprint}  (all files verified)`,
       `image size    ${info.imageSize}x${info.imageSize}`,
       `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
