@@ -4,4 +4,9 @@
  * Not part of `npm test`, which must run anywhere; run with `npm run test:slurm`.
  */
 const base = require('./jest.config.js');
-module.exports = { ...base, testMatch: ['<rootDir>/test/slurm/**/*.test.ts'], testPathIgnorePatterns: [], testTimeout: 600000 };
+module.exports = {
+  ...base,
+  testMatch: ['<rootDir>/test/slurm/**/*.test.ts'],
+  testPathIgnorePatterns: [],
+  testTimeout: 600000,
+};

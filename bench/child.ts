@@ -9,7 +9,11 @@ export interface ChildResult {
   wallS: number;
 }
 
-export function runChild(cmd: string, args: string[], opts: { timeoutS?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ChildResult> {
+export function runChild(
+  cmd: string,
+  args: string[],
+  opts: { timeoutS?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,7 +73,9 @@ export async function guarded(
     const others = Math.max(0, busy1 - busy0 - r.cpu_s - (self.user + self.system) / 1e6);
     last = { ...r, others_cpu_share: Math.round((others / wall) * 100) / 100, tries: i };
     if (others / wall <= maxOthers) return last;
-    opts.log?.(`  (other processes took ${(others / wall).toFixed(2)} of a CPU during that measurement: ${i < tries ? 'again' : 'kept, marked disturbed'})`);
+    opts.log?.(
+      `  (other processes took ${(others / wall).toFixed(2)} of a CPU during that measurement: ${i < tries ? 'again' : 'kept, marked disturbed'})`,
+    );
   }
   return { ...last, disturbed: true };
 }

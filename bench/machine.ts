@@ -25,7 +25,19 @@ export function machineInfo(): MachineInfo {
       if (k === 'core id') cores.add(`${phys}:${v}`);
       if (k === 'flags' && !flags.length) {
         const have = new Set(v.split(/\s+/));
-        for (const f of ['avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_tile', 'amx_int8', 'amx_bf16', 'f16c']) if (have.has(f)) flags.push(f);
+        for (const f of [
+          'avx2',
+          'fma',
+          'avx512f',
+          'avx512_vnni',
+          'avx512_bf16',
+          'avx512_fp16',
+          'amx_tile',
+          'amx_int8',
+          'amx_bf16',
+          'f16c',
+        ])
+          if (have.has(f)) flags.push(f);
       }
     }
     physical = cores.size || null;
@@ -91,7 +103,12 @@ export async function sampleLoad(exclude: number[] = []): Promise<LoadSample> {
   } catch {
     // no /proc/stat
   }
-  return { at: new Date().toISOString(), loadavg_1m: loadavg()[0], busy_fraction: busy, busy_processes: busyProcesses(exclude) };
+  return {
+    at: new Date().toISOString(),
+    loadavg_1m: loadavg()[0],
+    busy_fraction: busy,
+    busy_processes: busyProcesses(exclude),
+  };
 }
 
 function busyProcesses(exclude: number[]): string[] {
@@ -107,7 +124,8 @@ function busyProcesses(exclude: number[]): string[] {
       if (f.length < 12) continue;
       const pid = Number(f[0]);
       const pcpu = Number(f[8]);
-      if (pcpu > 10 && pid !== process.pid && !exclude.includes(pid)) rows.push(`${f.slice(11).join(' ')} (pid ${pid}, ${pcpu}% CPU)`);
+      if (pcpu > 10 && pid !== process.pid && !exclude.includes(pid))
+        rows.push(`${f.slice(11).join(' ')} (pid ${pid}, ${pcpu}% CPU)`);
     }
     return rows.slice(0, 5);
   } catch {
@@ -119,7 +137,10 @@ function busyProcesses(exclude: number[]): string[] {
 export function trainingRunning(): string[] {
   try {
     const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-    return out.split('\n').filter((l) => /train\.py/.test(l) && !/ps -eo/.test(l)).map((l) => l.trim());
+    return out
+      .split('\n')
+      .filter((l) => /train\.py/.test(l) && !/ps -eo/.test(l))
+      .map((l) => l.trim());
   } catch {
     return [];
   }

@@ -20,7 +20,7 @@ import { defaultModelDir } from '../src/model/resolve';
 import { ortVersion } from '../src/runtime/onnx';
 import { guarded, runChild, runJson, ortJob } from './child';
 import { decoderFlops, encoderFlops } from './flops';
-import { machineInfo, sampleLoad, trainingRunning, LoadSample } from './machine';
+import { machineInfo, sampleLoad, trainingRunning, type LoadSample } from './machine';
 import { renderMarkdown } from './report';
 import { runVariants } from './variants';
 
@@ -61,7 +61,10 @@ function defaultModel(opts: Options): { dir: string; note?: string } {
   try {
     return { dir: defaultModelDir() };
   } catch (err) {
-    return { dir: FIXTURE, note: `no default model installed (${(err as Error).message.split(';')[0]}): the test fixture stands in` };
+    return {
+      dir: FIXTURE,
+      note: `no default model installed (${(err as Error).message.split(';')[0]}): the test fixture stands in`,
+    };
   }
 }
 
@@ -71,14 +74,31 @@ async function narrowModel(opts: Options): Promise<{ dir: string; note?: string;
   if (existsSync(join(dir, 'model.json'))) return { dir, note: 'random weights (seed 0), exported by an earlier run' };
   mkdirSync(dir, { recursive: true });
   const args = [
-    join(ROOT, 'training', 'export.py'), '--random', '--preset', NARROW.preset, '--codebook-size', String(NARROW.codebook),
-    '--seed', String(NARROW.seed), '--out', dir, '--name', `${NARROW.preset}-random`, '--description', 'random weights, for benchmarks only',
+    join(ROOT, 'training', 'export.py'),
+    '--random',
+    '--preset',
+    NARROW.preset,
+    '--codebook-size',
+    String(NARROW.codebook),
+    '--seed',
+    String(NARROW.seed),
+    '--out',
+    dir,
+    '--name',
+    `${NARROW.preset}-random`,
+    '--description',
+    'random weights, for benchmarks only',
   ];
   log(`exporting ${NARROW.preset} (random weights): ${opts.python} ${args.map((a) => rel(a)).join(' ')}`);
   const r = await runChild(opts.python, args, { timeoutS: 900 });
-  if (r.code !== 0) throw new Error(`export of ${NARROW.preset} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(`export of ${NARROW.preset} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const last = r.stdout.trim().split('\n').pop() ?? '{}';
-  return { dir, note: 'random weights (seed 0), exported by this run', export: { ...JSON.parse(last), wall_s: r.wallS } };
+  return {
+    dir,
+    note: 'random weights (seed 0), exported by this run',
+    export: { ...JSON.parse(last), wall_s: r.wallS },
+  };
 }
 
 function round(x: number, d = 3): number {
@@ -93,7 +113,19 @@ async function gemmSection(opts: Options) {
   const minTime = opts.quick ? 1 : 3;
   const ort = await guarded(() => ortJob({ mode: 'gemm', size, threads: opts.threads, minTime }), { log });
   const torch = opts.torch
-    ? await guarded(() => python(opts, ['gemm', '--threads', String(opts.threads), '--size', String(size), '--min-time', String(minTime)]), { log })
+    ? await guarded(
+        () =>
+          python(opts, [
+            'gemm',
+            '--threads',
+            String(opts.threads),
+            '--size',
+            String(size),
+            '--min-time',
+            String(minTime),
+          ]),
+        { log },
+      )
     : { error: 'skipped (--no-torch)' };
   const peaks = [ort.gflops, torch.gflops].filter((x) => typeof x === 'number');
   return {
@@ -105,10 +137,18 @@ async function gemmSection(opts: Options) {
   };
 }
 
-async function modelSection(opts: Options, key: string, spec: { dir: string; note?: string; export?: Record<string, unknown> }, peak: number | null) {
+async function modelSection(
+  opts: Options,
+  key: string,
+  spec: { dir: string; note?: string; export?: Record<string, unknown> },
+  peak: number | null,
+) {
   const manifest = JSON.parse(readFileSync(join(spec.dir, 'model.json'), 'utf8'));
   const cfg = manifest.config;
-  const flops = { encoder_gflop_per_image: round(encoderFlops(cfg) / 1e9, 4), decoder_gflop_per_image: round(decoderFlops(cfg) / 1e9, 4) };
+  const flops = {
+    encoder_gflop_per_image: round(encoderFlops(cfg) / 1e9, 4),
+    decoder_gflop_per_image: round(decoderFlops(cfg) / 1e9, 4),
+  };
   log(`${key}: ${manifest.name} (${rel(spec.dir)})`);
   let check: Record<string, unknown> = { error: 'skipped (--no-torch)' };
   if (opts.torch) {
@@ -122,12 +162,50 @@ async function modelSection(opts: Options, key: string, spec: { dir: string; not
   for (const graph of ['encoder', 'decoder'] as const) {
     for (const batch of opts.batches) {
       const common = { batch, threads: opts.threads };
-      const ort = await guarded(() => ortJob({ mode: 'run', model: spec.dir, graph, ...common, minTime: opts.minTime, minIters: 3, maxIters: 10000, warmup: 1 }, 900), { log });
+      const ort = await guarded(
+        () =>
+          ortJob(
+            {
+              mode: 'run',
+              model: spec.dir,
+              graph,
+              ...common,
+              minTime: opts.minTime,
+              minIters: 3,
+              maxIters: 10000,
+              warmup: 1,
+            },
+            900,
+          ),
+        { log },
+      );
       const torch = opts.torch
-        ? await guarded(() => python(opts, ['run', '--model', spec.dir, '--graph', graph, '--batch', String(batch), '--threads', String(opts.threads), '--min-time', String(opts.minTime)]), { log })
+        ? await guarded(
+            () =>
+              python(opts, [
+                'run',
+                '--model',
+                spec.dir,
+                '--graph',
+                graph,
+                '--batch',
+                String(batch),
+                '--threads',
+                String(opts.threads),
+                '--min-time',
+                String(opts.minTime),
+              ]),
+            { log },
+          )
         : { error: 'skipped (--no-torch)' };
       const ratio = ort.images_per_s && torch.images_per_s ? round(ort.images_per_s / torch.images_per_s) : null;
-      const row: Record<string, unknown> = { graph, batch, onnxruntime: ort, pytorch: torch, ort_vs_pytorch_ratio: ratio };
+      const row: Record<string, unknown> = {
+        graph,
+        batch,
+        onnxruntime: ort,
+        pytorch: torch,
+        ort_vs_pytorch_ratio: ratio,
+      };
       if (graph === 'encoder') {
         const gf = encoderFlops(cfg) / 1e9;
         row.ort_gflops = ort.images_per_s ? round(gf * ort.images_per_s, 1) : null;
@@ -139,7 +217,9 @@ async function modelSection(opts: Options, key: string, spec: { dir: string; not
         row.ort_gflops = ort.images_per_s ? round(gf * ort.images_per_s, 1) : null;
         row.pytorch_gflops = torch.images_per_s ? round(gf * torch.images_per_s, 1) : null;
       }
-      log(`  ${graph} batch ${batch}: ORT ${fmt(ort.images_per_s)} img/s, PyTorch ${fmt(torch.images_per_s)} img/s, ratio ${ratio ?? '-'}`);
+      log(
+        `  ${graph} batch ${batch}: ORT ${fmt(ort.images_per_s)} img/s, PyTorch ${fmt(torch.images_per_s)} img/s, ratio ${ratio ?? '-'}`,
+      );
       rows.push(row);
     }
   }
@@ -189,8 +269,16 @@ async function coldStart(opts: Options, model: { dir: string; note?: string }) {
       const rss = existsSync(rssFile) ? JSON.parse(readFileSync(rssFile, 'utf8')).max_rss_mb : null;
       runs.push({ wall_s: round(r.wallS), max_rss_mb: rss === null ? null : round(rss, 1) });
     }
-    const walls = runs.map((r) => (r as { wall_s?: number }).wall_s).filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
-    const entry = { label: v.label, command: `styled-vq ${args.join(' ')}`, runs, median_wall_s: walls.length ? walls[walls.length >> 1] : null };
+    const walls = runs
+      .map((r) => (r as { wall_s?: number }).wall_s)
+      .filter((x): x is number => typeof x === 'number')
+      .sort((a, b) => a - b);
+    const entry = {
+      label: v.label,
+      command: `styled-vq ${args.join(' ')}`,
+      runs,
+      median_wall_s: walls.length ? walls[walls.length >> 1] : null,
+    };
     log(`  cold start ${v.label}: ${JSON.stringify(runs)}`);
     results.push(entry);
   }
@@ -205,13 +293,20 @@ async function batchSection(opts: Options, model: { dir: string }) {
     mod = require(join(__dirname, 'batch'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' && /[\\/]batch['"]?/.test(e.message.split('\n')[0])) return { skipped: 'bench/batch is not there yet' };
+    if (e.code === 'MODULE_NOT_FOUND' && /[\\/]batch['"]?/.test(e.message.split('\n')[0]))
+      return { skipped: 'bench/batch is not there yet' };
     return { error: e.message };
   }
   if (typeof mod.runBatchBench !== 'function') return { error: 'bench/batch does not export runBatchBench' };
   log('batch (bench/batch runBatchBench)');
   try {
-    return await mod.runBatchBench({ quick: opts.quick, threads: opts.threads, model: model.dir, outDir: join(OUT, 'batch'), log: (l: string) => log(`  batch: ${l}`) });
+    return await mod.runBatchBench({
+      quick: opts.quick,
+      threads: opts.threads,
+      model: model.dir,
+      outDir: join(OUT, 'batch'),
+      log: (l: string) => log(`  batch: ${l}`),
+    });
   } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) };
   }
@@ -225,22 +320,61 @@ async function pythonVersions(opts: Options) {
 export async function main(argv: string[]): Promise<number> {
   const a = await yargs(argv)
     .scriptName('npm run bench --')
-    .usage('$0 [options]\n\nonnxruntime-node vs PyTorch eager on the same weights; writes BENCHMARKS.md and bench/results.json.')
+    .usage(
+      '$0 [options]\n\nonnxruntime-node vs PyTorch eager on the same weights; writes BENCHMARKS.md and bench/results.json.',
+    )
     .options({
-      quick: { type: 'boolean', default: false, describe: 'Quick subset: default model only, batches 1 and 8, short timings; writes under bench/out/ unless --md/--json say otherwise' },
-      models: { type: 'string', describe: 'Comma-separated: default,seed-narrow', defaultDescription: 'both (quick: default)' },
+      quick: {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Quick subset: default model only, batches 1 and 8, short timings; writes under bench/out/ unless --md/--json say otherwise',
+      },
+      models: {
+        type: 'string',
+        describe: 'Comma-separated: default,seed-narrow',
+        defaultDescription: 'both (quick: default)',
+      },
       batches: { type: 'string', describe: 'Comma-separated batch sizes', defaultDescription: '1,8,32 (quick: 1,8)' },
       threads: { type: 'number', describe: 'Threads for both libraries', defaultDescription: 'all cores' },
-      'min-time': { type: 'number', describe: 'Seconds each row keeps timing (at least 3 runs after 1 warm-up)', defaultDescription: '2 (quick: 0.5)' },
-      python: { type: 'string', default: process.env.STYLED_VQ_PYTHON || '/usr/bin/python3', describe: 'Python with torch + onnx ($STYLED_VQ_PYTHON)' },
+      'min-time': {
+        type: 'number',
+        describe: 'Seconds each row keeps timing (at least 3 runs after 1 warm-up)',
+        defaultDescription: '2 (quick: 0.5)',
+      },
+      python: {
+        type: 'string',
+        default: process.env.STYLED_VQ_PYTHON || '/usr/bin/python3',
+        describe: 'Python with torch + onnx ($STYLED_VQ_PYTHON)',
+      },
       model: { type: 'string', describe: 'Package to use as "default" instead of the shipped one' },
-      'cold-runs': { type: 'number', describe: 'Fresh processes per cold-start variant', defaultDescription: '3 (quick: 1)' },
-      variants: { type: 'boolean', describe: 'Also measure session-option and int8 variants', defaultDescription: 'on (quick: off)' },
+      'cold-runs': {
+        type: 'number',
+        describe: 'Fresh processes per cold-start variant',
+        defaultDescription: '3 (quick: 1)',
+      },
+      variants: {
+        type: 'boolean',
+        describe: 'Also measure session-option and int8 variants',
+        defaultDescription: 'on (quick: off)',
+      },
       batch: { type: 'boolean', default: true, describe: 'Run the bench/batch section when it exists' },
       torch: { type: 'boolean', default: true, describe: 'Run the PyTorch side (--no-torch: ONNX Runtime only)' },
-      md: { type: 'string', describe: 'Markdown output', defaultDescription: 'BENCHMARKS.md (quick: bench/out/BENCHMARKS.md)' },
-      json: { type: 'string', describe: 'JSON output', defaultDescription: 'bench/results.json (quick: bench/out/results.json)' },
-      'render-only': { type: 'boolean', default: false, describe: 'Only rewrite the markdown from the JSON (after editing bench/notes.md)' },
+      md: {
+        type: 'string',
+        describe: 'Markdown output',
+        defaultDescription: 'BENCHMARKS.md (quick: bench/out/BENCHMARKS.md)',
+      },
+      json: {
+        type: 'string',
+        describe: 'JSON output',
+        defaultDescription: 'bench/results.json (quick: bench/out/results.json)',
+      },
+      'render-only': {
+        type: 'boolean',
+        default: false,
+        describe: 'Only rewrite the markdown from the JSON (after editing bench/notes.md)',
+      },
     })
     .example('$0', 'the full run that produced BENCHMARKS.md')
     .example('$0 --quick', 'a ~1 minute smoke run')
@@ -252,7 +386,10 @@ export async function main(argv: string[]): Promise<number> {
   const quick = a.quick;
   const opts: Options = {
     quick,
-    models: (a.models ?? (quick ? 'default' : 'default,seed-narrow')).split(',').map((s) => s.trim()).filter(Boolean),
+    models: (a.models ?? (quick ? 'default' : 'default,seed-narrow'))
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     batches: (a.batches ?? (quick ? '1,8' : '1,8,32')).split(',').map(Number),
     threads: a.threads ?? (await import('node:os')).availableParallelism(),
     minTime: a['min-time'] ?? (quick ? 0.5 : 2),
@@ -270,7 +407,8 @@ export async function main(argv: string[]): Promise<number> {
     log(`rewrote ${rel(opts.md)} from ${rel(opts.json)}`);
     return 0;
   }
-  for (const m of opts.models) if (!['default', 'seed-narrow'].includes(m)) throw new Error(`--models: unknown "${m}" (default, seed-narrow)`);
+  for (const m of opts.models)
+    if (!['default', 'seed-narrow'].includes(m)) throw new Error(`--models: unknown "${m}" (default, seed-narrow)`);
   if (opts.batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error('--batches: positive integers');
   mkdirSync(OUT, { recursive: true });
 
@@ -302,7 +440,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   log('cold start');
   const cold = await coldStart(opts, def);
-  const variants = opts.variants ? await runVariants(opts, def.dir, log, extra) : { skipped: 'not run (--quick or --no-variants)' };
+  const variants = opts.variants
+    ? await runVariants(opts, def.dir, log, extra)
+    : { skipped: 'not run (--quick or --no-variants)' };
   const batch = opts.batchSection ? await batchSection(opts, def) : { skipped: 'not run (--no-batch)' };
   samples.push(await sampleLoad());
   const trainingAfter = trainingRunning();
@@ -328,10 +468,13 @@ export async function main(argv: string[]): Promise<number> {
     variants,
     batch,
     seed_size: existsSync(join(ROOT, 'bench', 'seed-size.json'))
-      ? { note: 'separate run: node dist/bench/bench/seed-size.js (not part of npm run bench: ~12 GB RAM, ~10 GB disk)', ...JSON.parse(readFileSync(join(ROOT, 'bench', 'seed-size.json'), 'utf8')) }
+      ? {
+          note: 'separate run: node dist/bench/bench/seed-size.js (not part of npm run bench: ~12 GB RAM, ~10 GB disk)',
+          ...JSON.parse(readFileSync(join(ROOT, 'bench', 'seed-size.json'), 'utf8')),
+        }
       : { skipped: 'bench/seed-size.json not present (node dist/bench/bench/seed-size.js writes it)' },
   };
-  writeFileSync(opts.json, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(opts.json, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(opts.md, renderMarkdown(results, rel));
   log(`wrote ${rel(opts.md)} and ${rel(opts.json)} in ${results.wall_s} s`);
   return 0;

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { openSession, GraphSession, ortSessionOptions, TensorData } from '../src/runtime/onnx';
+import { openSession, type GraphSession, ortSessionOptions, type TensorData } from '../src/runtime/onnx';
 import { matmulModelBytes } from './gemm-model';
 
 export interface RunJob {
@@ -123,15 +123,34 @@ async function run(job: RunJob) {
   const loadS = now() - t0;
   const feeds: Record<string, TensorData> =
     job.graph === 'encoder'
-      ? { image: { data: pseudoRandom(job.batch * 3 * c.image_size * c.image_size, 1), dims: [job.batch, 3, c.image_size, c.image_size] } }
-      : { latents: { data: pseudoRandom(job.batch * c.num_tokens * c.latent_dim, 2), dims: [job.batch, c.num_tokens, c.latent_dim] } };
+      ? {
+          image: {
+            data: pseudoRandom(job.batch * 3 * c.image_size * c.image_size, 1),
+            dims: [job.batch, 3, c.image_size, c.image_size],
+          },
+        }
+      : {
+          latents: {
+            data: pseudoRandom(job.batch * c.num_tokens * c.latent_dim, 2),
+            dims: [job.batch, c.num_tokens, c.latent_dim],
+          },
+        };
   const times = await timeIt(() => session.run(feeds), job.minTime, job.minIters, job.maxIters, job.warmup);
   await session.release();
   const med = median(times);
   return {
-    what: 'run', framework: 'onnxruntime', graph: job.graph, batch: job.batch, threads: job.threads, file,
-    iters: times.length, median_s: med, min_s: Math.min(...times), images_per_s: job.batch / med,
-    load_s: loadS, max_rss_mb: maxRssMb(),
+    what: 'run',
+    framework: 'onnxruntime',
+    graph: job.graph,
+    batch: job.batch,
+    threads: job.threads,
+    file,
+    iters: times.length,
+    median_s: med,
+    min_s: Math.min(...times),
+    images_per_s: job.batch / med,
+    load_s: loadS,
+    max_rss_mb: maxRssMb(),
   };
 }
 
@@ -144,12 +163,22 @@ async function gemm(job: GemmJob) {
   await s.release();
   const med = median(times);
   return {
-    what: 'gemm', framework: 'onnxruntime', size: n, threads: job.threads, median_s: med, best_s: Math.min(...times),
-    gflops: (2 * n ** 3) / med / 1e9, gflops_best: (2 * n ** 3) / Math.min(...times) / 1e9, max_rss_mb: maxRssMb(),
+    what: 'gemm',
+    framework: 'onnxruntime',
+    size: n,
+    threads: job.threads,
+    median_s: med,
+    best_s: Math.min(...times),
+    gflops: (2 * n ** 3) / med / 1e9,
+    gflops_best: (2 * n ** 3) / Math.min(...times) / 1e9,
+    max_rss_mb: maxRssMb(),
   };
 }
 
-interface Arr { shape: number[]; data: number[] }
+interface Arr {
+  shape: number[];
+  data: number[];
+}
 
 async function check(job: CheckJob) {
   const m = manifestOf(job.model);
@@ -166,7 +195,9 @@ async function check(job: CheckJob) {
   ] as const) {
     if (!ref[output]) continue; // the reference left this graph out
     const s = await open(`${job.model}/${m.files[graph].path}`, job.threads);
-    const r = (await s.run({ [inName]: { data: Float32Array.from(ref[input].data), dims: ref[input].shape } })) as Record<string, TensorData>;
+    const r = (await s.run({
+      [inName]: { data: Float32Array.from(ref[input].data), dims: ref[input].shape },
+    })) as Record<string, TensorData>;
     out[`${graph}_max_abs_diff`] = diff(r[outName].data as Float32Array, ref[output].data);
     await s.release();
   }
@@ -183,9 +214,13 @@ function smoothImages(n: number, size: number): Uint8Array {
         for (let c = 0; c < 3; c++) {
           const fy = Math.min(3, Math.max(0, ((y + 0.5) / size) * 4 - 0.5));
           const fx = Math.min(3, Math.max(0, ((x + 0.5) / size) * 4 - 0.5));
-          const y0 = Math.floor(fy), x0 = Math.floor(fx), y1 = Math.min(3, y0 + 1), x1 = Math.min(3, x0 + 1);
+          const y0 = Math.floor(fy),
+            x0 = Math.floor(fx),
+            y1 = Math.min(3, y0 + 1),
+            x1 = Math.min(3, x0 + 1);
           const at = (yy: number, xx: number) => g[((i * 3 + c) * 4 + yy) * 4 + xx];
-          const wx = fx - x0, wy = fy - y0;
+          const wx = fx - x0,
+            wy = fy - y0;
           const top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
           const bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
           const v = top * (1 - wy) + bottom * wy;
@@ -207,7 +242,14 @@ async function quality(job: QualityJob) {
   let source: string;
   if (job.images) {
     const arr = decodeNpy(readFileSync(job.images), job.images);
-    if (arr.dtype !== 'uint8' || arr.shape.length !== 4 || arr.shape[1] !== s || arr.shape[2] !== s || arr.shape[3] !== 3) throw new Error(`${job.images}: expected uint8 [N,${s},${s},3], got ${arr.dtype} [${arr.shape}]`);
+    if (
+      arr.dtype !== 'uint8' ||
+      arr.shape.length !== 4 ||
+      arr.shape[1] !== s ||
+      arr.shape[2] !== s ||
+      arr.shape[3] !== 3
+    )
+      throw new Error(`${job.images}: expected uint8 [N,${s},${s},3], got ${arr.dtype} [${arr.shape}]`);
     n = Math.min(arr.shape[0], job.limit);
     pixels = (arr.data as Uint8Array).subarray(0, n * s * s * 3);
     source = `${job.images} (first ${n})`;
@@ -248,7 +290,8 @@ async function quality(job: QualityJob) {
     const l32 = await run1(enc32, 'image', x, dims, 'latents');
     const lV = await run1(encV, 'image', x, dims, 'latents');
     for (let k = 0; k < l32.length; k++) latErr = Math.max(latErr, Math.abs(l32[k] - lV[k]));
-    const tok = async (l: Float32Array) => (await cb.run({ latents: new ort.Tensor('float32', l, [b, T, D]) })).tokens.data as BigInt64Array;
+    const tok = async (l: Float32Array) =>
+      (await cb.run({ latents: new ort.Tensor('float32', l, [b, T, D]) })).tokens.data as BigInt64Array;
     const t32 = await tok(l32);
     const tV = await tok(lV);
     for (let i = 0; i < b; i++) {
@@ -259,7 +302,8 @@ async function quality(job: QualityJob) {
       }
       if (all) imagesAllSame++;
     }
-    const deq = async (t: BigInt64Array) => (await dq.run({ tokens: new ort.Tensor('int64', t, [b, T]) })).latents.data as Float32Array;
+    const deq = async (t: BigInt64Array) =>
+      (await dq.run({ tokens: new ort.Tensor('int64', t, [b, T]) })).latents.data as Float32Array;
     const q32 = await deq(t32);
     const qV = await deq(tV);
     const r32 = toU8(await run1(dec32, 'latents', q32, [b, T, D], 'image'));
@@ -279,13 +323,19 @@ async function quality(job: QualityJob) {
   }
   const mean = (v: number) => Math.round((v / n) * 100) / 100;
   return {
-    what: 'quality', images: source, n,
-    encoder: job.encoder ?? null, decoder: job.decoder ?? null,
+    what: 'quality',
+    images: source,
+    n,
+    encoder: job.encoder ?? null,
+    decoder: job.decoder ?? null,
     token_agreement: same / (n * T),
     images_with_all_tokens_equal: imagesAllSame / n,
     latents_max_abs_diff: latErr,
     psnr_db: {
-      fp32: mean(sums.fp32), encoder_variant: mean(sums.encoder_variant), decoder_variant: mean(sums.decoder_variant), both_variants: mean(sums.both),
+      fp32: mean(sums.fp32),
+      encoder_variant: mean(sums.encoder_variant),
+      decoder_variant: mean(sums.decoder_variant),
+      both_variants: mean(sums.both),
       decoder_variant_vs_fp32_decoder: mean(sums.decoder_variant_vs_fp32),
     },
     note: 'PSNR of the reconstruction (encode -> tokens -> decode) against the input, mean over images, capped at 100 dB',
@@ -296,10 +346,16 @@ async function quality(job: QualityJob) {
 async function main() {
   const job = JSON.parse(process.argv[2]) as Job;
   const result: Record<string, unknown> =
-    job.mode === 'run' ? await run(job) : job.mode === 'gemm' ? await gemm(job) : job.mode === 'check' ? await check(job) : await quality(job);
+    job.mode === 'run'
+      ? await run(job)
+      : job.mode === 'gemm'
+        ? await gemm(job)
+        : job.mode === 'check'
+          ? await check(job)
+          : await quality(job);
   const cpu = process.cpuUsage();
   result.cpu_s = (cpu.user + cpu.system) / 1e6; // the harness compares it with the machine's busy time
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 main().catch((err) => {

@@ -55,12 +55,14 @@ async function main() {
   // ORT names the file <prefix>_<date>.json: take the newest.
   const dir = dirname(prefix);
   const profFile = readdirSync(dir)
-    .filter((f) => f.startsWith(basename(prefix) + '_') && f.endsWith('.json'))
+    .filter((f) => f.startsWith(`${basename(prefix)}_`) && f.endsWith('.json'))
     .map((f) => join(dir, f))
     .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs)[0];
   const profPath = join(a.out, `${manifest.name}-${a.graph}-b${a.batch}.profile.json`);
   renameSync(profFile, profPath);
-  const events: { cat: string; name: string; dur: number; args?: { op_name?: string } }[] = JSON.parse(readFileSync(profPath, 'utf8'));
+  const events: { cat: string; name: string; dur: number; args?: { op_name?: string } }[] = JSON.parse(
+    readFileSync(profPath, 'utf8'),
+  );
   const byOp = new Map<string, { us: number; count: number }>();
   let total = 0;
   for (const e of events) {
@@ -74,10 +76,14 @@ async function main() {
   }
   // the 3 warm-up runs are profiled too
   const runs = a.runs + 3;
-  console.log(`${file} batch ${a.batch}, ${a.threads} threads: ${(wall * 1e3).toFixed(2)} ms/run wall, ${(total / runs / 1e3).toFixed(2)} ms/run in kernels`);
+  console.log(
+    `${file} batch ${a.batch}, ${a.threads} threads: ${(wall * 1e3).toFixed(2)} ms/run wall, ${(total / runs / 1e3).toFixed(2)} ms/run in kernels`,
+  );
   const rows = [...byOp.entries()].sort((x, y) => y[1].us - x[1].us);
   for (const [op, v] of rows) {
-    console.log(`${op.padEnd(28)} ${(v.us / runs / 1e3).toFixed(3).padStart(9)} ms ${((v.us / total) * 100).toFixed(1).padStart(5)}%  ${String(v.count / runs).padStart(5)} nodes`);
+    console.log(
+      `${op.padEnd(28)} ${(v.us / runs / 1e3).toFixed(3).padStart(9)} ms ${((v.us / total) * 100).toFixed(1).padStart(5)}%  ${String(v.count / runs).padStart(5)} nodes`,
+    );
   }
   console.log(`optimized graph: ${prefix}.optimized.onnx; profile: ${profPath}`);
 }

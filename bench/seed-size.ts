@@ -37,23 +37,48 @@ async function main() {
       threads: { type: 'number', default: availableParallelism() },
       python: { type: 'string', default: process.env.STYLED_VQ_PYTHON || '/usr/bin/python3' },
       iters: { type: 'number', default: 3 },
-      json: { type: 'string', default: join(ROOT, 'bench', 'seed-size.json'), describe: 'Where the figures go (npm run bench copies them into BENCHMARKS.md)' },
+      json: {
+        type: 'string',
+        default: join(ROOT, 'bench', 'seed-size.json'),
+        describe: 'Where the figures go (npm run bench copies them into BENCHMARKS.md)',
+      },
       torch: { type: 'boolean', default: true },
       preset: { type: 'string', default: 'seed', describe: 'Another preset, to try the script on something small' },
       'codebook-size': { type: 'number', default: 4096 },
     })
     .strict()
     .parse();
-  const result: Record<string, any> = { date: new Date().toISOString(), preset: a.preset, threads: a.threads, memory_gib: gib(totalmem()), out: a.out };
+  const result: Record<string, any> = {
+    date: new Date().toISOString(),
+    preset: a.preset,
+    threads: a.threads,
+    memory_gib: gib(totalmem()),
+    out: a.out,
+  };
   const save = () => {
     mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
-    writeFileSync(a.json, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(a.json, `${JSON.stringify(result, null, 2)}\n`);
   };
   result.command = `node dist/bench/bench/seed-size.js ${process.argv.slice(2).join(' ')}`.trim();
   result.machine_load_before = await sampleLoad();
 
   if (!(a.reuse && existsSync(join(a.out, 'model.json')))) {
-    const args = ['-v', a.python, join(ROOT, 'training', 'export.py'), '--random', '--preset', a.preset, '--codebook-size', String(a['codebook-size']), '--out', a.out, '--name', `${a.preset}-random`, '--description', 'random weights, for the size check only'];
+    const args = [
+      '-v',
+      a.python,
+      join(ROOT, 'training', 'export.py'),
+      '--random',
+      '--preset',
+      a.preset,
+      '--codebook-size',
+      String(a['codebook-size']),
+      '--out',
+      a.out,
+      '--name',
+      `${a.preset}-random`,
+      '--description',
+      'random weights, for the size check only',
+    ];
     log(`export: /usr/bin/time ${args.join(' ')} (free memory ${gib(freemem())} GiB)`);
     const r = await runChild('/usr/bin/time', args, { timeoutS: 3600 });
     const last = r.stdout.trim().split('\n').pop() ?? '';
@@ -77,20 +102,76 @@ async function main() {
   log(`files: ${JSON.stringify(result.files)}`);
 
   log(`ONNX Runtime: load + batch-1 encode (${a.threads} threads; free memory ${gib(freemem())} GiB)`);
-  result.onnxruntime = await ortJob({ mode: 'run', model: a.out, graph: 'encoder', batch: 1, threads: a.threads, minTime: 0, minIters: a.iters, maxIters: a.iters, warmup: 1 }, 3600);
+  result.onnxruntime = await ortJob(
+    {
+      mode: 'run',
+      model: a.out,
+      graph: 'encoder',
+      batch: 1,
+      threads: a.threads,
+      minTime: 0,
+      minIters: a.iters,
+      maxIters: a.iters,
+      warmup: 1,
+    },
+    3600,
+  );
   log(`ORT: ${JSON.stringify(result.onnxruntime)}`);
   save();
 
   if (a.torch) {
     log(`PyTorch: build (same seed) + batch-1 encode (free memory ${gib(freemem())} GiB)`);
-    result.pytorch = await runJson(a.python, [join(ROOT, 'training', 'bench_torch.py'), 'run', '--random', a.preset, '--seed', '0', '--graph', 'encoder', '--batch', '1', '--threads', String(a.threads), '--min-time', '0', '--min-iters', String(a.iters), '--max-iters', String(a.iters)], 3600);
+    result.pytorch = await runJson(
+      a.python,
+      [
+        join(ROOT, 'training', 'bench_torch.py'),
+        'run',
+        '--random',
+        a.preset,
+        '--seed',
+        '0',
+        '--graph',
+        'encoder',
+        '--batch',
+        '1',
+        '--threads',
+        String(a.threads),
+        '--min-time',
+        '0',
+        '--min-iters',
+        String(a.iters),
+        '--max-iters',
+        String(a.iters),
+      ],
+      3600,
+    );
     log(`PyTorch: ${JSON.stringify(result.pytorch)}`);
-    if (result.onnxruntime.median_s && result.pytorch.median_s) result.ort_vs_pytorch_ratio = result.pytorch.median_s / result.onnxruntime.median_s;
+    if (result.onnxruntime.median_s && result.pytorch.median_s)
+      result.ort_vs_pytorch_ratio = result.pytorch.median_s / result.onnxruntime.median_s;
     save();
     // Same weights? PyTorch's latents for one image (rebuilt from the seed) against ORT's.
     const ref = join(ROOT, 'bench', 'out', `check-${a.preset}-size.json`);
-    const py = await runJson(a.python, [join(ROOT, 'training', 'bench_torch.py'), 'check', '--random', a.preset, '--seed', '0', '--graphs', 'encoder', '--batch', '1', '--out', ref], 3600);
-    result.weights_check = py.error ? py : await ortJob({ mode: 'check', model: a.out, file: ref, threads: a.threads }, 3600);
+    const py = await runJson(
+      a.python,
+      [
+        join(ROOT, 'training', 'bench_torch.py'),
+        'check',
+        '--random',
+        a.preset,
+        '--seed',
+        '0',
+        '--graphs',
+        'encoder',
+        '--batch',
+        '1',
+        '--out',
+        ref,
+      ],
+      3600,
+    );
+    result.weights_check = py.error
+      ? py
+      : await ortJob({ mode: 'check', model: a.out, file: ref, threads: a.threads }, 3600);
     log(`weights check: ${JSON.stringify(result.weights_check)}`);
   }
   result.training_job_running = trainingRunning().length > 0;

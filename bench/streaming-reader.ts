@@ -9,7 +9,13 @@ import { streamRecords, tokenSource } from '../src/tokens/token-file';
 async function main(): Promise<void> {
   const [file, modelDir] = process.argv.slice(2);
   const m = await readManifest(modelDir);
-  const shape = { name: m.name, fingerprint: m.fingerprint, numTokens: m.config.num_tokens, codebookSize: m.codebook.size, latentDim: m.config.latent_dim };
+  const shape = {
+    name: m.name,
+    fingerprint: m.fingerprint,
+    numTokens: m.config.num_tokens,
+    codebookSize: m.codebook.size,
+    latentDim: m.config.latent_dim,
+  };
   let n = 0;
   for await (const { record, where } of streamRecords(await tokenSource(file))) {
     if (!isErrorRecord(record)) checkRecordForModel(record, shape, where);

@@ -28,7 +28,6 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-
 async function writeInputs(dir: string, n: number): Promise<{ records: string; codes: string; small: string }> {
   const manifest = JSON.parse(readFileSync(join(MODEL, 'model.json'), 'utf8'));
   const model = { name: manifest.name, fingerprint: manifest.fingerprint };
@@ -42,7 +41,14 @@ async function writeInputs(dir: string, n: number): Promise<{ records: string; c
   let buf = '';
   for (let i = 0; i < n; i++) {
     const tokens = Array.from({ length: 36 }, () => Math.floor(rand() * 1024));
-    const line = JSON.stringify({ format: 'styled-vq-tokens', version: 1, model, source: `train/n${String(i % 1000).padStart(8, '0')}/img_${i}.JPEG`, original_size: [500, 375], tokens }) + '\n';
+    const line = `${JSON.stringify({
+      format: 'styled-vq-tokens',
+      version: 1,
+      model,
+      source: `train/n${String(i % 1000).padStart(8, '0')}/img_${i}.JPEG`,
+      original_size: [500, 375],
+      tokens,
+    })}\n`;
     if (i < 2000) head.push(line);
     buf += line;
     if (buf.length > 1 << 20) {
@@ -84,7 +90,12 @@ function measure(what: string, args: string[], records: number, shown: string): 
   const rssFile = join(ROOT, 'bench', 'out', 'streaming', `${what}.usage.json`);
   rmSync(rssFile, { force: true });
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ['--require', PRELOAD, ...args], { cwd: ROOT, env: { ...process.env, STYLED_VQ_BENCH_USAGE: rssFile }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--require', PRELOAD, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, STYLED_VQ_BENCH_USAGE: rssFile },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${what} failed (${r.status}): ${r.stderr}`);
   const usage = JSON.parse(readFileSync(rssFile, 'utf8')) as { max_rss_mb: number; user_s: number; system_s: number };
@@ -108,34 +119,68 @@ async function main(): Promise<void> {
   const loadAtStart = require('node:os').loadavg() as number[];
   const t0 = Date.now();
   const { records, codes, small } = await writeInputs(dir, n);
-  console.log(`inputs: ${records} (${(statSync(records).size / 1e6).toFixed(0)} MB), ${codes} (${(statSync(codes).size / 1e6).toFixed(0)} MB) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(
+    `inputs: ${records} (${(statSync(records).size / 1e6).toFixed(0)} MB), ${codes} (${(statSync(codes).size / 1e6).toFixed(0)} MB) in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
   const M = ['--model', MODEL, '--device', 'cpu'];
   const combined = join(dir, 'combined.jsonl');
   const rows: Row[] = [];
   rows.push(
-    measure('concat', [BIN, 'concat', records, codes, '-o', combined, '--match', 'order', '--overwrite', '-q', ...M], n, `styled-vq concat records.jsonl codes.npy -o combined.jsonl --match order  (${n} records, codes uint16 [N,256])`),
+    measure(
+      'concat',
+      [BIN, 'concat', records, codes, '-o', combined, '--match', 'order', '--overwrite', '-q', ...M],
+      n,
+      `styled-vq concat records.jsonl codes.npy -o combined.jsonl --match order  (${n} records, codes uint16 [N,256])`,
+    ),
   );
   const reader = join(__dirname, 'streaming-reader.js');
-  rows.push(measure('decode-reader', [reader, records, MODEL], n, `decode's record reader over records.jsonl: parse + check every record (bench/streaming-reader.ts)`));
+  rows.push(
+    measure(
+      'decode-reader',
+      [reader, records, MODEL],
+      n,
+      `decode's record reader over records.jsonl: parse + check every record (bench/streaming-reader.ts)`,
+    ),
+  );
   const outDir = join(dir, 'decoded');
   rmSync(outDir, { recursive: true, force: true });
-  rows.push(measure('decode-2000', [BIN, 'decode', small, '-o', join(outDir, 'img.png'), '-q', ...M], 2000, 'styled-vq decode records-2000.jsonl -o decoded/img.png  (fixture model, 64 px)'));
+  rows.push(
+    measure(
+      'decode-2000',
+      [BIN, 'decode', small, '-o', join(outDir, 'img.png'), '-q', ...M],
+      2000,
+      'styled-vq decode records-2000.jsonl -o decoded/img.png  (fixture model, 64 px)',
+    ),
+  );
   rmSync(outDir, { recursive: true, force: true });
   const os = require('node:os') as typeof import('node:os');
-  const result = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, load_average_at_end: os.loadavg(), records: n, rows };
-  writeFileSync(join(ROOT, 'bench', 'streaming-results.json'), JSON.stringify(result, null, 2) + '\n');
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    load_average_at_end: os.loadavg(),
+    records: n,
+    rows,
+  };
+  writeFileSync(join(ROOT, 'bench', 'streaming-results.json'), `${JSON.stringify(result, null, 2)}\n`);
   const lines = [
     '# Streaming: concat and decode on an ImageNet-size token file',
     '',
     `Generated by \`npm run bench:streaming\` (bench/streaming.ts), ${result.date}; Node ${process.version}, ${result.cpus} cores.`,
-    `Load average at the start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')}; at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`,
+    `Load average at the start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')}; at the end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`,
     '(the machine is shared: wall-clock rates depend on it; records per CPU second do much less).',
     `Inputs: ${n} token records (JSONL, ${(statSync(records).size / 1e6).toFixed(0)} MB) and their external codes (.npy uint16 [N, 256], ${(statSync(codes).size / 1e6).toFixed(0)} MB).`,
     'Every row is a fresh process; peak RSS and CPU time from process.resourceUsage() at exit (bench/usage-preload.js).',
     '',
     '| what | command | records | wall s | records/s | CPU s | records/CPU s | peak RSS (MB) |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.what} | \`${r.command}\` | ${r.records} | ${r.seconds} | ${r.records_per_s} | ${r.cpu_s} | ${r.records_per_cpu_s} | ${r.peak_rss_mb} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.what} | \`${r.command}\` | ${r.records} | ${r.seconds} | ${r.records_per_s} | ${r.cpu_s} | ${r.records_per_cpu_s} | ${r.peak_rss_mb} |`,
+    ),
     '',
   ];
   writeFileSync(join(ROOT, 'bench', 'streaming.md'), lines.join('\n'));

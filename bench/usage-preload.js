@@ -5,6 +5,9 @@ const file = process.env.STYLED_VQ_BENCH_USAGE;
 if (file) {
   process.on('exit', () => {
     const u = process.resourceUsage();
-    require('node:fs').writeFileSync(file, JSON.stringify({ max_rss_mb: u.maxRSS / 1024, user_s: u.userCPUTime / 1e6, system_s: u.systemCPUTime / 1e6 }));
+    require('node:fs').writeFileSync(
+      file,
+      JSON.stringify({ max_rss_mb: u.maxRSS / 1024, user_s: u.userCPUTime / 1e6, system_s: u.systemCPUTime / 1e6 }),
+    );
   });
 }

@@ -33,7 +33,11 @@ async function int8Files(opts: Options, dir: string, manifest: any, log: (m: str
   for (const graph of ['encoder', 'decoder']) {
     const dst = join(qdir, `${graph}.int8.onnx`);
     if (!existsSync(dst)) {
-      const r = await runJson(opts.python, [join(ROOT, 'bench', 'quantize.py'), join(dir, manifest.files[graph].path), dst, '--experts'], 900);
+      const r = await runJson(
+        opts.python,
+        [join(ROOT, 'bench', 'quantize.py'), join(dir, manifest.files[graph].path), dst, '--experts'],
+        900,
+      );
       if (r.error) throw new Error(`quantize.py ${graph}: ${r.error}`);
       log(`  int8 ${graph}: ${r.quantized_matmuls} MatMuls, ${r.bytes_before} -> ${r.bytes_after} bytes`);
     }
@@ -44,7 +48,12 @@ async function int8Files(opts: Options, dir: string, manifest: any, log: (m: str
 
 const n = (x: unknown, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
 
-export async function runVariants(opts: Options, dir: string, log: (m: string) => void, extraModels: string[] = []): Promise<Record<string, unknown>> {
+export async function runVariants(
+  opts: Options,
+  dir: string,
+  log: (m: string) => void,
+  extraModels: string[] = [],
+): Promise<Record<string, unknown>> {
   const rel = (p: string) => relative(ROOT, p);
   const out: Record<string, any> = { models: [] };
   const md: string[] = [];
@@ -59,17 +68,18 @@ export async function runVariants(opts: Options, dir: string, log: (m: string) =
       int8Error = (err as Error).message;
     }
     // Session options only on the first (default) model; int8 on all.
-    const variants: Variant[] = k === 0
-      ? [
-          { label: 'library settings' },
-          { label: 'CPU memory arena off', sessionOptions: { enableCpuMemArena: false } },
-          { label: 'memory pattern off', sessionOptions: { enableMemPattern: false } },
-          { label: 'graph optimization "extended"', sessionOptions: { graphOptimizationLevel: 'extended' } },
-          { label: 'graph optimization "basic"', sessionOptions: { graphOptimizationLevel: 'basic' } },
-          ...(opts.threads > 1 ? [{ label: '1 thread', threads: 1 }] : []),
-          { label: 'int8 MatMuls (bench/quantize.py)', int8: true },
-        ]
-      : [{ label: 'library settings' }, { label: 'int8 MatMuls (bench/quantize.py)', int8: true }];
+    const variants: Variant[] =
+      k === 0
+        ? [
+            { label: 'library settings' },
+            { label: 'CPU memory arena off', sessionOptions: { enableCpuMemArena: false } },
+            { label: 'memory pattern off', sessionOptions: { enableMemPattern: false } },
+            { label: 'graph optimization "extended"', sessionOptions: { graphOptimizationLevel: 'extended' } },
+            { label: 'graph optimization "basic"', sessionOptions: { graphOptimizationLevel: 'basic' } },
+            ...(opts.threads > 1 ? [{ label: '1 thread', threads: 1 }] : []),
+            { label: 'int8 MatMuls (bench/quantize.py)', int8: true },
+          ]
+        : [{ label: 'library settings' }, { label: 'int8 MatMuls (bench/quantize.py)', int8: true }];
     const batches = opts.quick ? [8] : [1, 32];
     const rows: Record<string, any>[] = [];
     for (const graph of ['encoder', 'decoder'] as const) {
@@ -80,13 +90,39 @@ export async function runVariants(opts: Options, dir: string, log: (m: string) =
             rows.push({ graph, batch, variant: v.label, error: int8Error });
             continue;
           }
-          const r = await guarded(() => ortJob({
-            mode: 'run', model: modelDir, graph, batch, threads: v.threads ?? opts.threads, minTime: opts.minTime, minIters: 3, maxIters: 10000, warmup: 1,
-            ...(v.int8 ? { file: int8![graph] } : {}),
-            ...(v.sessionOptions ? { sessionOptions: v.sessionOptions } : {}),
-          }, 900), { log });
+          const r = await guarded(
+            () =>
+              ortJob(
+                {
+                  mode: 'run',
+                  model: modelDir,
+                  graph,
+                  batch,
+                  threads: v.threads ?? opts.threads,
+                  minTime: opts.minTime,
+                  minIters: 3,
+                  maxIters: 10000,
+                  warmup: 1,
+                  ...(v.int8 ? { file: int8![graph] } : {}),
+                  ...(v.sessionOptions ? { sessionOptions: v.sessionOptions } : {}),
+                },
+                900,
+              ),
+            { log },
+          );
           if (base === undefined) base = r.images_per_s;
-          const row = { graph, batch, variant: v.label, others_cpu_share: r.others_cpu_share, disturbed: r.disturbed, images_per_s: r.images_per_s ?? null, vs_library_settings: r.images_per_s && base ? Math.round((r.images_per_s / base) * 1000) / 1000 : null, max_rss_mb: r.max_rss_mb ?? null, load_s: r.load_s ?? null, error: r.error };
+          const row = {
+            graph,
+            batch,
+            variant: v.label,
+            others_cpu_share: r.others_cpu_share,
+            disturbed: r.disturbed,
+            images_per_s: r.images_per_s ?? null,
+            vs_library_settings: r.images_per_s && base ? Math.round((r.images_per_s / base) * 1000) / 1000 : null,
+            max_rss_mb: r.max_rss_mb ?? null,
+            load_s: r.load_s ?? null,
+            error: r.error,
+          };
           log(`  ${graph} b${batch} ${v.label}: ${n(r.images_per_s)} img/s${r.error ? ` (${r.error})` : ''}`);
           rows.push(row);
         }
@@ -95,14 +131,37 @@ export async function runVariants(opts: Options, dir: string, log: (m: string) =
     let quality: Record<string, any> = { skipped: 'no int8 graphs' };
     if (int8) {
       const images = validationImages(manifest.config.image_size);
-      quality = await ortJob({ mode: 'quality', model: modelDir, encoder: int8.encoder, decoder: int8.decoder, images, limit: opts.quick ? 256 : 2000, threads: opts.threads }, 900);
+      quality = await ortJob(
+        {
+          mode: 'quality',
+          model: modelDir,
+          encoder: int8.encoder,
+          decoder: int8.decoder,
+          images,
+          limit: opts.quick ? 256 : 2000,
+          threads: opts.threads,
+        },
+        900,
+      );
       log(`  int8 quality: ${JSON.stringify(quality)}`);
     }
-    out.models.push({ name: manifest.name, dir: rel(modelDir), rows, int8_quality: quality, int8_files: int8 && Object.fromEntries(Object.entries(int8).map(([g, f]) => [g, rel(f)])) });
+    out.models.push({
+      name: manifest.name,
+      dir: rel(modelDir),
+      rows,
+      int8_quality: quality,
+      int8_files: int8 && Object.fromEntries(Object.entries(int8).map(([g, f]) => [g, rel(f)])),
+    });
 
     md.push(`### ${manifest.name}`, '');
-    md.push('| graph | batch | variant | ORT img/s | vs library settings | peak RSS MB | load s |', '| --- | --- | --- | --- | --- | --- | --- |');
-    for (const r of rows) md.push(`| ${r.graph} | ${r.batch} | ${r.variant} | ${r.error ? `error: ${String(r.error).slice(0, 80)}` : n(r.images_per_s)} | ${n(r.vs_library_settings, 2)}x | ${n(r.max_rss_mb, 0)} | ${n(r.load_s, 2)} |`);
+    md.push(
+      '| graph | batch | variant | ORT img/s | vs library settings | peak RSS MB | load s |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const r of rows)
+      md.push(
+        `| ${r.graph} | ${r.batch} | ${r.variant} | ${r.error ? `error: ${String(r.error).slice(0, 80)}` : n(r.images_per_s)} | ${n(r.vs_library_settings, 2)}x | ${n(r.max_rss_mb, 0)} | ${n(r.load_s, 2)} |`,
+      );
     md.push('');
     if (!quality.error && !quality.skipped) {
       const p = quality.psnr_db;

@@ -11,11 +11,20 @@ import { ioError, isErrnoError } from '../src/io/io-errors';
 /** The one-line message for an error (also for one that escaped every await: see below). */
 function report(caught: unknown, debug: boolean): number {
   // Node's own file-system errors (ENOSPC, EROFS, EACCES ...) that no command caught: still one line, exit 2.
-  const err = isErrnoError(caught) ? ioError(caught, caught.path ?? 'a file', caught.syscall === 'open' || caught.syscall === 'read' ? 'read' : 'write') : caught;
+  const err = isErrnoError(caught)
+    ? ioError(
+        caught,
+        caught.path ?? 'a file',
+        caught.syscall === 'open' || caught.syscall === 'read' ? 'read' : 'write',
+      )
+    : caught;
   const line = cliMessage(err);
-  if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
+  if (debug && err instanceof Error)
+    process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
   const prefix = err instanceof StyledVqError ? 'error' : 'internal error';
-  process.stderr.write(`styled-vq: ${prefix}: ${line}${debug || err instanceof StyledVqError ? '' : ' (run with --debug for details)'}\n`);
+  process.stderr.write(
+    `styled-vq: ${prefix}: ${line}${debug || err instanceof StyledVqError ? '' : ' (run with --debug for details)'}\n`,
+  );
   return exitCodeFor(err);
 }
 

@@ -70,7 +70,10 @@ export const DEFAULTS = {
 /** The same values under the names earlier releases exported. */
 export const BATCH_DEFAULTS = DEFAULTS.batch;
 export const LOCK_DEFAULTS = DEFAULTS.lock;
-export const EXTERNAL_DEFAULTS = { name: DEFAULTS.concat.externalName, vocabSize: DEFAULTS.concat.externalVocab } as const;
+export const EXTERNAL_DEFAULTS = {
+  name: DEFAULTS.concat.externalName,
+  vocabSize: DEFAULTS.concat.externalVocab,
+} as const;
 
 /** ONNX Runtime intra-op threads when none are asked for: all cores. */
 export function defaultThreads(): number {

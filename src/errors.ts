@@ -23,12 +23,20 @@ export interface OptionRef {
 /** How a message names options: {@link fieldName} in the library, flags in the CLI. */
 export type OptionNamer = (ref: OptionRef) => string;
 
-export const fieldName: OptionNamer = ({ field, value }) => (value === true ? `${field}: true` : value === undefined ? field : `${field} ${value}`);
+export const fieldName: OptionNamer = ({ field, value }) =>
+  value === true ? `${field}: true` : value === undefined ? field : `${field} ${value}`;
 
 /** `opt('augIndex', '0..3')`, `opt('overwrite', true)`: an option reference for {@link msg}. */
-export const opt = (field: string, value?: string | number | true): OptionRef => ({ field, value: typeof value === 'number' ? String(value) : value });
+export const opt = (field: string, value?: string | number | true): OptionRef => ({
+  field,
+  value: typeof value === 'number' ? String(value) : value,
+});
 
-const isOptionRef = (v: unknown): v is OptionRef => typeof v === 'object' && v !== null && typeof (v as OptionRef).field === 'string' && Object.keys(v).every((k) => k === 'field' || k === 'value');
+const isOptionRef = (v: unknown): v is OptionRef =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as OptionRef).field === 'string' &&
+  Object.keys(v).every((k) => k === 'field' || k === 'value');
 
 /** A message whose option references each caller renders in its own words. */
 export class Message {
@@ -90,7 +98,15 @@ export function firstLine(err: unknown, namer: OptionNamer = fieldName): string 
 }
 
 /** Exit codes by kind; every other failure is 2. */
-export const EXIT_CODES: Readonly<Record<ErrorKind, number>> = { usage: 1, input: 2, model: 2, device: 2, interrupted: 130, terminated: 143, busy: 75 };
+export const EXIT_CODES: Readonly<Record<ErrorKind, number>> = {
+  usage: 1,
+  input: 2,
+  model: 2,
+  device: 2,
+  interrupted: 130,
+  terminated: 143,
+  busy: 75,
+};
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof StyledVqError) return EXIT_CODES[err.kind] ?? 2;

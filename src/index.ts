@@ -17,7 +17,15 @@ export { DEFAULTS, BATCH_DEFAULTS, LOCK_DEFAULTS, EXTERNAL_DEFAULTS } from './de
 export { Model } from './model/model';
 export type { FloatBatch, TokenBatch, ModelOptions, OpenOptions } from './model/model';
 export { readManifest, validateManifest, GRAPH_ROLES, MODEL_FORMAT, MODEL_VERSION } from './model/manifest';
-export type { Manifest, PrefixFill, GraphRole, Preprocessing, ModelConfig, FileEntry, GraphFileEntry } from './model/manifest';
+export type {
+  Manifest,
+  PrefixFill,
+  GraphRole,
+  Preprocessing,
+  ModelConfig,
+  FileEntry,
+  GraphFileEntry,
+} from './model/manifest';
 export { verifyPackage, computeFingerprint, sha256File } from './model/verify';
 export { resolveModelDir, defaultModelDir, modelsDir } from './model/resolve';
 export type { ResolvedModel, ModelSource } from './model/resolve';
@@ -30,10 +38,24 @@ export type { Device, Provider, ExecutionInfo, TensorData, ProbeResult } from '.
 export { encodeImages, encodeImage, packImages, latentRows } from './api/encode';
 export type { ImageInput, ImageOptions, EncodeOptions, EncodeResult } from './api/encode';
 export { decodeTokens, decodeLatents, decodeRecords, toImages, toTokenBatch } from './api/decode';
-export type { RgbImage, BatchOptions, TokensInput, DecodeRecordsOptions, DecodeRecordsResult, DecodedRecord } from './api/decode';
+export type {
+  RgbImage,
+  BatchOptions,
+  TokensInput,
+  DecodeRecordsOptions,
+  DecodeRecordsResult,
+  DecodedRecord,
+} from './api/decode';
 export { reconstruct } from './api/reconstruct';
 export type { ReconstructOptions, ReconstructResult } from './api/reconstruct';
-export { decodePrefix, decodePrefixLatents, fillAfterPrefix, prefixFillOf, hasPrefixFill, checkPrefixLength } from './api/prefix';
+export {
+  decodePrefix,
+  decodePrefixLatents,
+  fillAfterPrefix,
+  prefixFillOf,
+  hasPrefixFill,
+  checkPrefixLength,
+} from './api/prefix';
 export { explain, decodePrefixSweep, defaultPrefixLengths, checkPrefixLengths } from './api/explain';
 export type { ExplainOptions, ExplainResult, PrefixStep } from './api/explain';
 export { mix, mixSweep, mixTokens, keepMask, rangeMask, parsePositions } from './api/mix';
@@ -50,7 +72,15 @@ export type { DoctorReport, DoctorOptions } from './api/doctor';
 export { psnr, ssim } from './metrics/quality';
 
 // Token files and arrays
-export { TOKENS_FORMAT, TOKENS_VERSION, makeRecord, makeErrorRecord, parseRecord, checkRecordForModel, isErrorRecord } from './tokens/record';
+export {
+  TOKENS_FORMAT,
+  TOKENS_VERSION,
+  makeRecord,
+  makeErrorRecord,
+  parseRecord,
+  checkRecordForModel,
+  isErrorRecord,
+} from './tokens/record';
 export type { TokenRecord, ErrorRecord, AnyRecord, ModelRef, ModelShape, CheckOptions } from './tokens/record';
 export {
   readTokenFile,
@@ -87,7 +117,15 @@ export { readSourcesSidecar, SOURCES_FORMAT, FAILED_TOKEN } from './tokens/sourc
 export type { SourcesSidecar } from './tokens/sources-sidecar';
 export { mergeShards, arrayRanges, IncompleteShardsError } from './batch/merge';
 export type { MergeOptions, MergeSummary } from './batch/merge';
-export { parseShard, validateShard, shardFromEnvironment, shardOutputPath, shardRange, engineIds, SHARD_INDEX_VARIABLES } from './batch/shard';
+export {
+  parseShard,
+  validateShard,
+  shardFromEnvironment,
+  shardOutputPath,
+  shardRange,
+  engineIds,
+  SHARD_INDEX_VARIABLES,
+} from './batch/shard';
 export type { ShardSpec } from './batch/shard';
 export { readDoneMarker, checkMarkerFiles, donePathFor, DONE_FORMAT } from './batch/done-marker';
 export type { DoneMarker, MarkerFile, SourceDigest } from './batch/done-marker';
@@ -99,7 +137,15 @@ export { concatCodes, defaultLayoutPath } from './concat/run-concat';
 export type { ConcatOptions, ConcatSummary } from './concat/run-concat';
 export { splitSequences } from './concat/run-split';
 export type { SplitOptions, SplitSummary, ExternalOut } from './concat/run-split';
-export { buildLayout, assemble, disassemble, readLayout, parseLayout, LAYOUT_FORMAT, LAYOUT_KINDS } from './concat/layout';
+export {
+  buildLayout,
+  assemble,
+  disassemble,
+  readLayout,
+  parseLayout,
+  LAYOUT_FORMAT,
+  LAYOUT_KINDS,
+} from './concat/layout';
 export type { Layout, LayoutKind, SequenceSpec } from './concat/layout';
 export { readExternalCodes } from './concat/external-codes';
 export type { ExternalCodes, ExternalEntry } from './concat/external-codes';

@@ -11,7 +11,7 @@ import { dequantizeTokens, quantizeLatents } from '../src/api/quantize';
 import { reconstruct } from '../src/api/reconstruct';
 import { StyledVqError } from '../src/errors';
 import { Model } from '../src/model/model';
-import { isErrorRecord, TokenRecord } from '../src/tokens/record';
+import { isErrorRecord, type TokenRecord } from '../src/tokens/record';
 import { EXAMPLES, FIXTURE_MODEL } from './helpers/fixtures';
 import { pngOf } from './helpers/cli';
 
@@ -50,7 +50,13 @@ describe('encode', () => {
     const { records, execution } = await encodeImages(model, [PIER, readFileSync(GLACIER)], { latents: true });
     expect(execution).toEqual({ device: 'cpu', provider: 'cpu' });
     const [a, b] = records as TokenRecord[];
-    expect(a).toMatchObject({ format: 'styled-vq-tokens', version: 1, model: { name: 'fixture-tiny', fingerprint: model.fingerprint }, source: PIER, original_size: [720, 360] });
+    expect(a).toMatchObject({
+      format: 'styled-vq-tokens',
+      version: 1,
+      model: { name: 'fixture-tiny', fingerprint: model.fingerprint },
+      source: PIER,
+      original_size: [720, 360],
+    });
     expect(b.source).toBe('<buffer>');
     for (const r of [a, b]) {
       expect(r.tokens).toHaveLength(36);
@@ -83,7 +89,9 @@ describe('encode', () => {
   });
 
   test('bad options are usage errors', async () => {
-    await expect(encodeImages(model, [PIER], { batchSize: 0 })).rejects.toThrow('Expected positive integer for batchSize but received 0 of type number');
+    await expect(encodeImages(model, [PIER], { batchSize: 0 })).rejects.toThrow(
+      'Expected positive integer for batchSize but received 0 of type number',
+    );
   });
 });
 
@@ -107,7 +115,10 @@ describe('decode', () => {
 
   test('raw decoder output is finite, pixels are 0..255 (clamped)', async () => {
     const { records } = await encodeImages(model, [PIER]);
-    const latents = await dequantizeTokens(model, { data: Int32Array.from((records[0] as TokenRecord).tokens), dims: [1, 36] });
+    const latents = await dequantizeTokens(model, {
+      data: Int32Array.from((records[0] as TokenRecord).tokens),
+      dims: [1, 36],
+    });
     const raw = await model.decode(latents);
     expect(raw.dims).toEqual([1, 3, 64, 64]);
     expect(raw.data.every(Number.isFinite)).toBe(true);
@@ -127,8 +138,12 @@ describe('decode', () => {
   test('decodeRecords checks every record first: count, range, model', async () => {
     const rec = (await encodeImage(model, PIER)) as TokenRecord;
     const at = (record: TokenRecord, where = 'r.json') => [{ record, where }];
-    await expect(decodeRecords(model, at({ ...rec, tokens: rec.tokens.slice(0, 35) }))).rejects.toThrow('r.json: expected 36 tokens, found 35');
-    await expect(decodeRecords(model, at({ ...rec, tokens: [...rec.tokens.slice(1), 4096] }))).rejects.toThrow(/token 4096 at position 35/);
+    await expect(decodeRecords(model, at({ ...rec, tokens: rec.tokens.slice(0, 35) }))).rejects.toThrow(
+      'r.json: expected 36 tokens, found 35',
+    );
+    await expect(decodeRecords(model, at({ ...rec, tokens: [...rec.tokens.slice(1), 4096] }))).rejects.toThrow(
+      /token 4096 at position 35/,
+    );
     const other = { ...rec, model: { name: 'x', fingerprint: 'aaaaaaaaaaaaaaaa' } };
     const err = await decodeRecords(model, at(other)).catch((e) => e);
     expect(err).toBeInstanceOf(StyledVqError);
@@ -142,12 +157,18 @@ describe('decode', () => {
   test('dequantize refuses ids outside the codebook', async () => {
     const ids = new Int32Array(36);
     ids[3] = 1024;
-    await expect(model.dequantize({ data: ids, dims: [1, 36] })).rejects.toThrow('Token id 1024 (image 0, position 3) is outside the codebook [0, 1024)');
+    await expect(model.dequantize({ data: ids, dims: [1, 36] })).rejects.toThrow(
+      'Token id 1024 (image 0, position 3) is outside the codebook [0, 1024)',
+    );
   });
 
   test('wrong shapes are refused before running', async () => {
-    await expect(model.encode({ data: new Float32Array(3 * 32 * 32), dims: [1, 3, 32, 32] })).rejects.toThrow('Expected images of shape [B,3,64,64] but received [1,3,32,32]');
-    await expect(model.decode({ data: new Float32Array(10), dims: [1, 36, 16] })).rejects.toThrow(/10 values do not fill shape/);
+    await expect(model.encode({ data: new Float32Array(3 * 32 * 32), dims: [1, 3, 32, 32] })).rejects.toThrow(
+      'Expected images of shape [B,3,64,64] but received [1,3,32,32]',
+    );
+    await expect(model.decode({ data: new Float32Array(10), dims: [1, 36, 16] })).rejects.toThrow(
+      /10 values do not fill shape/,
+    );
   });
 });
 

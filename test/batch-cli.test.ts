@@ -2,7 +2,7 @@
  * `styled-vq batch` as users run it: the built CLI in a child process (worker threads for
  * preprocessing), killed with SIGKILL or interrupted with SIGINT mid-run and resumed.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBatch } from '../src/batch/run-batch';
@@ -29,7 +29,11 @@ const canonical = (path: string) =>
   });
 
 /** Start the CLI; resolves once `path` holds at least `lines` complete lines. */
-async function startAndWaitForLines(args: string[], path: string, lines: number): Promise<{ child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null; stderr: string }> }> {
+async function startAndWaitForLines(
+  args: string[],
+  path: string,
+  lines: number,
+): Promise<{ child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null; stderr: string }> }> {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -40,7 +44,8 @@ async function startAndWaitForLines(args: string[], path: string, lines: number)
   let gone = false;
   void exited.then(() => (gone = true));
   while (linesOf(path).length < lines) {
-    if (gone || Date.now() > deadline) throw new Error(`the run ended (or stalled) before writing ${lines} lines: ${stderr}`);
+    if (gone || Date.now() > deadline)
+      throw new Error(`the run ended (or stalled) before writing ${lines} lines: ${stderr}`);
     await new Promise((r) => setTimeout(r, 5));
   }
   return { child, exited };
@@ -97,7 +102,9 @@ test('Ctrl-C (SIGINT): finishes the current batch, says how to resume, exits 130
   const { code, stderr } = await exited;
   expect(code).toBe(130);
   expect(stderr).toMatch(/stopping after the current batch/);
-  expect(stderr).toMatch(/styled-vq: error: interrupted: \d+ inputs are in .*interrupted\.jsonl; to finish, run the same command with --resume/);
+  expect(stderr).toMatch(
+    /styled-vq: error: interrupted: \d+ inputs are in .*interrupted\.jsonl; to finish, run the same command with --resume/,
+  );
   const text = readFileSync(out, 'utf8');
   expect(text.endsWith('\n')).toBe(true); // whole lines only
   const partial = canonical(out);
@@ -105,7 +112,11 @@ test('Ctrl-C (SIGINT): finishes the current batch, says how to resume, exits 130
   expect(partial).toEqual(canonical(clean).slice(0, partial.length));
   const r = cli(...args, '--resume', '--json');
   expect(r.code).toBe(0);
-  expect(JSON.parse(r.stdout)).toMatchObject({ skipped: partial.length, done: images.length - partial.length, repairedBytes: 0 });
+  expect(JSON.parse(r.stdout)).toMatchObject({
+    skipped: partial.length,
+    done: images.length - partial.length,
+    repairedBytes: 0,
+  });
   expect(canonical(out)).toEqual(canonical(clean));
 });
 
@@ -127,7 +138,11 @@ test('worker threads give the records the library gives on the main thread, what
     const out = join(tmp.dir, `workers-${c}.jsonl`);
     const r = cli('batch', mixed, '-o', out, '--concurrency', c, '--batch-size', b, '--json', '-q', ...M);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ done: 13, failed: 3, preprocess: { mode: 'workers', concurrency: Number(c) } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      done: 13,
+      failed: 3,
+      preprocess: { mode: 'workers', concurrency: Number(c) },
+    });
     expect(canonical(out)).toEqual(canonical(inProcess));
   }
 });
@@ -136,7 +151,11 @@ test('the summary on stderr; nothing with --quiet; --format npy output', () => {
   const out = join(tmp.dir, 'tokens.npy');
   const r = cli('batch', folder, '-o', out, ...M);
   expect(r.code).toBe(0);
-  expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^styled-vq: batch: 60 done, 0 failed; 60 records in .*tokens\.npy \+ .*tokens\.sources\.json; [\d.]+ s, [\d.]+ images\/s$/)]);
+  expect(errorLines(r.stderr)).toEqual([
+    expect.stringMatching(
+      /^styled-vq: batch: 60 done, 0 failed; 60 records in .*tokens\.npy \+ .*tokens\.sources\.json; [\d.]+ s, [\d.]+ images\/s$/,
+    ),
+  ]);
   const q = cli('batch', folder, '-o', out, '--force', '-q', ...M);
   expect(q).toMatchObject({ code: 0, stderr: '', stdout: '' });
 });
@@ -146,10 +165,16 @@ test('usage mistakes: exit 1 with one line, before any work', async () => {
     [['batch', folder, ...M], /batch needs --output \(see styled-vq batch --help\)/],
     [['batch', folder, '-o', 'x.jsonl', '--format', 'npy', ...M], /--format npy writes a \.npy file/],
     [['batch', folder, '-o', 'x.png', ...M], /batch writes JSONL \(name it <something>\.jsonl\)/],
-    [['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M], /--resume and --overwrite cannot be used together/],
+    [
+      ['batch', folder, '-o', 'x.jsonl', '--resume', '--force', ...M],
+      /--resume and --overwrite cannot be used together/,
+    ],
     [['batch', join(tmp.dir, 'nothing-here'), '-o', 'x.jsonl', ...M], /no such file or folder/],
     [['batch', folder, '-o', join(images[0], 'x.jsonl'), ...M], /is a file, not a folder/],
-    [['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M], /Expected positive integer for --batch-size but received "0"/],
+    [
+      ['batch', folder, '-o', 'x.jsonl', '--batch-size', '0', ...M],
+      /Expected positive integer for --batch-size but received "0"/,
+    ],
   ];
   // Messages and exit codes, not process behaviour: run in this process (test/helpers/cli.ts).
   for (const [args, pattern] of bad) {

@@ -41,7 +41,12 @@ describe('glob patterns', () => {
     ['*.png', '.', ['a.png'], ['d/a.png']],
     ['/abs/**', '/abs', ['a', 'b/c'], ['.a', 'b/.c']],
     // What the hand-written matcher got wrong (issue 10 point 10):
-    ['photos/{2023/summer,2024}/*.jpg', 'photos', ['2023/summer/a.jpg', '2024/b.jpg'], ['2023/a.jpg', '2023/winter/a.jpg', '2024/x/b.jpg']],
+    [
+      'photos/{2023/summer,2024}/*.jpg',
+      'photos',
+      ['2023/summer/a.jpg', '2024/b.jpg'],
+      ['2023/a.jpg', '2023/winter/a.jpg', '2024/x/b.jpg'],
+    ],
     ['data/{a,{b,c}x}*.png', 'data', ['a1.png', 'bx2.png', 'cx.png'], ['b1.png', 'd.png']],
     ['data/a\\*b?.png', 'data', ['a*b1.png'], ['axb1.png', 'a*b.png']],
   ])('%s', (pattern, base, yes, no) => {
@@ -70,7 +75,9 @@ describe('glob patterns', () => {
 describe('input listing', () => {
   test('folders: image extensions only, sorted by code point, hidden entries skipped, subfolders with recursive', async () => {
     const d = join(tmp.dir, 'f');
-    const files = ['B.jpg', 'a.PNG', 'a.png', 'c.webp', 'z/1.jpg', 'z/y/2.jpeg'].map((f) => touch('f', ...f.split('/')));
+    const files = ['B.jpg', 'a.PNG', 'a.png', 'c.webp', 'z/1.jpg', 'z/y/2.jpeg'].map((f) =>
+      touch('f', ...f.split('/')),
+    );
     touch('f', 'notes.txt');
     touch('f', '.hidden.jpg');
     touch('f', '.cache', 'x.jpg');
@@ -95,7 +102,11 @@ describe('input listing', () => {
     const l = join(tmp.dir, 'lists', 'in.txt');
     mkdirSync(join(tmp.dir, 'lists'), { recursive: true });
     writeFileSync(l, '# header\nimgs/one.jpg\n\n  /abs/two.png  \r\n../three.jpg\n');
-    expect(await list([l])).toEqual([join(tmp.dir, 'lists', 'imgs', 'one.jpg'), '/abs/two.png', join(tmp.dir, 'three.jpg')]);
+    expect(await list([l])).toEqual([
+      join(tmp.dir, 'lists', 'imgs', 'one.jpg'),
+      '/abs/two.png',
+      join(tmp.dir, 'three.jpg'),
+    ]);
   });
 
   test('a missing spec is a usage error before anything is listed', async () => {
@@ -134,13 +145,25 @@ describe('line reader', () => {
 describe('progress', () => {
   const sink = (isTTY: boolean) => {
     const chunks: string[] = [];
-    const stream = Object.assign(new Writable({ write: (c, _e, cb) => {
-        chunks.push(String(c));
-        cb();
-      } }), { isTTY, columns: 100 });
+    const stream = Object.assign(
+      new Writable({
+        write: (c, _e, cb) => {
+          chunks.push(String(c));
+          cb();
+        },
+      }),
+      { isTTY, columns: 100 },
+    );
     return { stream, text: () => chunks.join('') };
   };
-  const at = (written: number): BatchProgress => ({ written, done: written - 1, failed: 1, skipped: 0, elapsedSeconds: written / 50, imagesPerSecond: 50 });
+  const at = (written: number): BatchProgress => ({
+    written,
+    done: written - 1,
+    failed: 1,
+    skipped: 0,
+    elapsedSeconds: written / 50,
+    imagesPerSecond: 50,
+  });
 
   test('plain lines (not a terminal): count, total, rate and ETA', () => {
     const s = sink(false);
@@ -166,7 +189,12 @@ describe('progress', () => {
   });
 
   test('durations', () => {
-    expect([formatDuration(0), formatDuration(59.4), formatDuration(61), formatDuration(3 * 3600 + 5 * 60)]).toEqual(['0s', '59s', '1m01s', '3h05m']);
+    expect([formatDuration(0), formatDuration(59.4), formatDuration(61), formatDuration(3 * 3600 + 5 * 60)]).toEqual([
+      '0s',
+      '59s',
+      '1m01s',
+      '3h05m',
+    ]);
   });
 });
 

@@ -7,11 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeImages } from '../src/api/encode';
-import { runBatch, RunBatchOptions } from '../src/batch/run-batch';
-import { StyledVqError } from '../src/errors';
+import { runBatch, type RunBatchOptions } from '../src/batch/run-batch';
 import { Model } from '../src/model/model';
 import { readNpy } from '../src/tokens/npy';
-import { AnyRecord, TokenRecord } from '../src/tokens/record';
+import type { AnyRecord, TokenRecord } from '../src/tokens/record';
 import { FIXTURE_MODEL, tempDir } from './helpers/fixtures';
 import { writeBadFiles, writeImageFolder } from './helpers/image-folder';
 import { failure } from './helpers/errors';
@@ -34,9 +33,12 @@ const records = (path: string): AnyRecord[] => lines(path).map((l) => JSON.parse
  * texts from libvips can differ between concurrent runs, and ONNX Runtime's float results
  * move in the last bits with the batch composition, so neither is compared byte for byte.)
  */
-const canonical = (path: string) => records(path).map((r) => ('error' in r ? { source: r.source, failed: true } : { source: r.source, tokens: r.tokens }));
-const batch = (options: Partial<RunBatchOptions> & { output: string }) => runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, ...options });
-
+const canonical = (path: string) =>
+  records(path).map((r) =>
+    'error' in r ? { source: r.source, failed: true } : { source: r.source, tokens: r.tokens },
+  );
+const batch = (options: Partial<RunBatchOptions> & { output: string }) =>
+  runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, ...options });
 
 beforeAll(async () => {
   tmp = tempDir('styled-vq-batch-');
@@ -59,7 +61,9 @@ describe('batch output', () => {
   test('every input exactly once, in input order; bad files are error records with the reason', async () => {
     const recs = records(reference);
     expect(recs.map((r) => r.source)).toEqual(listing);
-    const errors = Object.fromEntries(recs.filter((r) => 'error' in r).map((r) => [r.source, (r as { error: string }).error]));
+    const errors = Object.fromEntries(
+      recs.filter((r) => 'error' in r).map((r) => [r.source, (r as { error: string }).error]),
+    );
     expect(Object.keys(errors).sort()).toEqual([bad.empty, bad.text, bad.truncated].sort());
     expect(errors[bad.empty]).toMatch(/empty/);
     expect(errors[bad.text]).toMatch(/not an image/);
@@ -74,7 +78,15 @@ describe('batch output', () => {
 
   test('the summary counts done, failed, skipped and ignored files', async () => {
     const s = await batch({ output: out() });
-    expect(s).toMatchObject({ done: 21, failed: 3, skipped: 0, total: 24, ignored: 1, interrupted: false, format: 'jsonl' });
+    expect(s).toMatchObject({
+      done: 21,
+      failed: 3,
+      skipped: 0,
+      total: 24,
+      ignored: 1,
+      interrupted: false,
+      format: 'jsonl',
+    });
     expect(s.imagesPerSecond).toBeGreaterThan(0);
     expect(s.preprocess.mode).toBe('main'); // ts sources: no compiled worker (the CLI tests cover workers)
     expect(s.preprocess.fallback).toMatch(/TypeScript sources/);
@@ -150,19 +162,28 @@ describe('overwrite rules', () => {
     writeFileSync(o, '{"a": 1}\n');
     expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/not a styled-vq batch output/);
     const recs = lines(reference);
-    writeFileSync(o, [recs[0], recs[2]].join('\n') + '\n');
-    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/line 2 records .* but input 2 is now .*inputs .* changed/);
-    writeFileSync(o, recs[0].replace(/"fingerprint":"[0-9a-f]+"/, '"fingerprint":"ffffffffffffffff"') + '\n');
-    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(/fingerprint ffffffffffffffff.*resume with the same model/);
-    writeFileSync(o, recs.slice(0, 4).join('\n') + '\n'); // 3 error records (no latents either way), then tokens
-    expect((await failure(batch({ output: o, resume: true, latents: true }))).message).toMatch(/line 4 has no latents: the first run did not use latents: true/);
+    writeFileSync(o, `${[recs[0], recs[2]].join('\n')}\n`);
+    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(
+      /line 2 records .* but input 2 is now .*inputs .* changed/,
+    );
+    writeFileSync(o, `${recs[0].replace(/"fingerprint":"[0-9a-f]+"/, '"fingerprint":"ffffffffffffffff"')}\n`);
+    expect((await failure(batch({ output: o, resume: true }))).message).toMatch(
+      /fingerprint ffffffffffffffff.*resume with the same model/,
+    );
+    writeFileSync(o, `${recs.slice(0, 4).join('\n')}\n`); // 3 error records (no latents either way), then tokens
+    expect((await failure(batch({ output: o, resume: true, latents: true }))).message).toMatch(
+      /line 4 has no latents: the first run did not use latents: true/,
+    );
   });
 });
 
 describe('resume', () => {
   const cases: [string, (recs: string[]) => string][] = [
-    ['a cut-off last line', (r) => r.slice(0, 9).join('\n') + '\n' + r[9].slice(0, 40)],
-    ['a zero-filled hole followed by a complete line (power cut)', (r) => r.slice(0, 5).join('\n') + '\n' + '\0'.repeat(300) + '\n' + r[7] + '\n'],
+    ['a cut-off last line', (r) => `${r.slice(0, 9).join('\n')}\n${r[9].slice(0, 40)}`],
+    [
+      'a zero-filled hole followed by a complete line (power cut)',
+      (r) => `${r.slice(0, 5).join('\n')}\n${'\0'.repeat(300)}\n${r[7]}\n`,
+    ],
     ['a complete last line without its newline', (r) => r.slice(0, 12).join('\n')],
     ['an empty file', () => ''],
   ];
@@ -171,13 +192,24 @@ describe('resume', () => {
     const o = out();
     const damaged = damage(recs);
     writeFileSync(o, damaged);
-    const trusted = damaged.split('\n').slice(0, -1).filter((l, i) => l === recs[i]).length;
+    const trusted = damaged
+      .split('\n')
+      .slice(0, -1)
+      .filter((l, i) => l === recs[i]).length;
     const s = await batch({ output: o, resume: true, batchSize: 3 });
     expect(canonical(o)).toEqual(canonical(reference));
     expect(lines(o).slice(0, trusted)).toEqual(recs.slice(0, trusted)); // trusted lines are kept as they were
     expect(s.skipped).toBe(trusted);
     expect(s.done + s.failed).toBe(recs.length - trusted);
-    expect(s.repairedBytes).toBe(Buffer.byteLength(damaged) - Buffer.byteLength(recs.slice(0, trusted).map((l) => l + '\n').join('')));
+    expect(s.repairedBytes).toBe(
+      Buffer.byteLength(damaged) -
+        Buffer.byteLength(
+          recs
+            .slice(0, trusted)
+            .map((l) => `${l}\n`)
+            .join(''),
+        ),
+    );
   });
 
   test('resume of a finished output has nothing to do; a missing output starts from scratch', async () => {
@@ -193,7 +225,12 @@ describe('resume', () => {
   test('an abort signal stops after the current chunk; the output is whole lines and resumable', async () => {
     const o = out();
     const controller = new AbortController();
-    const s = await batch({ output: o, batchSize: 5, onProgress: (p) => p.written >= 10 && controller.abort(), signal: controller.signal });
+    const s = await batch({
+      output: o,
+      batchSize: 5,
+      onProgress: (p) => p.written >= 10 && controller.abort(),
+      signal: controller.signal,
+    });
     expect(s.interrupted).toBe(true);
     expect(canonical(o)).toEqual(canonical(reference).slice(0, 10));
     expect(readFileSync(o, 'utf8').endsWith('\n')).toBe(true);
@@ -221,9 +258,17 @@ describe('npy output', () => {
     const recs = records(reference);
     expect(tokens).toMatchObject({ dtype: 'int32', shape: [24, 36] });
     expect(latents).toMatchObject({ dtype: 'float32', shape: [24, 36, 16] });
-    expect(sidecar).toMatchObject({ format: 'styled-vq-batch-sources', version: 1, model: recs[0].model, shape: [24, 36], tokens: npy.split('/').pop() });
+    expect(sidecar).toMatchObject({
+      format: 'styled-vq-batch-sources',
+      version: 1,
+      model: recs[0].model,
+      shape: [24, 36],
+      tokens: npy.split('/').pop(),
+    });
     expect(sidecar.sources).toEqual(listing);
-    expect(sidecar.failed.map((f: { source: string }) => f.source)).toEqual(recs.filter((r) => 'error' in r).map((r) => r.source));
+    expect(sidecar.failed.map((f: { source: string }) => f.source)).toEqual(
+      recs.filter((r) => 'error' in r).map((r) => r.source),
+    );
     recs.forEach((r, i) => {
       const row = Array.from(tokens.data.subarray(i * 36, (i + 1) * 36) as Int32Array);
       if ('error' in r) {
@@ -238,21 +283,31 @@ describe('npy output', () => {
     const stem = npy.slice(0, -4);
     const code = [
       'import json, sys, numpy as np',
-      `t = np.load(${JSON.stringify(npy)}); l = np.load(${JSON.stringify(stem + '.latents.npy')})`,
-      `s = json.load(open(${JSON.stringify(stem + '.sources.json')}))`,
+      `t = np.load(${JSON.stringify(npy)}); l = np.load(${JSON.stringify(`${stem}.latents.npy`)})`,
+      `s = json.load(open(${JSON.stringify(`${stem}.sources.json`)}))`,
       'print(json.dumps({"t": [str(t.dtype), list(t.shape)], "l": [str(l.dtype), list(l.shape)], "first": t[s["failed"][0]["row"]].tolist()[:3], "sum": int(t[t >= 0].sum())}))',
     ].join('\n');
     const r = spawnSync(python, ['-c', code], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     const got = JSON.parse(r.stdout);
     const recs = records(reference).filter((x): x is TokenRecord => !('error' in x));
-    expect(got).toEqual({ t: ['int32', [24, 36]], l: ['float32', [24, 36, 16]], first: [-1, -1, -1], sum: recs.reduce((a, x) => a + x.tokens.reduce((b, v) => b + v, 0), 0) });
+    expect(got).toEqual({
+      t: ['int32', [24, 36]],
+      l: ['float32', [24, 36, 16]],
+      first: [-1, -1, -1],
+      sum: recs.reduce((a, x) => a + x.tokens.reduce((b, v) => b + v, 0), 0),
+    });
   });
 
   test('an interrupted npy run leaves only its journal; resume finishes it equal to a clean run', async () => {
     const o = out('npy');
     const controller = new AbortController();
-    const s = await batch({ output: o, latents: true, onProgress: (p) => p.written >= 8 && controller.abort(), signal: controller.signal });
+    const s = await batch({
+      output: o,
+      latents: true,
+      onProgress: (p) => p.written >= 8 && controller.abort(),
+      signal: controller.signal,
+    });
     expect(s.interrupted).toBe(true);
     expect(existsSync(o)).toBe(false);
     expect(s.files).toEqual([`${o}.journal.jsonl`]);
@@ -261,12 +316,20 @@ describe('npy output', () => {
     const r = await batch({ output: o, latents: true, resume: true });
     expect(r).toMatchObject({ skipped: 8, total: 24, interrupted: false });
     expect(readFileSync(o)).toEqual(readFileSync(npy));
-    expect(readFileSync(o.replace(/\.npy$/, '.latents.npy'))).toEqual(readFileSync(npy.replace(/\.npy$/, '.latents.npy')));
+    expect(readFileSync(o.replace(/\.npy$/, '.latents.npy'))).toEqual(
+      readFileSync(npy.replace(/\.npy$/, '.latents.npy')),
+    );
     // Once finished, resume has nothing to do (and says so); more inputs make it refuse.
-    expect(await batch({ output: o, latents: true, resume: true })).toMatchObject({ alreadyComplete: true, done: 0, skipped: 24 });
+    expect(await batch({ output: o, latents: true, resume: true })).toMatchObject({
+      alreadyComplete: true,
+      done: 0,
+      skipped: 24,
+    });
     const extra = join(tmp.dir, 'extra');
     mkdirSync(extra);
     await writeImageFolder(extra, { count: 1, seed: 99 });
-    await expect(batch({ output: o, latents: true, resume: true, inputs: [photos, extra] })).rejects.toThrow(/more inputs now/);
+    await expect(batch({ output: o, latents: true, resume: true, inputs: [photos, extra] })).rejects.toThrow(
+      /more inputs now/,
+    );
   });
 });

@@ -20,7 +20,9 @@ function parserFlags(): Map<string, Set<string>> {
   for (const c of COMMANDS) {
     const y = yargs([]).options(GLOBAL_OPTIONS);
     (c.builder as (y: unknown) => unknown)(y);
-    const o = (y as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]> } }).getOptions();
+    const o = (
+      y as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]> } }
+    ).getOptions();
     const names = [...Object.keys(o.key), ...Object.values(o.alias).flat(), 'help', 'version'];
     out.set(String(c.command).split(' ')[0], new Set(names.map((n) => (n.length === 1 ? `-${n}` : `--${n}`))));
   }
@@ -64,7 +66,10 @@ describe('flags in messages', () => {
 
   test('every flag written in the CLI code exists in the parser', () => {
     const unknown = SOURCES.filter((s) => isCli(s.file)).flatMap((s) =>
-      [...s.code.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).filter((f) => !ALL_FLAGS.has(f) && !FOREIGN_FLAGS.has(f)).map((f) => `${s.file}: ${f}`),
+      [...s.code.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)]
+        .map((m) => m[0])
+        .filter((f) => !ALL_FLAGS.has(f) && !FOREIGN_FLAGS.has(f))
+        .map((f) => `${s.file}: ${f}`),
     );
     expect(unknown).toEqual([]);
   });
@@ -72,14 +77,21 @@ describe('flags in messages', () => {
   test('library code names option fields, not flags', () => {
     // onnx.ts's provider hints ("or use --device cpu") are notices the CLI prints as they are.
     const named = SOURCES.filter((s) => !isCli(s.file) && s.file !== 'src/runtime/onnx.ts').flatMap((s) =>
-      [...s.code.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).filter((f) => !FOREIGN_FLAGS.has(f)).map((f) => `${s.file}: ${f}`),
+      [...s.code.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)]
+        .map((m) => m[0])
+        .filter((f) => !FOREIGN_FLAGS.has(f))
+        .map((f) => `${s.file}: ${f}`),
     );
     expect(named).toEqual([]);
   });
 
   test('every option field named in a message has a flag', () => {
     const fields = SOURCES.flatMap((s) =>
-      [...s.code.matchAll(/\b(?:opt|positiveInteger|nonNegativeInteger|inArray|invalidParameter|integerArg)\('([\w.]+)'/g)].map((m) => m[1]),
+      [
+        ...s.code.matchAll(
+          /\b(?:opt|positiveInteger|nonNegativeInteger|inArray|invalidParameter|integerArg)\('([\w.]+)'/g,
+        ),
+      ].map((m) => m[1]),
     );
     expect(fields.length).toBeGreaterThan(20);
     // Arguments the CLI fills itself: preprocessImage's image (a positional) and alpha
@@ -93,7 +105,9 @@ describe('flags in messages', () => {
     const tmp = tempDir();
     try {
       writeFileSync(join(tmp.dir, 'gen.jsonl'), '[1, 2, 3]\n');
-      const err = await failure(() => buildParser(['split', join(tmp.dir, 'gen.jsonl'), '-o', join(tmp.dir, 'out')]).parseAsync());
+      const err = await failure(() =>
+        buildParser(['split', join(tmp.dir, 'gen.jsonl'), '-o', join(tmp.dir, 'out')]).parseAsync(),
+      );
       expect(err).toBeInstanceOf(StyledVqError);
       expect((err as Error).message).toMatch(/; name one with layoutFile$/);
       expect(cliMessage(err)).toMatch(/; name one with --layout-file$/);
@@ -104,15 +118,21 @@ describe('flags in messages', () => {
   });
 
   test('the decompression-bomb error names maxPixels in the library and --max-pixels in the CLI', async () => {
-    const err = await preprocessImage(join(ROOT, 'examples', 'pier.jpg'), { size: 64, maxPixels: 100 }).catch((e: unknown) => e);
+    const err = await preprocessImage(join(ROOT, 'examples', 'pier.jpg'), { size: 64, maxPixels: 100 }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/\(raise maxPixels if this is intended\)$/);
     expect(cliMessage(err)).toMatch(/\(raise --max-pixels if this is intended\)$/);
   });
 
   test('option checks read "Expected <what> for <option> but received <value>" in both words', async () => {
     const err = await failure(() => buildParser(['info', '--threads', 'many']).parseAsync());
-    expect(cliMessage(err)).toBe('Expected positive integer for --threads but received "many" of type string (see styled-vq info --help)');
-    const lib = await preprocessImage(join(ROOT, 'examples', 'pier.jpg'), { size: 64, maxPixels: 0 }).catch((e: unknown) => e);
+    expect(cliMessage(err)).toBe(
+      'Expected positive integer for --threads but received "many" of type string (see styled-vq info --help)',
+    );
+    const lib = await preprocessImage(join(ROOT, 'examples', 'pier.jpg'), { size: 64, maxPixels: 0 }).catch(
+      (e: unknown) => e,
+    );
     expect((lib as Error).message).toBe('Expected positive integer for maxPixels but received 0 of type number');
     expect(cliMessage(lib)).toBe('Expected positive integer for --max-pixels but received 0 of type number');
   });

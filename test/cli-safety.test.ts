@@ -42,7 +42,11 @@ describe('one overwrite policy (point 1)', () => {
   test('encode photo.png -o photo.json && decode photo.json leaves photo.png alone', () => {
     const before = bytes('photo.png');
     expect(cli('encode', 'photo.png', '-o', 'photo.json', ...M).code).toBe(0);
-    expectFailure(cli('decode', 'photo.json', ...M), 1, /^styled-vq: error: Output -o photo\.png exists; add --overwrite to replace it$/);
+    expectFailure(
+      cli('decode', 'photo.json', ...M),
+      1,
+      /^styled-vq: error: Output -o photo\.png exists; add --overwrite to replace it$/,
+    );
     expect(bytes('photo.png').equals(before)).toBe(true);
     // --overwrite replaces it, as asked
     expect(cli('decode', 'photo.json', '--overwrite', ...M).code).toBe(0);
@@ -56,12 +60,19 @@ describe('one overwrite policy (point 1)', () => {
     ['reconstruct', ['reconstruct', 'glacier.jpg', '-o', 'taken.png']],
     ['preprocess', ['preprocess', 'glacier.jpg', '-o', 'taken.png']],
     ['dequantize', ['dequantize', 'photo.json', '-o', 'taken.npy']],
-    ['concat', ['concat', 'photo.json', 'ext.json', '-o', 'taken.jsonl', '--styled-vocab', '1024', '--external-vocab', '16']],
+    [
+      'concat',
+      ['concat', 'photo.json', 'ext.json', '-o', 'taken.jsonl', '--styled-vocab', '1024', '--external-vocab', '16'],
+    ],
   ])('%s refuses an existing output without --overwrite, replaces it with', (_cmd, args) => {
     const out = args[args.indexOf('-o') + 1];
     writeFileSync(join(cwd, 'ext.json'), JSON.stringify({ photo: [1, 2, 3] }));
     writeFileSync(join(cwd, out), 'precious');
-    expectFailure(cli(...args, ...M), 1, new RegExp(`Output -o ${out.replace('.', '\\.')} exists; add --overwrite to replace it`));
+    expectFailure(
+      cli(...args, ...M),
+      1,
+      new RegExp(`Output -o ${out.replace('.', '\\.')} exists; add --overwrite to replace it`),
+    );
     expect(bytes(out).toString()).toBe('precious');
     const r = cli(...args, ...M, '--overwrite');
     expect(r).toMatchObject({ code: 0 });
@@ -70,8 +81,16 @@ describe('one overwrite policy (point 1)', () => {
 
   test('an input of the same run is never an output, even with --overwrite or through a link', () => {
     symlinkSync('glacier.jpg', join(cwd, 'alias.jpg'));
-    expectFailure(cli('preprocess', 'glacier.jpg', '-o', 'alias.jpg', '--overwrite', '--size', '16'), 1, /Output -o alias\.jpg is also an input of this run/);
-    expectFailure(cli('encode', 'photo.json', '-o', './photo.json', '--overwrite', ...M), 1, /is also an input of this run/);
+    expectFailure(
+      cli('preprocess', 'glacier.jpg', '-o', 'alias.jpg', '--overwrite', '--size', '16'),
+      1,
+      /Output -o alias\.jpg is also an input of this run/,
+    );
+    expectFailure(
+      cli('encode', 'photo.json', '-o', './photo.json', '--overwrite', ...M),
+      1,
+      /is also an input of this run/,
+    );
   });
 
   test('-o new/dir/x.png creates the missing folders', () => {
@@ -82,7 +101,11 @@ describe('one overwrite policy (point 1)', () => {
   test('an output path that is a symlink is replaced by a file; the link target is never written through', () => {
     writeFileSync(join(cwd, 'target.txt'), 'keep me');
     symlinkSync('target.txt', join(cwd, 'link.png'));
-    expectFailure(cli('preprocess', 'glacier.jpg', '--size', '16', '-o', 'link.png'), 1, /link\.png exists \(a symlink\); add --overwrite/);
+    expectFailure(
+      cli('preprocess', 'glacier.jpg', '--size', '16', '-o', 'link.png'),
+      1,
+      /link\.png exists \(a symlink\); add --overwrite/,
+    );
     expect(cli('preprocess', 'glacier.jpg', '--size', '16', '-o', 'link.png', '--overwrite').code).toBe(0);
     expect(lstatSync(join(cwd, 'link.png')).isSymbolicLink()).toBe(false);
     expect(bytes('target.txt').toString()).toBe('keep me');
@@ -105,7 +128,11 @@ describe('- for stdin and stdout (point 2)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.subarray(1, 4).toString()).toBe('PNG');
     expect([r.stdout.readUInt32BE(16), r.stdout.readUInt32BE(20)]).toEqual([64, 64]);
-    expectFailure(piped(['decode', '-', '-o', '-', ...M], rec), 1, /-o - writes the image to stdout: name its format with --format png, jpeg or webp/);
+    expectFailure(
+      piped(['decode', '-', '-o', '-', ...M], rec),
+      1,
+      /-o - writes the image to stdout: name its format with --format png, jpeg or webp/,
+    );
   });
 
   test('reconstruct - and preprocess - read stdin; -o - writes stdout; dequantize - reads records', () => {
@@ -126,17 +153,64 @@ describe('- for concat and split (point 2)', () => {
   test('encode | concat - codes | split - --layout-file: the same sequences as from files', () => {
     const recs = cli('encode', PIER, GLACIER, ...M).stdout;
     writeFileSync(join(cwd, 'pipe-recs.jsonl'), recs);
-    writeFileSync(join(cwd, 'pipe-codes.json'), JSON.stringify([[1, 2, 3, 4], [4, 3, 2, 1]]));
-    const fromFile = cli('concat', 'pipe-recs.jsonl', 'pipe-codes.json', '-o', 'pipe-a.jsonl', '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '8');
+    writeFileSync(
+      join(cwd, 'pipe-codes.json'),
+      JSON.stringify([
+        [1, 2, 3, 4],
+        [4, 3, 2, 1],
+      ]),
+    );
+    const fromFile = cli(
+      'concat',
+      'pipe-recs.jsonl',
+      'pipe-codes.json',
+      '-o',
+      'pipe-a.jsonl',
+      '--match',
+      'order',
+      '--styled-vocab',
+      '1024',
+      '--external-vocab',
+      '8',
+    );
     expect(fromFile.code).toBe(0);
-    const piped1 = piped(['concat', '-', 'pipe-codes.json', '-o', 'pipe-b.jsonl', '--layout-file', 'pipe-b.layout.json', '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '8'], recs);
+    const piped1 = piped(
+      [
+        'concat',
+        '-',
+        'pipe-codes.json',
+        '-o',
+        'pipe-b.jsonl',
+        '--layout-file',
+        'pipe-b.layout.json',
+        '--match',
+        'order',
+        '--styled-vocab',
+        '1024',
+        '--external-vocab',
+        '8',
+      ],
+      recs,
+    );
     expect(piped1.code).toBe(0);
     expect(bytes('pipe-b.jsonl').equals(bytes('pipe-a.jsonl'))).toBe(true);
-    expectFailure(piped(['split', '-', '-o', 'pipe-parts'], bytes('pipe-a.jsonl')), 1, /split - reads the sequences from stdin: name their layout with --layout-file/);
+    expectFailure(
+      piped(['split', '-', '-o', 'pipe-parts'], bytes('pipe-a.jsonl')),
+      1,
+      /split - reads the sequences from stdin: name their layout with --layout-file/,
+    );
     const sp = piped(['split', '-', '--layout-file', 'pipe-a.layout.json', '-o', 'pipe-parts'], bytes('pipe-a.jsonl'));
     expect(sp.code).toBe(0);
-    const back = readFileSync(join(cwd, 'pipe-parts', 'tokens.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).tokens);
-    expect(back).toEqual(recs.trim().split('\n').map((l) => JSON.parse(l).tokens));
+    const back = readFileSync(join(cwd, 'pipe-parts', 'tokens.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).tokens);
+    expect(back).toEqual(
+      recs
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).tokens),
+    );
   });
 });
 
@@ -151,7 +225,12 @@ describe('stdout records and streams (points 3 and 4)', () => {
     writeFileSync(join(cwd, 't.jsonl'), one.stdout + two.stdout + pretty);
     const r = cli('decode', 't.jsonl', '-o', join('loop', 'img.png'), '--json', ...M);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).outputs.map((o: { source: string }) => o.source)).toEqual([PIER, PIER, GLACIER, GLACIER]);
+    expect(JSON.parse(r.stdout).outputs.map((o: { source: string }) => o.source)).toEqual([
+      PIER,
+      PIER,
+      GLACIER,
+      GLACIER,
+    ]);
   });
 
   test('-q: nothing on stderr, data alone on stdout; status lines go to stderr', () => {
@@ -184,12 +263,20 @@ describe('batch --overwrite keeps the old output until the new run has started (
   test('no images: the old output is intact', () => {
     mkdirSync(join(cwd, 'empty', 'sub'), { recursive: true });
     copyFileSync(PIER, join(cwd, 'empty', 'sub', 'x.jpg'));
-    expectFailure(cli('batch', 'empty', '-o', 'b.jsonl', '--overwrite', ...M), 2, /No images found in empty; empty has images in subfolders: add -r/);
+    expectFailure(
+      cli('batch', 'empty', '-o', 'b.jsonl', '--overwrite', ...M),
+      2,
+      /No images found in empty; empty has images in subfolders: add -r/,
+    );
     expect(bytes('b.jsonl').equals(old)).toBe(true);
   });
 
   test('a model that fails to load: the old output is intact', () => {
-    expectFailure(cli('batch', 'imgs', '-o', 'b.jsonl', '--overwrite', '--model', join(cwd, 'nope'), '--device', 'cpu'), 2, /nope/);
+    expectFailure(
+      cli('batch', 'imgs', '-o', 'b.jsonl', '--overwrite', '--model', join(cwd, 'nope'), '--device', 'cpu'),
+      2,
+      /nope/,
+    );
     expect(bytes('b.jsonl').equals(old)).toBe(true);
   });
 
@@ -205,10 +292,17 @@ describe('messages a user can act on (point 7)', () => {
   test('one bad file among many: encode says how to keep going, and --continue-on-error does', () => {
     writeFileSync(join(cwd, 'notes.txt'), 'not an image');
     const r = cli('encode', PIER, 'notes.txt', GLACIER, ...M);
-    expectFailure(r, 2, /notes\.txt: .*\(nothing written; --continue-on-error records it and goes on, and batch does that for whole folders\)$/);
+    expectFailure(
+      r,
+      2,
+      /notes\.txt: .*\(nothing written; --continue-on-error records it and goes on, and batch does that for whole folders\)$/,
+    );
     const ok = cli('encode', PIER, 'notes.txt', GLACIER, '--continue-on-error', ...M);
     expect(ok.code).toBe(0);
-    const recs = ok.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const recs = ok.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.map((x) => (x.error ? 'error' : 'tokens'))).toEqual(['tokens', 'error', 'tokens']);
     expect(ok.stderr).toMatch(/failed: notes\.txt/);
   });
@@ -216,10 +310,26 @@ describe('messages a user can act on (point 7)', () => {
   test('raw yargs messages become one line naming the flag and what to do', async () => {
     // Messages and exit codes only: run in this process (test/helpers/cli.ts).
     const cli = (...args: string[]) => runCliInProcess(args, { cwd });
-    expectFailure(await cli('decode'), 1, /^styled-vq: error: decode needs <tokens>: e\.g\. styled-vq decode tokens \(see styled-vq decode --help\)$/);
-    expectFailure(await cli('preprocess', PIER), 1, /^styled-vq: error: preprocess needs --output \(see styled-vq preprocess --help\)$/);
+    expectFailure(
+      await cli('decode'),
+      1,
+      /^styled-vq: error: decode needs <tokens>: e\.g\. styled-vq decode tokens \(see styled-vq decode --help\)$/,
+    );
+    expectFailure(
+      await cli('preprocess', PIER),
+      1,
+      /^styled-vq: error: preprocess needs --output \(see styled-vq preprocess --help\)$/,
+    );
     expectFailure(await cli('encode', PIER, '-o'), 1, /^styled-vq: error: -o needs a value/);
-    expectFailure(await cli('batch', 'x', '-o', 'x.jsonl', '--resume', '--overwrite'), 1, /--resume and --overwrite cannot be used together/);
-    expectFailure(await cli('info', '--threads', 'many'), 1, /^styled-vq: error: Expected positive integer for --threads but received "many" of type string/);
+    expectFailure(
+      await cli('batch', 'x', '-o', 'x.jsonl', '--resume', '--overwrite'),
+      1,
+      /--resume and --overwrite cannot be used together/,
+    );
+    expectFailure(
+      await cli('info', '--threads', 'many'),
+      1,
+      /^styled-vq: error: Expected positive integer for --threads but received "many" of type string/,
+    );
   });
 });

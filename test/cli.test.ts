@@ -42,7 +42,8 @@ describe('usage', () => {
   test('--help lists every command; command help has examples', () => {
     const r = cli('--help');
     expect(r.code).toBe(0);
-    for (const c of ['encode', 'decode', 'reconstruct', 'preprocess', 'quantize', 'dequantize', 'info', 'doctor']) expect(r.stdout).toContain(`styled-vq ${c}`);
+    for (const c of ['encode', 'decode', 'reconstruct', 'preprocess', 'quantize', 'dequantize', 'info', 'doctor'])
+      expect(r.stdout).toContain(`styled-vq ${c}`);
     const e = cli('encode', '--help');
     expect(e.code).toBe(0);
     expect(e.stdout).toMatch(/Examples:/);
@@ -52,21 +53,77 @@ describe('usage', () => {
   test('no command, unknown command, unknown flag, bad values: exit 1, one line', async () => {
     expectFailure(cli(), 1, /Name a command/); // once as a process; the rest in this one (same main())
     const inProcess = (...args: string[]) => runCliInProcess(args, { cwd });
-    expectFailure(await inProcess('frobnicate'), 1, /Unknown option or extra argument "frobnicate" \(see styled-vq --help\)/);
-    expectFailure(await inProcess('info', '--frob'), 1, /Unknown option or extra argument --frob \(see styled-vq info --help\)/);
-    expectFailure(await inProcess('info', '--device', 'tpu'), 1, /Unsupported device "tpu"\. Should be one of: auto, cpu, cuda, webgpu\./);
-    expectFailure(await inProcess('info', '--threads', '0'), 1, /Expected positive integer for --threads but received "0"/);
-    expectFailure(await inProcess('encode'), 1, /^styled-vq: error: encode needs <image\.\.\.>: e\.g\. styled-vq encode image/);
-    expectFailure(await inProcess('reconstruct', PIER, '--compare', ...M), 1, /--compare writes the input and the reconstruction side by side to a file: add -o/);
-    expectFailure(await inProcess('decode', 'x.json', '--size', '12', ...M), 1, /Expected WIDTHxHEIGHT \(1-16383 each, e\.g\. 512x512\) for --size but received "12"/);
-    expectFailure(await inProcess('encode', PIER, '-o', 'tokens.txt', ...M), 1, /token files end in \.json .* or \.jsonl/);
-    expectFailure(await inProcess('encode', PIER, GLACIER, '-o', 'two.json', ...M), 1, /2 images make JSONL records; name the file \.jsonl/);
-    expectFailure(await inProcess('encode', PIER, '-o', join(PIER, 'x.json'), ...M), 1, /pier\.jpg is a file, not a folder/);
-    expectFailure(await inProcess('preprocess', PIER, '--size', 'abc', '-o', 'x.png'), 1, /Expected positive integer for --size but received "abc"/);
-    expectFailure(await inProcess('batch', PIER), 1, /^styled-vq: error: batch needs --output \(see styled-vq batch --help\)/);
-    expectFailure(await inProcess('decode', 'x.json', '--format', 'gif'), 1, /Expected one of png, jpeg, webp for --format but received "gif"/);
+    expectFailure(
+      await inProcess('frobnicate'),
+      1,
+      /Unknown option or extra argument "frobnicate" \(see styled-vq --help\)/,
+    );
+    expectFailure(
+      await inProcess('info', '--frob'),
+      1,
+      /Unknown option or extra argument --frob \(see styled-vq info --help\)/,
+    );
+    expectFailure(
+      await inProcess('info', '--device', 'tpu'),
+      1,
+      /Unsupported device "tpu"\. Should be one of: auto, cpu, cuda, webgpu\./,
+    );
+    expectFailure(
+      await inProcess('info', '--threads', '0'),
+      1,
+      /Expected positive integer for --threads but received "0"/,
+    );
+    expectFailure(
+      await inProcess('encode'),
+      1,
+      /^styled-vq: error: encode needs <image\.\.\.>: e\.g\. styled-vq encode image/,
+    );
+    expectFailure(
+      await inProcess('reconstruct', PIER, '--compare', ...M),
+      1,
+      /--compare writes the input and the reconstruction side by side to a file: add -o/,
+    );
+    expectFailure(
+      await inProcess('decode', 'x.json', '--size', '12', ...M),
+      1,
+      /Expected WIDTHxHEIGHT \(1-16383 each, e\.g\. 512x512\) for --size but received "12"/,
+    );
+    expectFailure(
+      await inProcess('encode', PIER, '-o', 'tokens.txt', ...M),
+      1,
+      /token files end in \.json .* or \.jsonl/,
+    );
+    expectFailure(
+      await inProcess('encode', PIER, GLACIER, '-o', 'two.json', ...M),
+      1,
+      /2 images make JSONL records; name the file \.jsonl/,
+    );
+    expectFailure(
+      await inProcess('encode', PIER, '-o', join(PIER, 'x.json'), ...M),
+      1,
+      /pier\.jpg is a file, not a folder/,
+    );
+    expectFailure(
+      await inProcess('preprocess', PIER, '--size', 'abc', '-o', 'x.png'),
+      1,
+      /Expected positive integer for --size but received "abc"/,
+    );
+    expectFailure(
+      await inProcess('batch', PIER),
+      1,
+      /^styled-vq: error: batch needs --output \(see styled-vq batch --help\)/,
+    );
+    expectFailure(
+      await inProcess('decode', 'x.json', '--format', 'gif'),
+      1,
+      /Expected one of png, jpeg, webp for --format but received "gif"/,
+    );
     expectFailure(await inProcess('preprocess', PIER, '-o', PIER, ...M), 1, /is also an input/);
-    expectFailure(await inProcess('preprocess', PIER, '-o', 'crop.gif', ...M), 1, /Unsupported image extension "\.gif"/);
+    expectFailure(
+      await inProcess('preprocess', PIER, '-o', 'crop.gif', ...M),
+      1,
+      /Unsupported image extension "\.gif"/,
+    );
   });
 
   test('--version', () => {
@@ -82,7 +139,13 @@ describe('encode', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const rec = JSON.parse(r.stdout);
-    expect(rec).toMatchObject({ format: 'styled-vq-tokens', version: 1, model: { name: 'fixture-tiny', fingerprint: FINGERPRINT }, source: PIER, original_size: [720, 360] });
+    expect(rec).toMatchObject({
+      format: 'styled-vq-tokens',
+      version: 1,
+      model: { name: 'fixture-tiny', fingerprint: FINGERPRINT },
+      source: PIER,
+      original_size: [720, 360],
+    });
     expect(rec.preprocessing.image_size).toBe(64);
     expect(rec.tokens).toHaveLength(36);
     for (const t of rec.tokens) expect(Number.isInteger(t) && t >= 0 && t < 1024).toBe(true);
@@ -105,7 +168,12 @@ describe('encode', () => {
     const r = cli('encode', PIER, '-o', 'pier.json', '--latents', '--json', '--model', FIXTURE_MODEL);
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
-    expect(summary).toMatchObject({ output: 'pier.json', records: 1, model: { fingerprint: FINGERPRINT }, execution: { device: 'auto' } });
+    expect(summary).toMatchObject({
+      output: 'pier.json',
+      records: 1,
+      model: { fingerprint: FINGERPRINT },
+      execution: { device: 'auto' },
+    });
     if (summary.execution.provider === 'cpu') {
       expect(summary.execution.fallback).toMatch(/CUDA is not available/);
       expect(r.stderr).toMatch(/^styled-vq: running on CPU: CUDA is not available/);
@@ -144,7 +212,11 @@ describe('encode', () => {
       ['truncated JPEG', 'truncated.jpg', /truncated\.jpg: image file is truncated or corrupt/],
       ['truncated PNG', 'truncated.png', /truncated\.png: image file is truncated or corrupt/],
       ['text named .png', 'text.png', /text\.png: not an image/],
-      ['30000x30000 (decompression bomb)', 'bomb.png', /bomb\.png: image is 30000x30000 = 900000000 pixels, over the limit of 268402689/],
+      [
+        '30000x30000 (decompression bomb)',
+        'bomb.png',
+        /bomb\.png: image is 30000x30000 = 900000000 pixels, over the limit of 268402689/,
+      ],
     ])('%s', (_what, name, pattern) => {
       const before = listDir(dir);
       const r = runCli(['encode', name, '-o', 'out.json', ...M], { cwd: dir });
@@ -160,7 +232,11 @@ describe('encode', () => {
     });
 
     test('the pixel limit is configurable', () => {
-      expectFailure(runCli(['encode', PIER, '--max-pixels', '1000', ...M], { cwd: dir }), 2, /720x360 = 259200 pixels, over the limit of 1000/);
+      expectFailure(
+        runCli(['encode', PIER, '--max-pixels', '1000', ...M], { cwd: dir }),
+        2,
+        /720x360 = 259200 pixels, over the limit of 1000/,
+      );
     });
   });
 });
@@ -173,7 +249,8 @@ describe('decode', () => {
     record = JSON.parse(cli('encode', PIER, '--latents', ...M).stdout);
     writeFileSync(join(dir, 'pier.json'), JSON.stringify(record));
   });
-  const write = (name: string, content: unknown) => writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+  const write = (name: string, content: unknown) =>
+    writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
   const run = (...args: string[]) => runCli([...args, ...M], { cwd: dir });
 
   test('a record -> PNG of the model size; default name from the token file', () => {
@@ -194,8 +271,14 @@ describe('decode', () => {
   });
 
   test('JSONL: one image per record, error records skipped with a notice; --json lists outputs', () => {
-    const err = { format: 'styled-vq-tokens', version: 1, model: record.model, source: 'broken.png', error: 'broken.png: file is empty (0 bytes)' };
-    write('batch.jsonl', [record, err, record].map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const err = {
+      format: 'styled-vq-tokens',
+      version: 1,
+      model: record.model,
+      source: 'broken.png',
+      error: 'broken.png: file is empty (0 bytes)',
+    };
+    write('batch.jsonl', `${[record, err, record].map((x) => JSON.stringify(x)).join('\n')}\n`);
     const r = run('decode', 'batch.jsonl', '-o', 'b.png', '--json');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/skipped batch\.jsonl line 2 \(broken\.png\)/);
@@ -207,11 +290,29 @@ describe('decode', () => {
   describe('bad tokens: exit 2, one clear line, no output', () => {
     test.each([
       ['malformed JSON', '{"format": "styled-vq-tokens", "tokens": [1, 2', /bad\.json line 1 is not valid JSON/],
-      ['35 tokens', () => ({ ...record, tokens: record.tokens.slice(1) }), /bad\.json line 1: expected 36 tokens, found 35/],
-      ['token id >= codebook size', () => ({ ...record, tokens: [1024, ...record.tokens.slice(1)] }), /bad\.json line 1: token 1024 at position 0 is outside the codebook \[0, 1024\)/],
+      [
+        '35 tokens',
+        () => ({ ...record, tokens: record.tokens.slice(1) }),
+        /bad\.json line 1: expected 36 tokens, found 35/,
+      ],
+      [
+        'token id >= codebook size',
+        () => ({ ...record, tokens: [1024, ...record.tokens.slice(1)] }),
+        /bad\.json line 1: token 1024 at position 0 is outside the codebook \[0, 1024\)/,
+      ],
       ['negative token id', () => ({ ...record, tokens: [...record.tokens.slice(1), -3] }), /token -3 at position 35/],
-      ['not a token record', '{"hello": "world"}', /bad\.json line 1: format is undefined, expected "styled-vq-tokens"/],
-      ['tokens from another model', () => ({ ...record, model: { name: 'other', fingerprint: 'ffffffffffffffff' } }), new RegExp(`made by model "other" \\(fingerprint ffffffffffffffff\\), but the loaded model is "fixture-tiny" \\(fingerprint ${FINGERPRINT}\\).*--force`)],
+      [
+        'not a token record',
+        '{"hello": "world"}',
+        /bad\.json line 1: format is undefined, expected "styled-vq-tokens"/,
+      ],
+      [
+        'tokens from another model',
+        () => ({ ...record, model: { name: 'other', fingerprint: 'ffffffffffffffff' } }),
+        new RegExp(
+          `made by model "other" \\(fingerprint ffffffffffffffff\\), but the loaded model is "fixture-tiny" \\(fingerprint ${FINGERPRINT}\\).*--force`,
+        ),
+      ],
       ['missing token file', null, /Cannot read token file nothing\.json: no such file/],
     ])('%s', (_what, content, pattern) => {
       const name = content === null ? 'nothing.json' : 'bad.json';
@@ -235,7 +336,13 @@ describe('reconstruct and preprocess', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^PSNR \d+\.\d\d dB {2}SSIM -?\d\.\d{4} {2}\(64x64, via tokens, fixture-tiny\)/);
     const j = JSON.parse(cli('reconstruct', PIER, '--json', '-o', 'cmp.png', '--compare', ...M).stdout);
-    expect(j).toMatchObject({ source: PIER, size: [64, 64], original_size: [720, 360], via: 'tokens', output: 'cmp.png' });
+    expect(j).toMatchObject({
+      source: PIER,
+      size: [64, 64],
+      original_size: [720, 360],
+      via: 'tokens',
+      output: 'cmp.png',
+    });
     expect(j.psnr).toBeGreaterThan(0);
     expect(j.ssim).toBeGreaterThan(-1);
     expect(j.ssim).toBeLessThanOrEqual(1);
@@ -247,7 +354,10 @@ describe('reconstruct and preprocess', () => {
   test('preprocess writes the model input; --size needs no model', () => {
     expect(cli('preprocess', PIER, '-o', 'crop.png', ...M).code).toBe(0);
     expect(pngSize(join(cwd, 'crop.png'))).toEqual([64, 64]);
-    const r = runCli(['preprocess', PIER, '-o', 'crop100.png', '--size', '100', '--json'], { cwd, env: { STYLED_VQ_MODEL: undefined } });
+    const r = runCli(['preprocess', PIER, '-o', 'crop100.png', '--size', '100', '--json'], {
+      cwd,
+      env: { STYLED_VQ_MODEL: undefined },
+    });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ size: [100, 100], original_size: [720, 360] });
     expectFailure(cli('preprocess', 'nothing.jpg', '-o', 'x.png', ...M), 2, /nothing\.jpg: file not found/);
@@ -269,7 +379,11 @@ describe('quantize and dequantize', () => {
 
     const q = run('quantize', 'lat.npy');
     expect(q.code).toBe(0);
-    expect(JSON.parse(q.stdout)).toMatchObject({ source: 'lat.npy[0]', tokens: rec.tokens, model: { fingerprint: FINGERPRINT } });
+    expect(JSON.parse(q.stdout)).toMatchObject({
+      source: 'lat.npy[0]',
+      tokens: rec.tokens,
+      model: { fingerprint: FINGERPRINT },
+    });
 
     expect(run('quantize', 'rec.json', '-o', 'ids.npy').code).toBe(0);
     const ids = decodeNpy(readFileSync(join(dir, 'ids.npy')));
@@ -299,9 +413,21 @@ describe('info and doctor', () => {
     const r = cli('info', '--json', '--model', FIXTURE_MODEL);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
-    expect(info).toMatchObject({ name: 'fixture-tiny', fingerprint: FINGERPRINT, verified: true, numTokens: 36, latentDim: 16, codebook: { size: 1024, dim: 16 } });
+    expect(info).toMatchObject({
+      name: 'fixture-tiny',
+      fingerprint: FINGERPRINT,
+      verified: true,
+      numTokens: 36,
+      latentDim: 16,
+      codebook: { size: 1024, dim: 16 },
+    });
     expect(info.parameters.encoder).toBeGreaterThan(0);
-    expect(info.files.map((f: { path: string }) => f.path).sort()).toEqual(['codebook.onnx', 'decoder.onnx', 'dequantize.onnx', 'encoder.onnx']);
+    expect(info.files.map((f: { path: string }) => f.path).sort()).toEqual([
+      'codebook.onnx',
+      'decoder.onnx',
+      'dequantize.onnx',
+      'encoder.onnx',
+    ]);
     expect(cli('info', '--model', FIXTURE_MODEL).stdout).toMatch(/fingerprint +[0-9a-f]{16} +\(all files verified\)/);
   });
 
@@ -328,7 +454,11 @@ describe('info and doctor', () => {
   test('--device cuda without CUDA: exit 2 with how to get it', () => {
     const d = JSON.parse(cli('doctor', '--json', '--model', FIXTURE_MODEL).stdout);
     if (d.providers[1].ok) return; // a CUDA machine
-    expectFailure(cli('encode', PIER, '--model', FIXTURE_MODEL, '--device', 'cuda'), 2, /CUDA is not available: .*--device cpu/);
+    expectFailure(
+      cli('encode', PIER, '--model', FIXTURE_MODEL, '--device', 'cuda'),
+      2,
+      /CUDA is not available: .*--device cpu/,
+    );
   });
 });
 
@@ -345,14 +475,22 @@ describe('damaged model packages', () => {
       },
       /decoder\.onnx does not match its sha256/,
     ],
-    ['swapped ONNX file', (dir: string) => copyFileSync(join(dir, 'codebook.onnx'), join(dir, 'dequantize.onnx')), /dequantize\.onnx has \d+ bytes, model\.json says \d+/],
+    [
+      'swapped ONNX file',
+      (dir: string) => copyFileSync(join(dir, 'codebook.onnx'), join(dir, 'dequantize.onnx')),
+      /dequantize\.onnx has \d+ bytes, model\.json says \d+/,
+    ],
     ['no model.json', (dir: string) => rmSync(join(dir, 'model.json')), /has no model\.json/],
   ])('%s: exit 2 naming the file, nothing written', (_what, damage, pattern) => {
     const dir = fresh('damaged');
     const model = copyFixtureModel(dir);
     damage(model);
     const before = listDir(dir);
-    expectFailure(runCli(['encode', PIER, '-o', 'out.json', '--model', model, '--device', 'cpu'], { cwd: dir }), 2, pattern);
+    expectFailure(
+      runCli(['encode', PIER, '-o', 'out.json', '--model', model, '--device', 'cpu'], { cwd: dir }),
+      2,
+      pattern,
+    );
     expect(listDir(dir)).toEqual(before);
   });
 

@@ -7,7 +7,7 @@
  *   fill) gives k = 1 at or above the mean colour, k = 8 at least half of the k = 36 gain
  *   over the mean colour, and PSNR that rises with k.
  */
-import * as path from 'path';
+import * as path from 'node:path';
 import { defaultModelDir, Model, psnr, reconstruct } from '../src';
 import { decodeLatents } from '../src/api/decode';
 import { pilResize } from '../src/image/pil-resample';

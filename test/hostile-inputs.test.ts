@@ -25,21 +25,52 @@ function expectClean(r: { code: number; stderr: string }, pattern?: RegExp): voi
 let layout: Record<string, any>;
 beforeAll(() => {
   tmp = tempDir('styled-vq-hostile-');
-  expect(cli('encode', join(EXAMPLES, 'pier.jpg'), join(EXAMPLES, 'glacier.jpg'), '-o', 'recs.jsonl', ...M).code).toBe(0);
-  writeFileSync(at('codes.json'), JSON.stringify([Array.from({ length: 16 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => 15 - i)]));
-  expect(cli('concat', 'recs.jsonl', 'codes.json', '-o', 'combined.jsonl', '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '16').code).toBe(0);
+  expect(cli('encode', join(EXAMPLES, 'pier.jpg'), join(EXAMPLES, 'glacier.jpg'), '-o', 'recs.jsonl', ...M).code).toBe(
+    0,
+  );
+  writeFileSync(
+    at('codes.json'),
+    JSON.stringify([Array.from({ length: 16 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => 15 - i)]),
+  );
+  expect(
+    cli(
+      'concat',
+      'recs.jsonl',
+      'codes.json',
+      '-o',
+      'combined.jsonl',
+      '--match',
+      'order',
+      '--styled-vocab',
+      '1024',
+      '--external-vocab',
+      '16',
+    ).code,
+  ).toBe(0);
   layout = JSON.parse(readFileSync(at('combined.layout.json'), 'utf8'));
 });
 afterAll(() => tmp.cleanup());
 
 describe('split with a malformed layout', () => {
   test.each([
-    ['shape missing', (l: any) => delete l.external.npy.shape, /external\.npy\.shape must be a list of 1 to 3 positive integers, found nothing/],
+    [
+      'shape missing',
+      (l: any) => delete l.external.npy.shape,
+      /external\.npy\.shape must be a list of 1 to 3 positive integers, found nothing/,
+    ],
     ['shape not a list', (l: any) => (l.external.npy.shape = 'x'), /external\.npy\.shape must be a list/],
-    ['shape of the wrong size', (l: any) => (l.external.npy.shape = [17]), /holds 17 codes, but tokens_per_image is 16/],
+    [
+      'shape of the wrong size',
+      (l: any) => (l.external.npy.shape = [17]),
+      /holds 17 codes, but tokens_per_image is 16/,
+    ],
     ['npy missing', (l: any) => delete l.external.npy, /external must have vocab_size, tokens_per_image and npy/],
     ['a float dtype', (l: any) => (l.external.npy.dtype = 'float32'), /external\.npy\.dtype must be one of/],
-    ['a sequence that is null', (l: any) => (l.sequences.tokens = null), /sequences\.tokens must have parts, offsets and special/],
+    [
+      'a sequence that is null',
+      (l: any) => (l.sequences.tokens = null),
+      /sequences\.tokens must have parts, offsets and special/,
+    ],
     ['no sequences', (l: any) => (l.sequences = {}), /sequences missing/],
     ['not JSON', () => 'garbage', /not valid JSON/],
   ])('%s', (_what, edit, pattern) => {
@@ -70,13 +101,15 @@ describe('JSON nested thousands deep', () => {
   test('as external codes (concat), as records (decode, dequantize), as sequences (split)', () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     writeFileSync(at('deep.json'), deep);
-    writeFileSync(at('deep.jsonl'), deep + '\n');
-    expectClean(cli('concat', 'recs.jsonl', 'deep.json', '-o', 'c.jsonl', '--match', 'order', '--styled-vocab', '1024'));
+    writeFileSync(at('deep.jsonl'), `${deep}\n`);
+    expectClean(
+      cli('concat', 'recs.jsonl', 'deep.json', '-o', 'c.jsonl', '--match', 'order', '--styled-vocab', '1024'),
+    );
     expectClean(cli('decode', 'deep.jsonl', '-o', 'x.png', ...M));
     expectClean(cli('dequantize', 'deep.json', ...M));
     expectClean(cli('split', 'deep.jsonl', '--layout-file', 'combined.layout.json', '-o', 'p'));
-    const objects = '{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000);
-    writeFileSync(at('deep-object.jsonl'), objects + '\n');
+    const objects = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
+    writeFileSync(at('deep-object.jsonl'), `${objects}\n`);
     expectClean(cli('decode', 'deep-object.jsonl', '-o', 'y.png', ...M));
     expect(listDir(tmp.dir).filter((f) => /^(c\.jsonl|x\.png|y\.png|p)$/.test(f))).toEqual([]);
   });
@@ -86,7 +119,10 @@ describe('garbage through every command that reads files', () => {
   const garbage: [string, Buffer | string][] = [
     ['random.bin', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24))],
     ['empty.json', ''],
-    ['truncated.npy', Buffer.from('\x93NUMPY\x01\x00\x76\x00{\'descr\': \'<i4\', \'fortran_order\': False, \'shape\': (2, 36), }', 'latin1')],
+    [
+      'truncated.npy',
+      Buffer.from("\x93NUMPY\x01\x00\x76\x00{'descr': '<i4', 'fortran_order': False, 'shape': (2, 36), }", 'latin1'),
+    ],
     ['nul.jsonl', Buffer.alloc(1000)],
     ['text.npz', 'PK\x03\x04 not really a zip'],
   ];

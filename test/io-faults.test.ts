@@ -7,7 +7,16 @@
  * permission.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { errorLines } from './helpers/cli';
 import { EXAMPLES, FIXTURE_MODEL, ROOT, tempDir } from './helpers/fixtures';
@@ -61,7 +70,9 @@ beforeAll(async () => {
   mkdirSync(readOnly);
   writeFileSync(join(readOnly, 'existing.txt'), 'x');
   if (isRoot) {
-    roMounted = spawnSync('mount', ['--bind', readOnly, readOnly]).status === 0 && spawnSync('mount', ['-o', 'remount,ro,bind', readOnly]).status === 0;
+    roMounted =
+      spawnSync('mount', ['--bind', readOnly, readOnly]).status === 0 &&
+      spawnSync('mount', ['-o', 'remount,ro,bind', readOnly]).status === 0;
   } else chmodSync(readOnly, 0o555);
 });
 afterAll(() => {
@@ -74,50 +85,126 @@ afterAll(() => {
 describe('a full disk', () => {
   test('the test has a full disk to work with (tmpfs as root, else ulimit -f)', () => {
     const disk = squeeze(4);
-    const r = spawnSync('/bin/sh', ['-c', `${disk.limit ? `ulimit -f ${disk.limit * 2}; ` : ''}exec '${process.execPath}' -e "require('fs').writeFileSync('${join(full, 'probe')}', Buffer.alloc(64 * 1024))"`], { encoding: 'utf8' });
+    const r = spawnSync(
+      '/bin/sh',
+      [
+        '-c',
+        `${disk.limit ? `ulimit -f ${disk.limit * 2}; ` : ''}exec '${process.execPath}' -e "require('fs').writeFileSync('${join(full, 'probe')}', Buffer.alloc(64 * 1024))"`,
+      ],
+      { encoding: 'utf8' },
+    );
     disk.free();
     rmSync(join(full, 'probe'), { force: true });
     expect(r.stderr).toMatch(mounted ? /ENOSPC/ : /EFBIG/);
   });
 
-  test.each(['jsonl', 'npy'])('batch to %s: one line, exit 2; after freeing space --resume finishes it exactly', (format) => {
-    clearFull();
-    const out = join(full, `out.${format}`);
-    const reference = join(tmp.dir, `reference.${format === 'npy' ? 'jsonl' : 'jsonl'}`);
-    if (!existsSync(reference)) expect(run(['batch', imgs, '-o', reference, '--latents', '-q', ...M]).code).toBe(0);
-    const disk = squeeze(40);
-    const r = run(['batch', imgs, '-o', out, '--latents', '--batch-size', '4', ...M], disk.limit);
-    expectIoFailure(r, new RegExp(`Cannot write ${full}/out\\.${format}(\\.journal\\.jsonl)?: (${NO_SPACE.source}); the records written so far are kept: .*--resume`));
-    disk.free();
-    const again = run(['batch', imgs, '-o', out, '--latents', '--resume', '-q', ...M]);
-    expect(again).toMatchObject({ code: 0, stderr: '' });
-    if (format === 'jsonl') expect(readFileSync(out, 'utf8')).toBe(readFileSync(reference, 'utf8'));
-    else {
-      const sources = JSON.parse(readFileSync(join(full, 'out.sources.json'), 'utf8')).sources;
-      expect(sources).toEqual(readFileSync(reference, 'utf8').trim().split('\n').map((l) => JSON.parse(l).source));
-    }
-  });
+  test.each(['jsonl', 'npy'])(
+    'batch to %s: one line, exit 2; after freeing space --resume finishes it exactly',
+    (format) => {
+      clearFull();
+      const out = join(full, `out.${format}`);
+      const reference = join(tmp.dir, `reference.${format === 'npy' ? 'jsonl' : 'jsonl'}`);
+      if (!existsSync(reference)) expect(run(['batch', imgs, '-o', reference, '--latents', '-q', ...M]).code).toBe(0);
+      const disk = squeeze(40);
+      const r = run(['batch', imgs, '-o', out, '--latents', '--batch-size', '4', ...M], disk.limit);
+      expectIoFailure(
+        r,
+        new RegExp(
+          `Cannot write ${full}/out\\.${format}(\\.journal\\.jsonl)?: (${NO_SPACE.source}); the records written so far are kept: .*--resume`,
+        ),
+      );
+      disk.free();
+      const again = run(['batch', imgs, '-o', out, '--latents', '--resume', '-q', ...M]);
+      expect(again).toMatchObject({ code: 0, stderr: '' });
+      if (format === 'jsonl') expect(readFileSync(out, 'utf8')).toBe(readFileSync(reference, 'utf8'));
+      else {
+        const sources = JSON.parse(readFileSync(join(full, 'out.sources.json'), 'utf8')).sources;
+        expect(sources).toEqual(
+          readFileSync(reference, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).source),
+        );
+      }
+    },
+  );
 
   test('encode -o, decode, concat and split: one line naming the file, nothing half-written', () => {
     clearFull();
     const recs = join(tmp.dir, 'recs.jsonl');
-    expect(run(['encode', join(imgs, readdirSync(imgs)[0]), join(imgs, readdirSync(imgs)[1]), '--latents', '-o', recs, '-q', ...M]).code).toBe(0);
+    expect(
+      run([
+        'encode',
+        join(imgs, readdirSync(imgs)[0]),
+        join(imgs, readdirSync(imgs)[1]),
+        '--latents',
+        '-o',
+        recs,
+        '-q',
+        ...M,
+      ]).code,
+    ).toBe(0);
     const codes = join(tmp.dir, 'codes.json');
-    writeFileSync(codes, JSON.stringify(Array.from({ length: 2 }, () => Array.from({ length: 4096 }, (_, i) => i % 16))));
+    writeFileSync(
+      codes,
+      JSON.stringify(Array.from({ length: 2 }, () => Array.from({ length: 4096 }, (_, i) => i % 16))),
+    );
     const combined = join(tmp.dir, 'combined.jsonl');
-    expect(run(['concat', recs, codes, '-o', combined, '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '16', '-q']).code).toBe(0);
+    expect(
+      run([
+        'concat',
+        recs,
+        codes,
+        '-o',
+        combined,
+        '--match',
+        'order',
+        '--styled-vocab',
+        '1024',
+        '--external-vocab',
+        '16',
+        '-q',
+      ]).code,
+    ).toBe(0);
 
     let disk = squeeze(4);
-    expectIoFailure(run(['encode', join(imgs, readdirSync(imgs)[0]), '--latents', '-o', join(full, 'e.json'), ...M], disk.limit), new RegExp(`Cannot write ${full}/e\\.json: (${NO_SPACE.source})`));
+    expectIoFailure(
+      run(['encode', join(imgs, readdirSync(imgs)[0]), '--latents', '-o', join(full, 'e.json'), ...M], disk.limit),
+      new RegExp(`Cannot write ${full}/e\\.json: (${NO_SPACE.source})`),
+    );
     disk.free();
     disk = squeeze(8);
-    expectIoFailure(run(['concat', recs, codes, '-o', join(full, 'c.jsonl'), '--match', 'order', '--styled-vocab', '1024', '--external-vocab', '16'], disk.limit), new RegExp(`Cannot write ${full}/c\\.jsonl: (${NO_SPACE.source})`));
+    expectIoFailure(
+      run(
+        [
+          'concat',
+          recs,
+          codes,
+          '-o',
+          join(full, 'c.jsonl'),
+          '--match',
+          'order',
+          '--styled-vocab',
+          '1024',
+          '--external-vocab',
+          '16',
+        ],
+        disk.limit,
+      ),
+      new RegExp(`Cannot write ${full}/c\\.jsonl: (${NO_SPACE.source})`),
+    );
     disk.free();
     disk = squeeze(8);
-    expectIoFailure(run(['split', combined, '-o', join(full, 'parts'), '--external-out', 'single'], disk.limit), new RegExp(`Cannot write ${full}/parts: (${NO_SPACE.source})`));
+    expectIoFailure(
+      run(['split', combined, '-o', join(full, 'parts'), '--external-out', 'single'], disk.limit),
+      new RegExp(`Cannot write ${full}/parts: (${NO_SPACE.source})`),
+    );
     disk.free();
     disk = squeeze(1);
-    expectIoFailure(run(['decode', recs, '--size', '400x400', '-o', join(full, 'd.png'), ...M], disk.limit), new RegExp(`Cannot write ${full}/d-\\d\\.png: (${NO_SPACE.source})`));
+    expectIoFailure(
+      run(['decode', recs, '--size', '400x400', '-o', join(full, 'd.png'), ...M], disk.limit),
+      new RegExp(`Cannot write ${full}/d-\\d\\.png: (${NO_SPACE.source})`),
+    );
     disk.free();
     // Nothing half-written: no temporaries, no partial outputs.
     expect(readdirSync(full).filter((f) => f !== 'fill')).toEqual([]);
@@ -132,7 +219,10 @@ describe('a read-only folder', () => {
     ['batch', () => ['batch', imgs, '-o', join(readOnly, 'x.jsonl'), ...M]],
     ['batch --overwrite of a file there', () => ['batch', imgs, '-o', join(readOnly, 'existing.txt.jsonl'), ...M]],
     ['split', () => ['split', join(tmp.dir, 'combined.jsonl'), '-o', join(readOnly, 'parts')]],
-    ['a new folder inside it', () => ['preprocess', join(EXAMPLES, 'pier.jpg'), '--size', '16', '-o', join(readOnly, 'new', 'x.png')]],
+    [
+      'a new folder inside it',
+      () => ['preprocess', join(EXAMPLES, 'pier.jpg'), '--size', '16', '-o', join(readOnly, 'new', 'x.png')],
+    ],
   ])('%s: one line naming the path and the cause, exit 2', (_what, args) => {
     const r = run(args());
     expectIoFailure(r, new RegExp(`Cannot (write|open|create folder) ${readOnly}.*: (${CAUSE.source})`));
@@ -145,8 +235,13 @@ test('an input that cannot be read (permission) is one line too', () => {
   chmodSync(secret, 0o000);
   try {
     const r = run(['encode', secret, ...M]);
-    if (isRoot) expect(r.code).toBe(0); // root reads it anyway
-    else expect({ code: r.code, lines: errorLines(r.stderr) }).toEqual({ code: 2, lines: [expect.stringMatching(/secret\.png: .*(permission|EACCES)/)] });
+    if (isRoot)
+      expect(r.code).toBe(0); // root reads it anyway
+    else
+      expect({ code: r.code, lines: errorLines(r.stderr) }).toEqual({
+        code: 2,
+        lines: [expect.stringMatching(/secret\.png: .*(permission|EACCES)/)],
+      });
   } finally {
     chmodSync(secret, 0o644);
   }

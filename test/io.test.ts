@@ -32,9 +32,25 @@ describe('atomic write', () => {
         await w.commit();
       })();`;
     const trace = join(tmp.dir, 'trace.txt');
-    const r = spawnSync('strace', ['-f', '-y', '-qq', '-o', trace, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', process.execPath, '-e', script, out], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-o',
+        trace,
+        '-e',
+        'trace=fsync,fdatasync,rename,renameat,renameat2',
+        process.execPath,
+        '-e',
+        script,
+        out,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(r.error).toBeUndefined(); // strace is installed by .ci/run
     expect(r.status).toBe(0);
     // One event per line: "sync <path>" or "rename <from> <to>", for our folder only.
@@ -44,7 +60,7 @@ describe('atomic write', () => {
         const sync = /f(?:data)?sync\(\d+<([^>]+)>\)\s+= 0/.exec(line);
         if (sync) return sync[1].startsWith(out) ? [`sync ${sync[1].replace(out, '')}`] : [];
         const ren = /rename\w*\(.*"([^"]+)",.*"([^"]+)"/.exec(line);
-        return ren && ren[2].startsWith(out) ? [`rename ${ren[1].replace(out, '')} ${ren[2].replace(out, '')}`] : [];
+        return ren?.[2].startsWith(out) ? [`rename ${ren[1].replace(out, '')} ${ren[2].replace(out, '')}`] : [];
       })
       .map((e) => e.replace(/\.\d+\.[0-9a-f]{8}\.tmp/g, '.TMP'));
     expect(events).toEqual([

@@ -27,7 +27,7 @@ describe('npy', () => {
     expect((10 + headerLen) % 64).toBe(0);
     const header = buf.subarray(10, 10 + headerLen).toString('latin1');
     const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 36, 16), }";
-    expect(header).toBe(dict + ' '.repeat(headerLen - dict.length - 1) + '\n');
+    expect(header).toBe(`${dict + ' '.repeat(headerLen - dict.length - 1)}\n`);
     expect(buf.length).toBe(10 + headerLen + 2 * 36 * 16 * 4);
   });
 
@@ -51,9 +51,14 @@ describe('npy', () => {
   });
 
   test('reads Fortran order and big-endian; refuses non-npy and truncated data', () => {
-    expect(() => decodeNpy(Buffer.from('hello world, not numpy'), 'x.npy')).toThrow(/x.npy is not a readable .npy file: missing/);
+    expect(() => decodeNpy(Buffer.from('hello world, not numpy'), 'x.npy')).toThrow(
+      /x.npy is not a readable .npy file: missing/,
+    );
     const f = encodeNpy(Float32Array.from([1, 2, 3, 4]), [2, 2]);
-    const fortran = Buffer.from(f.toString('latin1').replace("'fortran_order': False", "'fortran_order': True "), 'latin1');
+    const fortran = Buffer.from(
+      f.toString('latin1').replace("'fortran_order': False", "'fortran_order': True "),
+      'latin1',
+    );
     expect(Array.from(decodeNpy(fortran, 'f.npy').data as Float32Array)).toEqual([1, 3, 2, 4]); // column-major on disk
     const big = Buffer.from(f.toString('latin1').replace("'<f4'", "'>f4'"), 'latin1');
     for (const [i, v] of [1.5, -2, 3.25, 4].entries()) big.writeFloatBE(v, big.length - 16 + 4 * i);
@@ -96,7 +101,11 @@ describe('npy', () => {
     expect(Number((back.data as BigInt64Array)[71])).toBe(71);
     // Byte-identical to numpy's own file for the same array.
     const same = join(dir, 'same.npy');
-    await writeNpy(same, BigInt64Array.from({ length: 72 }, (_, i) => BigInt(i)), [2, 36]);
+    await writeNpy(
+      same,
+      BigInt64Array.from({ length: 72 }, (_, i) => BigInt(i)),
+      [2, 36],
+    );
     expect(readFileSync(same)).toEqual(readFileSync(theirs));
   });
 });

@@ -57,7 +57,11 @@ beforeAll(() => {
 });
 afterAll(() => tmp.cleanup());
 
-const tokensOf = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l).tokens as number[]);
+const tokensOf = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).tokens as number[]);
 function expectFailure(r: { code: number; stderr: string }, pattern: RegExp): void {
   expect({ code: r.code, lines: errorLines(r.stderr) }).toEqual({ code: 2, lines: [expect.stringMatching(pattern)] });
   expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
@@ -71,28 +75,49 @@ describe('token ids numpy wrote, as dequantize reads them', () => {
     ref = tokensOf(r.stdout);
     expect(ref).toHaveLength(3);
   });
-  test.each(['tok_u16.npy', 'tok_i64_be.npy', 'tok_fortran.npy', 'tok_f64_whole.npy'])('%s: the same ids as int32 C order', (file) => {
-    const r = cli('dequantize', file, ...M);
-    expect(r.code).toBe(0);
-    expect(tokensOf(r.stdout)).toEqual(ref);
-  });
+  test.each(['tok_u16.npy', 'tok_i64_be.npy', 'tok_fortran.npy', 'tok_f64_whole.npy'])(
+    '%s: the same ids as int32 C order',
+    (file) => {
+      const r = cli('dequantize', file, ...M);
+      expect(r.code).toBe(0);
+      expect(tokensOf(r.stdout)).toEqual(ref);
+    },
+  );
   test('uint8', () => {
-    expect(tokensOf(cli('dequantize', 'tok8_u8.npy', ...M).stdout)).toEqual(tokensOf(cli('dequantize', 'tok8_ref.npy', ...M).stdout));
+    expect(tokensOf(cli('dequantize', 'tok8_u8.npy', ...M).stdout)).toEqual(
+      tokensOf(cli('dequantize', 'tok8_ref.npy', ...M).stdout),
+    );
   });
   test('.npz members by --key (numpy.savez), and savez_compressed', () => {
     expect(tokensOf(cli('dequantize', 'arrays.npz', '--key', 'tokens', ...M).stdout)).toEqual(ref);
     expect(tokensOf(cli('dequantize', 'compressed.npz', ...M).stdout)).toEqual(ref);
-    expectFailure(cli('dequantize', 'arrays.npz', ...M), /arrays\.npz holds 2 arrays \((tokens, latents|latents, tokens)\); choose one with --key/);
-    expectFailure(cli('dequantize', 'arrays.npz', '--key', 'nope', ...M), /arrays\.npz has no array named "nope" \(it has: /);
+    expectFailure(
+      cli('dequantize', 'arrays.npz', ...M),
+      /arrays\.npz holds 2 arrays \((tokens, latents|latents, tokens)\); choose one with --key/,
+    );
+    expectFailure(
+      cli('dequantize', 'arrays.npz', '--key', 'nope', ...M),
+      /arrays\.npz has no array named "nope" \(it has: /,
+    );
   });
   test('out of range and fractional ids are refused with their position', () => {
-    expectFailure(cli('dequantize', 'tok_out_of_range.npy', ...M), /tok_out_of_range\.npy row 2 position 5: token 1024 is outside the codebook \[0, 1024\)/);
-    expectFailure(cli('dequantize', 'tok_fraction.npy', ...M), /tok_fraction\.npy row 1 position 3: 1\.5 is not a whole number/);
+    expectFailure(
+      cli('dequantize', 'tok_out_of_range.npy', ...M),
+      /tok_out_of_range\.npy row 2 position 5: token 1024 is outside the codebook \[0, 1024\)/,
+    );
+    expectFailure(
+      cli('dequantize', 'tok_fraction.npy', ...M),
+      /tok_fraction\.npy row 1 position 3: 1\.5 is not a whole number/,
+    );
   });
   test('decode takes a token array [N,36] (and an .npz member) like records', () => {
     const r = cli('decode', 'tok_u16.npy', '-o', join('dec', 'img.png'), '--json', ...M);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).outputs.map((o: { output: string }) => o.output)).toEqual(['dec/img-0.png', 'dec/img-1.png', 'dec/img-2.png']);
+    expect(JSON.parse(r.stdout).outputs.map((o: { output: string }) => o.output)).toEqual([
+      'dec/img-0.png',
+      'dec/img-1.png',
+      'dec/img-2.png',
+    ]);
     const z = cli('decode', 'arrays.npz', '--key', 'tokens', '-o', join('decz', 'img.png'), ...M);
     expect(z.code).toBe(0);
     expect(readFileSync(at('decz/img-2.png')).equals(readFileSync(at('dec/img-2.png')))).toBe(true);
@@ -111,39 +136,98 @@ describe('latents numpy wrote, as quantize reads them', () => {
     expect(tokensOf(a.stdout)).toEqual(tokensOf(cli('quantize', ref, ...M).stdout));
   });
   test('.npz member; a value beyond float32 is refused', () => {
-    expect(tokensOf(cli('quantize', 'arrays.npz', '--key', 'latents', ...M).stdout)).toEqual(tokensOf(cli('quantize', 'lat_ref.npy', ...M).stdout));
-    expectFailure(cli('quantize', 'lat_overflow.npy', ...M), /lat_overflow\.npy: value 1e\+39 at flat index 18 is outside the float32 range/);
+    expect(tokensOf(cli('quantize', 'arrays.npz', '--key', 'latents', ...M).stdout)).toEqual(
+      tokensOf(cli('quantize', 'lat_ref.npy', ...M).stdout),
+    );
+    expectFailure(
+      cli('quantize', 'lat_overflow.npy', ...M),
+      /lat_overflow\.npy: value 1e\+39 at flat index 18 is outside the float32 range/,
+    );
   });
 });
 
 describe('the header is parsed as numpy parses it (a strict literal dict, exactly three keys)', () => {
   const withHeader = (dict: string, data = Buffer.alloc(8)) => {
-    const h = dict + ' '.repeat(63 - ((10 + dict.length) % 64)) + '\n';
+    const h = `${dict + ' '.repeat(63 - ((10 + dict.length) % 64))}\n`;
     const len = Buffer.alloc(2);
     len.writeUInt16LE(h.length);
-    return Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]), len, Buffer.from(h, 'latin1'), data]);
+    return Buffer.concat([
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]),
+      len,
+      Buffer.from(h, 'latin1'),
+      data,
+    ]);
   };
   /** What numpy itself does with the file: 'ok' or its exception's class name. */
   const numpySays = (buf: Buffer) => {
-    const py = spawnSync('/usr/bin/python3', ['-c', 'import numpy as np, sys, io\ntry:\n np.load(io.BytesIO(sys.stdin.buffer.read())); print("ok")\nexcept Exception as e: print(type(e).__name__)'], { input: buf });
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import numpy as np, sys, io\ntry:\n np.load(io.BytesIO(sys.stdin.buffer.read())); print("ok")\nexcept Exception as e: print(type(e).__name__)',
+      ],
+      { input: buf },
+    );
     return py.stdout.toString().trim();
   };
 
   test('what numpy writes is read', () => {
-    expect(decodeNpy(withHeader("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }")).data).toEqual(new Int32Array(2));
+    expect(decodeNpy(withHeader("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }")).data).toEqual(
+      new Int32Array(2),
+    );
     expect(decodeNpy(withHeader('{"descr": "<i4", "fortran_order": False, "shape": (2,)}')).shape).toEqual([2]);
   });
 
   test.each([
-    ['a duplicated key (numpy takes the last one: int32 vs float32)', "{'descr': '<f4', 'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", /the key 'descr' appears twice/, 'ok'],
-    ['an extra key', "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", /exactly the keys 'descr', 'fortran_order', 'shape'; found 'descr', 'extra', 'fortran_order', 'shape'/, 'ValueError'],
+    [
+      'a duplicated key (numpy takes the last one: int32 vs float32)',
+      "{'descr': '<f4', 'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+      /the key 'descr' appears twice/,
+      'ok',
+    ],
+    [
+      'an extra key',
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), 'extra': 1}",
+      /exactly the keys 'descr', 'fortran_order', 'shape'; found 'descr', 'extra', 'fortran_order', 'shape'/,
+      'ValueError',
+    ],
     ['a missing key', "{'descr': '<i4', 'shape': (2,)}", /exactly the keys/, 'ValueError'],
-    ['a shape that is not a tuple', "{'descr': '<i4', 'fortran_order': False, 'shape': (2)}", /not a tuple/, 'ValueError'],
-    ['a negative dimension', "{'descr': '<i4', 'fortran_order': False, 'shape': (-2,)}", /non-negative integers/, 'ValueError'],
-    ['code instead of a literal', "{'descr': '<i4', 'fortran_order': False, 'shape': __import__('os').getpid()}", /not a Python literal/, 'ValueError'],
-    ['fortran_order as a string', "{'descr': '<i4', 'fortran_order': 'False', 'shape': (2,)}", /'fortran_order' must be True or False/, 'ValueError'],
-    ['text after the dict', "{'descr': '<i4', 'fortran_order': False, 'shape': (2,)} x", /unexpected text after the dict/, 'ValueError'],
-    ['a structured dtype', "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (2,)}", /structured dtypes are not supported/, 'ok'],
+    [
+      'a shape that is not a tuple',
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (2)}",
+      /not a tuple/,
+      'ValueError',
+    ],
+    [
+      'a negative dimension',
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (-2,)}",
+      /non-negative integers/,
+      'ValueError',
+    ],
+    [
+      'code instead of a literal',
+      "{'descr': '<i4', 'fortran_order': False, 'shape': __import__('os').getpid()}",
+      /not a Python literal/,
+      'ValueError',
+    ],
+    [
+      'fortran_order as a string',
+      "{'descr': '<i4', 'fortran_order': 'False', 'shape': (2,)}",
+      /'fortran_order' must be True or False/,
+      'ValueError',
+    ],
+    [
+      'text after the dict',
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (2,)} x",
+      /unexpected text after the dict/,
+      'ValueError',
+    ],
+    [
+      'a structured dtype',
+      "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (2,)}",
+      /structured dtypes are not supported/,
+      'ok',
+    ],
   ])('refused: %s', (_what, dict, pattern, numpy) => {
     const buf = withHeader(dict);
     expect(() => decodeNpy(buf, 'h.npy')).toThrow(pattern);

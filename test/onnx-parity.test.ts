@@ -3,13 +3,17 @@
  * exporter (training/export.py --parity-batch). Proves the Node side computes what the
  * PyTorch reference computes, for every graph of the package.
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 const PKG = path.join(__dirname, 'fixtures', 'model-tiny');
 
-interface Arr { shape: number[]; dtype: string; data: number[] }
+interface Arr {
+  shape: number[];
+  dtype: string;
+  data: number[];
+}
 const bundle: Record<string, Arr> = JSON.parse(fs.readFileSync(path.join(PKG, 'parity.json'), 'utf8'));
 
 function tensor(a: Arr): ort.Tensor {

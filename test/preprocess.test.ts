@@ -3,16 +3,16 @@
  * The fixture (test/fixtures/images/ + expected/) is written by
  * training/scripts/make_preprocess_fixture.py; every case must match with 0 difference.
  */
-import { promises as fs } from 'fs';
-import os from 'os';
-import path from 'path';
-import zlib from 'zlib';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
 import { StyledVqError } from '../src/errors';
 import {
   fromModelOutput,
   loadRgb,
   preprocessImage,
-  PreprocessOptions,
+  type PreprocessOptions,
   resizeRgb,
   sideBySide,
   toModelInput,
@@ -102,11 +102,15 @@ describe('model tensors', () => {
     const t = toModelInput([a, b], size);
     expect(t.length).toBe(2 * 3 * size * size);
     const plane = size * size;
-    for (const [img, src] of [[0, a], [1, b]] as const) {
+    for (const [img, src] of [
+      [0, a],
+      [1, b],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         for (let i = 0; i < plane; i++) {
           const got = t[img * 3 * plane + c * plane + i];
-          if (got !== lut[src[i * 3 + c]]) throw new Error(`image ${img} channel ${c} pixel ${i}: ${got} != ${lut[src[i * 3 + c]]}`);
+          if (got !== lut[src[i * 3 + c]])
+            throw new Error(`image ${img} channel ${c} pixel ${i}: ${got} != ${lut[src[i * 3 + c]]}`);
         }
       }
     }
@@ -201,14 +205,16 @@ describe('bad inputs give one clear line', () => {
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
   test('missing file', () => expectInputError(path.join(dir, 'nope.jpg'), /file not found$/));
-  test('missing directory on the path', () => expectInputError(path.join(dir, 'no-such-dir', 'a.png'), /file not found$/));
+  test('missing directory on the path', () =>
+    expectInputError(path.join(dir, 'no-such-dir', 'a.png'), /file not found$/));
   test('directory', () => expectInputError(path.join(dir, 'folder.png'), /is a directory/));
   test('zero-byte file', () => expectInputError(path.join(dir, 'empty.jpg'), /file is empty \(0 bytes\)/));
   test('empty buffer', () => expectInputError(Buffer.alloc(0), /image data is empty/));
   test('truncated JPEG', () => expectInputError(path.join(dir, 'truncated.jpg'), /truncated or corrupt/));
   test('JPEG with only its header', () => expectInputError(path.join(dir, 'header-only.jpg'), /truncated or corrupt/));
   test('truncated PNG', () => expectInputError(path.join(dir, 'truncated.png'), /truncated or corrupt/));
-  test('text file named .png', () => expectInputError(path.join(dir, 'notes.png'), /not an image \(unsupported or unrecognised format\)/));
+  test('text file named .png', () =>
+    expectInputError(path.join(dir, 'notes.png'), /not an image \(unsupported or unrecognised format\)/));
 
   test('30000x30000 is refused by the default pixel limit from its header, without decoding', async () => {
     const before = process.memoryUsage().rss;
@@ -227,9 +233,14 @@ describe('bad inputs give one clear line', () => {
 
   test('bad options are usage errors before any I/O', async () => {
     await expect(preprocessImage('/nonexistent.png', { size: 0 })).rejects.toMatchObject({ kind: 'usage' });
-    await expect(preprocessImage('/nonexistent.png', { size: 64, maxPixels: -1 })).rejects.toMatchObject({ kind: 'usage' });
+    await expect(preprocessImage('/nonexistent.png', { size: 64, maxPixels: -1 })).rejects.toMatchObject({
+      kind: 'usage',
+    });
     await expect(
-      preprocessImage('/nonexistent.png', { size: 64, alpha: { background: [0, 0, 256] as unknown as [number, number, number] } }),
+      preprocessImage('/nonexistent.png', {
+        size: 64,
+        alpha: { background: [0, 0, 256] as unknown as [number, number, number] },
+      }),
     ).rejects.toMatchObject({ kind: 'usage' });
   });
 });
@@ -246,11 +257,18 @@ test('integrity 15.14: a tiny 4,000,000x1 TIFF is refused before the upscale, fa
   const before = process.memoryUsage().rss;
   const err = await preprocessImage(file, { size: 64 }).catch((e) => e);
   expect(err).toBeInstanceOf(StyledVqError);
-  expect(err.message).toMatch(/wide\.tiff: image is 4000000x1, an aspect ratio too extreme to resize: its short side at 64 would make 256000000x64 pixels, over the limit of 16777216/);
+  expect(err.message).toMatch(
+    /wide\.tiff: image is 4000000x1, an aspect ratio too extreme to resize: its short side at 64 would make 256000000x64 pixels, over the limit of 16777216/,
+  );
   expect(Date.now() - started).toBeLessThan(10_000);
   expect(process.memoryUsage().rss - before).toBeLessThan(500 * 1024 * 1024);
   // A wide but reasonable panorama still works (4096:1 is the bound at size 64).
-  const ok = await preprocessImage(await sharp({ create: { width: 2000, height: 1, channels: 3, background: '#808080' } }).png().toBuffer(), { size: 64 });
+  const ok = await preprocessImage(
+    await sharp({ create: { width: 2000, height: 1, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer(),
+    { size: 64 },
+  );
   expect(ok.rgb.length).toBe(64 * 64 * 3);
   await fs.rm(dir, { recursive: true, force: true });
 });
@@ -275,7 +293,12 @@ describe('writing images', () => {
 
   test('PNG round-trips exactly; JPEG and WebP by extension; no temp files left', async () => {
     const rgb = gradient(40, 30);
-    for (const [name, format] of [['out.png', 'png'], ['out.jpg', 'jpeg'], ['out.JPEG', 'jpeg'], ['out.webp', 'webp']]) {
+    for (const [name, format] of [
+      ['out.png', 'png'],
+      ['out.jpg', 'jpeg'],
+      ['out.JPEG', 'jpeg'],
+      ['out.webp', 'webp'],
+    ]) {
       await writeImage(rgb, 40, 30, path.join(dir, name));
       expect(await magic(path.join(dir, name))).toBe(format);
       const back = await loadRgb(path.join(dir, name));
@@ -293,7 +316,9 @@ describe('writing images', () => {
     await expect(writeImage(gradient(8, 8), 8, 8, path.join(dir, 'x.gif'))).rejects.toMatchObject({ kind: 'usage' });
     await writeImage(gradient(8, 8), 8, 8, path.join(dir, 'missing', 'x.png')); // missing folders are created
     expect((await loadRgb(path.join(dir, 'missing', 'x.png'))).width).toBe(8);
-    await expect(writeImage(gradient(8, 8), 8, 8, path.join(file, 'x.png'))).rejects.toThrow(/Cannot create folder .*same\.png: a file of that name is in the way/);
+    await expect(writeImage(gradient(8, 8), 8, 8, path.join(file, 'x.png'))).rejects.toThrow(
+      /Cannot create folder .*same\.png: a file of that name is in the way/,
+    );
     await expect(writeImage(new Uint8Array(5), 8, 8, path.join(dir, 'y.png'))).rejects.toMatchObject({ kind: 'usage' });
     expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -302,7 +327,13 @@ describe('writing images', () => {
     const small = await resizeRgb(gradient(40, 30), 40, 30, 20, 10);
     expect(small.length).toBe(20 * 10 * 3);
     const flat = new Uint8Array(5 * 5 * 3).fill(7);
-    const both = sideBySide([{ rgb: small, width: 20, height: 10 }, { rgb: flat, width: 5, height: 5 }], { gap: 2, background: [1, 2, 3] });
+    const both = sideBySide(
+      [
+        { rgb: small, width: 20, height: 10 },
+        { rgb: flat, width: 5, height: 5 },
+      ],
+      { gap: 2, background: [1, 2, 3] },
+    );
     expect([both.width, both.height]).toEqual([27, 10]);
     const px = (x: number, y: number) => Array.from(both.rgb.subarray((y * 27 + x) * 3, (y * 27 + x) * 3 + 3));
     expect(px(0, 0)).toEqual(Array.from(small.subarray(0, 3)));

@@ -19,10 +19,15 @@ test('the README has TypeScript examples, and they compile under strict TypeScri
     mkdirSync(dir);
     const files = blocks.map((code, i) => {
       const lines = code.split('\n');
-      const imports = lines.filter((l) => /^import /.test(l)).map((l) => l.replace(/from 'styled-vq'/, `from ${JSON.stringify(join(ROOT, 'dist', 'src', 'index'))}`));
+      const imports = lines
+        .filter((l) => /^import /.test(l))
+        .map((l) => l.replace(/from 'styled-vq'/, `from ${JSON.stringify(join(ROOT, 'dist', 'src', 'index'))}`));
       const body = lines.filter((l) => !/^import /.test(l));
       const file = join(dir, `block${i}.ts`);
-      writeFileSync(file, `${imports.join('\n')}\nexport async function example(): Promise<void> {\n${body.join('\n')}\n}\n`);
+      writeFileSync(
+        file,
+        `${imports.join('\n')}\nexport async function example(): Promise<void> {\n${body.join('\n')}\n}\n`,
+      );
       return file;
     });
     const program = ts.createProgram(files, {

@@ -85,7 +85,9 @@ describe('providers', () => {
   });
 
   test('a corrupt graph is a model error naming the file', async () => {
-    const err = await openSession(Buffer.from('not an onnx graph'), { device: 'cpu', label: 'broken.onnx' }).catch((e) => e);
+    const err = await openSession(Buffer.from('not an onnx graph'), { device: 'cpu', label: 'broken.onnx' }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(StyledVqError);
     expect(err.kind).toBe('model');
     expect(err.message).toMatch(/^Cannot load broken\.onnx/);

@@ -3,7 +3,7 @@
  * one shard at once, a rerun of a finished shard, SIGTERM mid-shard then resume, and the
  * exit codes a job script sees (0, 1, 2, 75, 143).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorLines, runCli } from './helpers/cli';
@@ -35,7 +35,9 @@ function start(args: string[]): Running {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  const exited = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, exited };
 }
 
@@ -44,7 +46,10 @@ async function untilLines(run: Running, path: string, lines: number): Promise<vo
   void run.exited.then(() => (gone = true));
   const deadline = Date.now() + 60_000;
   while (linesOf(path).length < lines) {
-    if (gone || Date.now() > deadline) throw new Error(`the run ended (or stalled) before writing ${lines} lines: ${(await Promise.race([run.exited, { stderr: '' }])).stderr}`);
+    if (gone || Date.now() > deadline)
+      throw new Error(
+        `the run ended (or stalled) before writing ${lines} lines: ${(await Promise.race([run.exited, { stderr: '' }])).stderr}`,
+      );
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -71,7 +76,11 @@ test('two writers on one shard at once: the second exits 75 and touches nothing;
   expect(readFileSync(out)).toEqual(held);
   a.child.kill('SIGCONT');
   expect(b.code).toBe(75);
-  expect(errorLines(b.stderr)).toEqual([expect.stringMatching(/^styled-vq: error: .*two-00000-of-00002\.jsonl is being written by another process \(pid \d+ on .*\); exit 75: retry later/)]);
+  expect(errorLines(b.stderr)).toEqual([
+    expect.stringMatching(
+      /^styled-vq: error: .*two-00000-of-00002\.jsonl is being written by another process \(pid \d+ on .*\); exit 75: retry later/,
+    ),
+  ]);
   const { code } = await a.exited;
   expect(code).toBe(0);
   const lines = linesOf(out);
@@ -90,8 +99,12 @@ test('a rerun on a finished shard exits 0 at once and leaves the output untouche
   const seconds = (Date.now() - t0) / 1000;
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout)).toMatchObject({ alreadyComplete: true, done: 0, skipped: 20 });
-  expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/again-00001-of-00002\.jsonl is already complete \(20 records\); nothing to do/)]);
-  expect({ bytes: readFileSync(out), mtime: statSync(out).mtimeMs, marker: readFileSync(`${out}.done.json`) }).toEqual(before);
+  expect(errorLines(r.stderr)).toEqual([
+    expect.stringMatching(/again-00001-of-00002\.jsonl is already complete \(20 records\); nothing to do/),
+  ]);
+  expect({ bytes: readFileSync(out), mtime: statSync(out).mtimeMs, marker: readFileSync(`${out}.done.json`) }).toEqual(
+    before,
+  );
   expect(seconds).toBeLessThan(10); // process start + model fingerprint; no inference
 });
 
@@ -111,7 +124,9 @@ test('SIGTERM mid-shard: finishes the batch in flight, exits 143, unmarked and u
   const { code } = await exited;
   expect(code).toBe(143);
   expect(stderr).toMatch(/SIGTERM: stopping after the current batch/);
-  expect(stderr).toMatch(/styled-vq: error: terminated \(SIGTERM\): \d+ inputs are in .*term-00001-of-00002\.jsonl; to finish, run the same command with --resume/);
+  expect(stderr).toMatch(
+    /styled-vq: error: terminated \(SIGTERM\): \d+ inputs are in .*term-00001-of-00002\.jsonl; to finish, run the same command with --resume/,
+  );
   expect(readFileSync(out, 'utf8').endsWith('\n')).toBe(true);
   const partial = linesOf(out).length;
   expect(partial).toBeLessThan(20);
@@ -122,7 +137,11 @@ test('SIGTERM mid-shard: finishes the batch in flight, exits 143, unmarked and u
   const m = cli(['merge', `${tmp.dir}/term-*.jsonl`, '-o', 'term-all.jsonl']);
   expect(m.code).toBe(2);
   expect(m.stdout).toBe('--array=1\n');
-  expect(errorLines(m.stderr)).toEqual([expect.stringMatching(/^styled-vq: error: 1 of 2 shards are missing, unfinished or changed: rerun them with --array=1$/)]);
+  expect(errorLines(m.stderr)).toEqual([
+    expect.stringMatching(
+      /^styled-vq: error: 1 of 2 shards are missing, unfinished or changed: rerun them with --array=1$/,
+    ),
+  ]);
   expect(existsSync(join(tmp.dir, 'term-all.jsonl'))).toBe(false);
 
   const r = cli([...args, '--json'], { SLURM_ARRAY_TASK_ID: '1' });
@@ -130,7 +149,9 @@ test('SIGTERM mid-shard: finishes the batch in flight, exits 143, unmarked and u
   expect(JSON.parse(r.stdout)).toMatchObject({ skipped: partial, done: 20 - partial, shard: { index: 1, count: 2 } });
   const mixed = cli(['merge', tmp.dir, '-o', 'term-all.jsonl']);
   expect(mixed.code).toBe(2); // the folder holds shards of three jobs over the same inputs
-  expect(errorLines(mixed.stderr)).toEqual([expect.stringMatching(/Shard \d is marked done twice: .* and .*; remove one/)]);
+  expect(errorLines(mixed.stderr)).toEqual([
+    expect.stringMatching(/Shard \d is marked done twice: .* and .*; remove one/),
+  ]);
   const ok = cli(['merge', `${tmp.dir}/term-*-of-00002.jsonl`, '-o', 'term-all.jsonl', '--json']);
   expect(ok.code).toBe(0);
   expect(JSON.parse(ok.stdout)).toMatchObject({ shards: 2, records: 40 });
@@ -143,9 +164,18 @@ test('exit codes a job script sees: a bad --shard (1), every input failed (2)', 
     return [r.code, errorLines(r.stderr)];
   };
   expect(bad(['--shard', '2'])).toEqual([1, [expect.stringMatching(/Expected I\/N .* for --shard but received "2"/)]]);
-  expect(bad(['--shard', '5/5'])).toEqual([1, [expect.stringMatching(/--shard 5\/5: shard index 5 is out of range; shards are numbered 0 to 4/)]]);
-  expect(bad(['--shards', '4'], { SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' })).toEqual([1, [expect.stringMatching(/--shards 4 needs this task's index/)]]);
-  expect(bad(['--shards', '4', '--shard-from-env', 'MY_TASK'], { MY_TASK: '9' })).toEqual([1, [expect.stringMatching(/MY_TASK=9 is out of range for 4 shards/)]]);
+  expect(bad(['--shard', '5/5'])).toEqual([
+    1,
+    [expect.stringMatching(/--shard 5\/5: shard index 5 is out of range; shards are numbered 0 to 4/)],
+  ]);
+  expect(bad(['--shards', '4'], { SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' })).toEqual([
+    1,
+    [expect.stringMatching(/--shards 4 needs this task's index/)],
+  ]);
+  expect(bad(['--shards', '4', '--shard-from-env', 'MY_TASK'], { MY_TASK: '9' })).toEqual([
+    1,
+    [expect.stringMatching(/MY_TASK=9 is out of range for 4 shards/)],
+  ]);
   const badDir = join(tmp.dir, 'bad');
   await writeBadFiles(badDir);
   const r = cli(['batch', badDir, '-o', 'bad.jsonl', ...M]);

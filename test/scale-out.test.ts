@@ -4,13 +4,22 @@
  * one run, refusing missing / changed / foreign shards with the --array to resubmit), the
  * output lock (a second writer refused, stale locks taken over) and webdataset tars.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { arrayRanges, IncompleteShardsError, jsonlSources, mergeShards } from '../src/batch/merge';
 import { SourceTally } from '../src/batch/done-marker';
-import { runBatch, RunBatchOptions } from '../src/batch/run-batch';
+import { runBatch, type RunBatchOptions } from '../src/batch/run-batch';
 import { parseShard, shardFromEnvironment, shardOutputPath, shardRange } from '../src/batch/shard';
 import { checkTarArchive } from '../src/batch/tar-input';
 import { exitCodeFor } from '../src/errors';
@@ -30,7 +39,8 @@ const fresh = (name = 'run') => {
   mkdirSync(dir);
   return dir;
 };
-const batch = (options: Partial<RunBatchOptions> & { output: string }) => runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, preprocessIn: 'main', ...options });
+const batch = (options: Partial<RunBatchOptions> & { output: string }) =>
+  runBatch(model, { inputs: [photos], batchSize: 4, concurrency: 2, preprocessIn: 'main', ...options });
 const text = (p: string) => readFileSync(p, 'utf8');
 /**
  * The bytes of a JSONL output, except the text of error records: libvips words the same
@@ -74,14 +84,19 @@ describe('shards', () => {
   test('the index from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or a named variable', () => {
     expect(shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: '5' })).toEqual({ index: 5, count: 8 });
     expect(shardFromEnvironment(8, { JOB_COMPLETION_INDEX: '2' })).toEqual({ index: 2, count: 8 });
-    expect(shardFromEnvironment(8, { MY_IDX: '7', SLURM_ARRAY_TASK_ID: '1' }, 'MY_IDX')).toEqual({ index: 7, count: 8 });
+    expect(shardFromEnvironment(8, { MY_IDX: '7', SLURM_ARRAY_TASK_ID: '1' }, 'MY_IDX')).toEqual({
+      index: 7,
+      count: 8,
+    });
     expect(() => shardFromEnvironment(8, {})).toThrow(/none of SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX is set/);
-    expect(() => shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: '8' })).toThrow(/SLURM_ARRAY_TASK_ID=8 is out of range for 8 shards/);
+    expect(() => shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: '8' })).toThrow(
+      /SLURM_ARRAY_TASK_ID=8 is out of range for 8 shards/,
+    );
     expect(() => shardFromEnvironment(8, { SLURM_ARRAY_TASK_ID: 'x' })).toThrow(/not a shard index/);
   });
 
   test('merge reads sources whole when a read ends inside a multi-byte character', () => {
-    const lines = ['{"source":"фото/ü-1.jpg"}', '{"source":"写真/2.jpg"}'].join('\n') + '\n';
+    const lines = `${['{"source":"фото/ü-1.jpg"}', '{"source":"写真/2.jpg"}'].join('\n')}\n`;
     const bytes = Buffer.from(lines);
     const want = new SourceTally();
     want.add('фото/ü-1.jpg');
@@ -106,7 +121,11 @@ describe('shards and merge', () => {
   test('three shards, merged in order, are byte-identical to one run; each has a done marker', async () => {
     const dir = fresh();
     for (const i of [2, 0, 1]) {
-      const s = await batch({ output: join(dir, 'tok.jsonl'), shard: { index: i, count: 3 }, env: { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: String(i) } });
+      const s = await batch({
+        output: join(dir, 'tok.jsonl'),
+        shard: { index: i, count: 3 },
+        env: { SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: String(i) },
+      });
       expect(s.output).toBe(join(dir, `tok-0000${i}-of-00003.jsonl`));
       expect(s.marker).toBe(`${s.output}.done.json`);
     }
@@ -124,20 +143,30 @@ describe('shards and merge', () => {
     const m = await mergeShards({ shards: [dir], output: join(dir, 'all.jsonl') });
     expect(m).toMatchObject({ shards: 3, records: 24, failed: 3 });
     expect(bytes(join(dir, 'all.jsonl'))).toBe(bytes(single));
-    expect(JSON.parse(text(join(dir, 'all.jsonl.done.json')))).toMatchObject({ kind: 'merge', counts: { records: 24, failed: 3 }, shards: [{ index: 0 }, { index: 1 }, { index: 2 }] });
+    expect(JSON.parse(text(join(dir, 'all.jsonl.done.json')))).toMatchObject({
+      kind: 'merge',
+      counts: { records: 24, failed: 3 },
+      shards: [{ index: 0 }, { index: 1 }, { index: 2 }],
+    });
   });
 
   test('npy shards with latents merge to the arrays and sidecar of one run', async () => {
     const dir = fresh();
     const one = join(dir, 'one.npy');
     await batch({ output: one, latents: true });
-    for (let i = 0; i < 4; i++) await batch({ output: join(dir, 's-{shard}.npy'), latents: true, shard: { index: i, count: 4 } });
+    for (let i = 0; i < 4; i++)
+      await batch({ output: join(dir, 's-{shard}.npy'), latents: true, shard: { index: i, count: 4 } });
     await mergeShards({ shards: [join(dir, 's-*.npy')], output: join(dir, 'all.npy') });
     expect(readFileSync(join(dir, 'all.npy'))).toEqual(readFileSync(one));
     expect(readFileSync(join(dir, 'all.latents.npy'))).toEqual(readFileSync(join(dir, 'one.latents.npy')));
     const norm = (p: string) => {
       const sc = JSON.parse(text(p));
-      return { ...sc, tokens: 'x', latents: 'y', failed: sc.failed.map((f: { row: number; source: string }) => [f.row, f.source]) };
+      return {
+        ...sc,
+        tokens: 'x',
+        latents: 'y',
+        failed: sc.failed.map((f: { row: number; source: string }) => [f.row, f.source]),
+      };
     };
     expect(norm(join(dir, 'all.sources.json'))).toEqual(norm(join(dir, 'one.sources.json')));
   });
@@ -156,7 +185,10 @@ describe('shards and merge', () => {
     // Same size, other bytes: only the sha256 can tell.
     const victim = join(dir, 't-00003-of-00006.jsonl');
     const original = text(victim);
-    writeFileSync(victim, original.replace(/"tokens":\[(\d)/, (_, d) => `"tokens":[${(Number(d) + 1) % 10}`));
+    writeFileSync(
+      victim,
+      original.replace(/"tokens":\[(\d)/, (_, d) => `"tokens":[${(Number(d) + 1) % 10}`),
+    );
     const changed = await failure(mergeShards({ shards: [dir], output: all }));
     expect(changed.message).toMatch(/t-00003-of-00006\.jsonl changed since it was marked done.*--array=3$/);
     expect(existsSync(all)).toBe(false);
@@ -165,26 +197,41 @@ describe('shards and merge', () => {
     // A shard of another listing (one more image) is another job.
     const other = fresh('other');
     await writeImageFolder(join(other, 'p'), { count: 25, seed: 3 });
-    await runBatch(model, { inputs: [join(other, 'p')], output: join(other, 't.jsonl'), shard: { index: 0, count: 6 }, preprocessIn: 'main' });
+    await runBatch(model, {
+      inputs: [join(other, 'p')],
+      output: join(other, 't.jsonl'),
+      shard: { index: 0, count: 6 },
+      preprocessIn: 'main',
+    });
     const foreign = await failure(mergeShards({ shards: [dir, join(other, 't-00000-of-00006.jsonl')], output: all }));
     expect(foreign.message).toMatch(/shards of different jobs \(listing of 24 vs 25 inputs/);
     // Another model (a marker edited to say so) is another job too.
     const mk = join(dir, 't-00005-of-00006.jsonl.done.json');
     const saved = text(mk);
     writeFileSync(mk, saved.replace(/"fingerprint": "[0-9a-f]+"/, '"fingerprint": "ffffffffffffffff"'));
-    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(/shards of different jobs \(model .*ffffffffffffffff/);
+    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(
+      /shards of different jobs \(model .*ffffffffffffffff/,
+    );
     writeFileSync(mk, saved);
 
     await mergeShards({ shards: [dir], output: all });
     expect(bytes(all)).toBe(bytes(single));
-    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(/Output exists: .*; add overwrite: true to replace it$/);
+    expect((await failure(mergeShards({ shards: [dir], output: all }))).message).toMatch(
+      /Output exists: .*; add overwrite: true to replace it$/,
+    );
   });
 
   test('more shards than inputs: the empty ones are marked done empty and merge fine', async () => {
     const dir = fresh();
     const few = join(dir, 'few');
     await writeImageFolder(few, { count: 2, seed: 8 });
-    for (let i = 0; i < 3; i++) await runBatch(model, { inputs: [few], output: join(dir, 't.jsonl'), shard: { index: i, count: 3 }, preprocessIn: 'main' });
+    for (let i = 0; i < 3; i++)
+      await runBatch(model, {
+        inputs: [few],
+        output: join(dir, 't.jsonl'),
+        shard: { index: i, count: 3 },
+        preprocessIn: 'main',
+      });
     expect(text(join(dir, 't-00000-of-00003.jsonl'))).toBe('');
     const m = await mergeShards({ shards: [dir], output: join(dir, 'all.jsonl') });
     expect(m.records).toBe(2);
@@ -211,7 +258,9 @@ describe('done markers', () => {
     expect(readFileSync(out)).toEqual(before);
     expect(existsSync(`${out}.done.json`)).toBe(true);
 
-    expect((await failure(batch({ ...opts, latents: true }))).message).toMatch(/marked done with other options.*overwrite: true/);
+    expect((await failure(batch({ ...opts, latents: true }))).message).toMatch(
+      /marked done with other options.*overwrite: true/,
+    );
     const forced = await batch({ ...opts, overwrite: true });
     expect(forced.done + forced.failed).toBe(12);
   });
@@ -220,10 +269,17 @@ describe('done markers', () => {
     const dir = fresh();
     const own = join(dir, 'p');
     await writeImageFolder(own, { count: 6, seed: 12 });
-    const opts = { inputs: [own], output: join(dir, 't.jsonl'), shard: { index: 0, count: 2 }, preprocessIn: 'main' as const };
+    const opts = {
+      inputs: [own],
+      output: join(dir, 't.jsonl'),
+      shard: { index: 0, count: 2 },
+      preprocessIn: 'main' as const,
+    };
     await runBatch(model, opts);
     await writeImageFolder(join(own, 'more'), { count: 1, seed: 13, name: () => '../zz-late.png' });
-    expect((await failure(runBatch(model, opts))).message).toMatch(/marked done for a listing of 6 inputs, but there are more inputs now \(7\); use a new output, or overwrite: true/);
+    expect((await failure(runBatch(model, opts))).message).toMatch(
+      /marked done for a listing of 6 inputs, but there are more inputs now \(7\); use a new output, or overwrite: true/,
+    );
   });
 
   test('every input failed: reported, not marked done', async () => {
@@ -321,13 +377,19 @@ describe('webdataset tar input', () => {
     const out = join(fresh(), 'tar.jsonl');
     const s = await runBatch(model, { inputs: [tar], output: out, batchSize: 2 });
     expect(s).toMatchObject({ done: 5, failed: 1, ignored: 5, total: 6 });
-    const recs = text(out).trim().split('\n').map((l) => JSON.parse(l));
+    const recs = text(out)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.map((r) => r.source)).toEqual(members.map((m) => `${tar}/${m}`));
     expect(recs[5].error).toMatch(new RegExp(`^${tar}/000005\\.jpg: `));
     // Same tokens as the same images read from files.
     const direct = join(fresh(), 'direct.jsonl');
     await runBatch(model, { inputs: [join(tar, '..', 'src')], output: direct });
-    const d = text(direct).trim().split('\n').map((l) => JSON.parse(l));
+    const d = text(direct)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.slice(0, 5).map((r) => r.tokens)).toEqual(d.map((r) => r.tokens));
   });
 
@@ -337,18 +399,39 @@ describe('webdataset tar input', () => {
     const imgs = (await writeImageFolder(join(dir, 'src'), { count: 9, seed: 4 })).map((p) => readFileSync(p));
     for (let t = 0; t < 3; t++) {
       tars.push(join(dir, `shard-${t}.tar`));
-      writeFileSync(tars[t], await makeTar(imgs.slice(t * 3, t * 3 + 3).map((data, i) => ({ name: `${t}${i}.png`, data }))));
+      writeFileSync(
+        tars[t],
+        await makeTar(imgs.slice(t * 3, t * 3 + 3).map((data, i) => ({ name: `${t}${i}.png`, data }))),
+      );
     }
-    for (let t = 0; t < 3; t++) await runBatch(model, { inputs: [tars[t]], output: join(dir, 'out', 'tok.jsonl'), shard: { index: t, count: 3 }, inputsAreShard: true });
+    for (let t = 0; t < 3; t++)
+      await runBatch(model, {
+        inputs: [tars[t]],
+        output: join(dir, 'out', 'tok.jsonl'),
+        shard: { index: t, count: 3 },
+        inputsAreShard: true,
+      });
     const marker = JSON.parse(text(join(dir, 'out', 'tok-00001-of-00003.jsonl.done.json')));
-    expect(marker).toMatchObject({ shard: { index: 1, count: 3 }, listing: null, sources: { count: 3 }, options: { shard_inputs: 'whole' } });
+    expect(marker).toMatchObject({
+      shard: { index: 1, count: 3 },
+      listing: null,
+      sources: { count: 3 },
+      options: { shard_inputs: 'whole' },
+    });
     const one = join(dir, 'one.jsonl');
     await runBatch(model, { inputs: tars, output: one });
     await mergeShards({ shards: [join(dir, 'out')], output: join(dir, 'all.jsonl') });
     expect(bytes(join(dir, 'all.jsonl'))).toBe(bytes(one));
     // A sliced shard does not belong with them.
-    await runBatch(model, { inputs: tars, output: join(dir, 'out', 'tok.jsonl'), shard: { index: 0, count: 3 }, overwrite: true });
-    expect((await failure(mergeShards({ shards: [join(dir, 'out')], output: join(dir, 'all2.jsonl') }))).message).toMatch(/shards of different jobs/);
+    await runBatch(model, {
+      inputs: tars,
+      output: join(dir, 'out', 'tok.jsonl'),
+      shard: { index: 0, count: 3 },
+      overwrite: true,
+    });
+    expect(
+      (await failure(mergeShards({ shards: [join(dir, 'out')], output: join(dir, 'all2.jsonl') }))).message,
+    ).toMatch(/shards of different jobs/);
   });
 
   test('a tar cut at a member boundary or inside a member, or not a tar, is refused before any work', async () => {
@@ -359,7 +442,11 @@ describe('webdataset tar input', () => {
     const size0 = parseInt(whole.toString('latin1', 124, 135), 8);
     const boundary = 512 + Math.ceil(size0 / 512) * 512;
     const cases: [string, Buffer, RegExp][] = [
-      ['boundary.tar', whole.subarray(0, boundary), /is truncated: it ends after member "000000\.png" without the end-of-archive block/],
+      [
+        'boundary.tar',
+        whole.subarray(0, boundary),
+        /is truncated: it ends after member "000000\.png" without the end-of-archive block/,
+      ],
       ['mid.tar', whole.subarray(0, boundary + 1024 + 600), /is truncated inside member "000001\.png"/],
       ['inside.tar', whole.subarray(0, 600), /is truncated inside member "000000\.png"/],
       ['garbage.tar', Buffer.alloc(2048, 7), /bad tar header at byte 0/],

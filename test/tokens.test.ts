@@ -3,13 +3,29 @@
  * name the file (and line), JSON / JSONL formatting, float32-exact latents.
  */
 import { StyledVqError } from '../src/errors';
-import { checkRecordForModel, makeErrorRecord, makeRecord, parseRecord, TokenRecord } from '../src/tokens/record';
-import { float32Text, formatPretty, formatRecordJson, formatRecordsJsonl, formatTokenFile, parseTokenText } from '../src/tokens/token-file';
+import { checkRecordForModel, makeErrorRecord, makeRecord, parseRecord, type TokenRecord } from '../src/tokens/record';
+import {
+  float32Text,
+  formatPretty,
+  formatRecordJson,
+  formatRecordsJsonl,
+  formatTokenFile,
+  parseTokenText,
+} from '../src/tokens/token-file';
 import { cliMessage } from '../src/cli/flags';
 
-const MODEL = { name: 'fixture-tiny', fingerprint: '0123456789abcdef', numTokens: 36, codebookSize: 1024, latentDim: 4 };
+const MODEL = {
+  name: 'fixture-tiny',
+  fingerprint: '0123456789abcdef',
+  numTokens: 36,
+  codebookSize: 1024,
+  latentDim: 4,
+};
 const tokens = Array.from({ length: 36 }, (_, i) => (i * 37) % 1024);
-const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({ ...makeRecord(MODEL, { source: 'cat.jpg', tokens, originalSize: [640, 480] }), ...over });
+const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({
+  ...makeRecord(MODEL, { source: 'cat.jpg', tokens, originalSize: [640, 480] }),
+  ...over,
+});
 
 function inputErrorOf(fn: () => unknown): StyledVqError {
   try {
@@ -42,7 +58,9 @@ describe('token records', () => {
     );
     const low = [...tokens];
     low[0] = -1;
-    expect(inputErrorOf(() => checkRecordForModel(record({ tokens: low }), MODEL, 't.json')).message).toMatch(/token -1 at position 0/);
+    expect(inputErrorOf(() => checkRecordForModel(record({ tokens: low }), MODEL, 't.json')).message).toMatch(
+      /token -1 at position 0/,
+    );
   });
 
   test('tokens from another model name both fingerprints, unless forced', () => {
@@ -56,18 +74,26 @@ describe('token records', () => {
   });
 
   test('non-integer tokens, wrong format, missing model', () => {
-    expect(inputErrorOf(() => parseRecord({ ...record(), tokens: [1.5] }, 'x')).message).toMatch(/tokens\[0\] is 1.5, expected an integer/);
+    expect(inputErrorOf(() => parseRecord({ ...record(), tokens: [1.5] }, 'x')).message).toMatch(
+      /tokens\[0\] is 1.5, expected an integer/,
+    );
     expect(inputErrorOf(() => parseRecord({ ...record(), format: 'nope' }, 'x')).message).toMatch(/format is "nope"/);
-    expect(inputErrorOf(() => parseRecord({ ...record(), model: undefined }, 'x')).message).toMatch(/model must be an object/);
+    expect(inputErrorOf(() => parseRecord({ ...record(), model: undefined }, 'x')).message).toMatch(
+      /model must be an object/,
+    );
     expect(inputErrorOf(() => parseRecord([1, 2, 3], 'x')).message).toMatch(/expected a JSON object/);
   });
 });
 
 describe('token files', () => {
   test('malformed JSON names the file; JSONL names the line', () => {
-    expect(inputErrorOf(() => parseTokenText('{"format": "styled-vq-tokens", ', 'tokens.json')).message).toMatch(/^tokens\.json line 1 is not valid JSON: the input ends inside a value/);
-    const text = JSON.stringify(record()) + '\n' + '{oops\n';
-    expect(inputErrorOf(() => parseTokenText(text, 'tokens.jsonl')).message).toMatch(/^tokens\.jsonl line 2 is not valid JSON/);
+    expect(inputErrorOf(() => parseTokenText('{"format": "styled-vq-tokens", ', 'tokens.json')).message).toMatch(
+      /^tokens\.json line 1 is not valid JSON: the input ends inside a value/,
+    );
+    const text = `${JSON.stringify(record())}\n{oops\n`;
+    expect(inputErrorOf(() => parseTokenText(text, 'tokens.jsonl')).message).toMatch(
+      /^tokens\.jsonl line 2 is not valid JSON/,
+    );
     expect(inputErrorOf(() => parseTokenText('  \n', 'empty.json')).message).toMatch(/empty\.json is empty/);
   });
 
@@ -81,16 +107,31 @@ describe('token files', () => {
     expect(many.trim().split('\n')).toHaveLength(2);
     const back = parseTokenText(many, 'tokens.jsonl');
     expect(back[1].where).toBe('tokens.jsonl line 2');
-    expect(back[1].record).toEqual({ format: 'styled-vq-tokens', version: 1, model: { name: 'fixture-tiny', fingerprint: '0123456789abcdef' }, source: 'bad.png', error: 'bad.png: file is empty (0 bytes)' });
+    expect(back[1].record).toEqual({
+      format: 'styled-vq-tokens',
+      version: 1,
+      model: { name: 'fixture-tiny', fingerprint: '0123456789abcdef' },
+      source: 'bad.png',
+      error: 'bad.png: file is empty (0 bytes)',
+    });
     expect(formatTokenFile([record()], 'x.jsonl').trim().split('\n')).toHaveLength(1);
   });
 
   test('pretty records and JSONL lines one after another read as one list (encode a >> t; encode --pretty b >> t)', () => {
-    const text = formatRecordJson(record()) + formatRecordsJsonl([record({ source: 'b.png' })]) + formatRecordJson(record({ source: 'c.png' }));
+    const text =
+      formatRecordJson(record()) +
+      formatRecordsJsonl([record({ source: 'b.png' })]) +
+      formatRecordJson(record({ source: 'c.png' }));
     const back = parseTokenText(text, 't.jsonl');
     expect(back.map((r) => r.record.source)).toEqual(['cat.jpg', 'b.png', 'c.png']);
-    expect(back.map((r) => r.where)).toEqual(['t.jsonl line 1', `t.jsonl line ${formatRecordJson(record()).split('\n').length}`, expect.stringMatching(/^t\.jsonl line \d+$/)]);
-    expect(inputErrorOf(() => parseTokenText(text + '42\n', 't.jsonl')).message).toMatch(/line \d+ is not valid JSON: unexpected "4" \(expected a JSON record\)/);
+    expect(back.map((r) => r.where)).toEqual([
+      't.jsonl line 1',
+      `t.jsonl line ${formatRecordJson(record()).split('\n').length}`,
+      expect.stringMatching(/^t\.jsonl line \d+$/),
+    ]);
+    expect(inputErrorOf(() => parseTokenText(`${text}42\n`, 't.jsonl')).message).toMatch(
+      /line \d+ is not valid JSON: unexpected "4" \(expected a JSON record\)/,
+    );
   });
 
   test('the pretty printer never edits strings: hostile sources read back unchanged', () => {
@@ -98,7 +139,9 @@ describe('token files', () => {
     for (const source of hostile) {
       const rec = record({ source });
       expect(JSON.parse(formatRecordJson(rec))).toEqual(rec);
-      expect(JSON.parse(formatPretty({ nested: { source, list: [source, 1] } }, ''))).toEqual({ nested: { source, list: [source, 1] } });
+      expect(JSON.parse(formatPretty({ nested: { source, list: [source, 1] } }, ''))).toEqual({
+        nested: { source, list: [source, 1] },
+      });
       expect(parseTokenText(formatRecordJson(rec), 'h.json')[0].record.source).toBe(source);
     }
   });

@@ -35,9 +35,15 @@ export interface PhotoFolder {
   longSide: [number, number];
 }
 
-export async function makePhotoFolder(sourceRoot: string, dir: string, count: number, seed: number): Promise<PhotoFolder> {
+export async function makePhotoFolder(
+  sourceRoot: string,
+  dir: string,
+  count: number,
+  seed: number,
+): Promise<PhotoFolder> {
   const sources = await findPhotos(sourceRoot);
-  if (sources.length < 10) throw new Error(`need real photos: found ${sources.length} JPEGs over 20 kB under ${sourceRoot} (pass photosFrom)`);
+  if (sources.length < 10)
+    throw new Error(`need real photos: found ${sources.length} JPEGs over 20 kB under ${sourceRoot} (pass photosFrom)`);
   mkdirSync(dir, { recursive: true });
   const rand = prng(seed);
   let bytes = 0;
@@ -78,9 +84,12 @@ export async function makeSmallFolder(dir: string, count: number, seed: number):
     const px = Buffer.alloc(w * h * 3);
     for (let k = 0; k < px.length; k++) px[k] = Math.floor(rand() * 256);
     const p = join(dir, `small-${String(i).padStart(5, '0')}.jpg`);
-    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toFile(p);
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg({ quality: 85 })
+      .toFile(p);
     distinct.push(p);
   }
-  for (let i = distinct.length; i < count; i++) copyFileSync(distinct[i % distinct.length], join(dir, `small-${String(i).padStart(5, '0')}.jpg`));
+  for (let i = distinct.length; i < count; i++)
+    copyFileSync(distinct[i % distinct.length], join(dir, `small-${String(i).padStart(5, '0')}.jpg`));
   return dir;
 }

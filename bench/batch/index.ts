@@ -61,7 +61,17 @@ export async function runBatchBench(options: BatchBenchOptions = {}): Promise<Re
   const concurrency = options.concurrency ?? BATCH_DEFAULTS.concurrency();
   const rssCounts = options.rssCounts ?? (options.quick ? [1000] : [1000, 10000]);
   const work = mkdtempSync(join(tmpdir(), 'styled-vq-bench-batch-'));
-  const common = ['--model', model, '--device', 'cpu', '--batch-size', String(batchSize), '--concurrency', String(concurrency), ...(options.threads ? ['--threads', String(options.threads)] : [])];
+  const common = [
+    '--model',
+    model,
+    '--device',
+    'cpu',
+    '--batch-size',
+    String(batchSize),
+    '--concurrency',
+    String(concurrency),
+    ...(options.threads ? ['--threads', String(options.threads)] : []),
+  ];
   const loadBefore = loadavg()[0];
   const training = trainingJobs();
   try {
@@ -84,17 +94,45 @@ export async function runBatchBench(options: BatchBenchOptions = {}): Promise<Re
       const dir = await makeSmallFolder(join(work, `small-${n}`), n, seed);
       const r = await runCliBatch([dir, '-o', join(work, `small-${n}.jsonl`), ...common]);
       log(`  ${r.peakRssMB} MB, ${r.imagesPerSecond.toFixed(1)} images/s`);
-      rss.push({ images: n, peak_rss_mb: r.peakRssMB, images_per_s: round(r.imagesPerSecond), wall_s: round(r.wallSeconds) });
+      rss.push({
+        images: n,
+        peak_rss_mb: r.peakRssMB,
+        images_per_s: round(r.imagesPerSecond),
+        wall_s: round(r.wallSeconds),
+      });
       rmSync(dir, { recursive: true, force: true });
     }
     const trainingAfter = trainingJobs();
     return {
       model: { name: manifest.name, dir: model, image_size: manifest.config.image_size },
-      machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, load_1min_before: round(loadBefore), load_1min_after: round(loadavg()[0]) },
-      under_load: training.length || trainingAfter.length ? { note: 'a training job was running: timings are distorted', jobs: [...new Set([...training, ...trainingAfter])] } : null,
+      machine: {
+        cores: availableParallelism(),
+        cpu: cpus()[0]?.model,
+        load_1min_before: round(loadBefore),
+        load_1min_after: round(loadavg()[0]),
+      },
+      under_load:
+        training.length || trainingAfter.length
+          ? {
+              note: 'a training job was running: timings are distorted',
+              jobs: [...new Set([...training, ...trainingAfter])],
+            }
+          : null,
       settings: { batch_size: batchSize, concurrency, threads: options.threads ?? 'all cores', seed },
-      photos: { count: folder.count, from_sources: folder.sources, megabytes: round(folder.bytes / 2 ** 20), long_side_px: folder.longSide },
-      batch: { images_per_s: round(pipeline.imagesPerSecond), wall_s: round(pipeline.wallSeconds), peak_rss_mb: pipeline.peakRssMB, done: pipeline.done, failed: pipeline.failed, preprocess: pipeline.preprocess },
+      photos: {
+        count: folder.count,
+        from_sources: folder.sources,
+        megabytes: round(folder.bytes / 2 ** 20),
+        long_side_px: folder.longSide,
+      },
+      batch: {
+        images_per_s: round(pipeline.imagesPerSecond),
+        wall_s: round(pipeline.wallSeconds),
+        peak_rss_mb: pipeline.peakRssMB,
+        done: pipeline.done,
+        failed: pipeline.failed,
+        preprocess: pipeline.preprocess,
+      },
       pure_inference: { images_per_s: round(inference.imagesPerSecond) },
       preprocess_only: { images_per_s: round(preprocess.imagesPerSecond), mode: preprocess.mode },
       ratio_batch_to_inference: round(pipeline.imagesPerSecond / inference.imagesPerSecond, 3),

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
       threads: { type: 'number' },
       'batch-size': { type: 'number' },
       concurrency: { type: 'number' },
-      rss: { type: 'string', describe: 'Folder sizes for peak-RSS runs, comma-separated (default 1000,10000; 0: none)' },
+      rss: {
+        type: 'string',
+        describe: 'Folder sizes for peak-RSS runs, comma-separated (default 1000,10000; 0: none)',
+      },
       seed: { type: 'number', default: 1 },
       keep: { type: 'boolean', default: false },
     })
@@ -34,11 +37,14 @@ async function main(): Promise<void> {
     threads: a.threads,
     batchSize: a['batch-size'],
     concurrency: a.concurrency,
-    rssCounts: a.rss?.split(',').map(Number).filter((n) => n > 0),
+    rssCounts: a.rss
+      ?.split(',')
+      .map(Number)
+      .filter((n) => n > 0),
     seed: a.seed,
     keep: a.keep,
   });
-  process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
 }
 
 main().catch((err) => {

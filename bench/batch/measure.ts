@@ -55,7 +55,14 @@ export async function runCliBatch(args: string[]): Promise<CliRun> {
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`styled-vq batch exited ${code}: ${stderr.trim().split('\n').pop()}`);
   const s = JSON.parse(stdout);
-  return { imagesPerSecond: s.imagesPerSecond, done: s.done, failed: s.failed, wallSeconds, peakRssMB: Math.round(peak * 10) / 10, preprocess: s.preprocess };
+  return {
+    imagesPerSecond: s.imagesPerSecond,
+    done: s.done,
+    failed: s.failed,
+    wallSeconds,
+    peakRssMB: Math.round(peak * 10) / 10,
+    preprocess: s.preprocess,
+  };
 }
 
 async function listAll(dir: string): Promise<string[]> {
@@ -65,7 +72,11 @@ async function listAll(dir: string): Promise<string[]> {
 }
 
 /** Encoder + codebook only, on images decoded before the clock starts. */
-export async function pureInferenceRate(modelDir: string, dir: string, options: { batchSize: number; threads?: number }): Promise<{ imagesPerSecond: number; images: number }> {
+export async function pureInferenceRate(
+  modelDir: string,
+  dir: string,
+  options: { batchSize: number; threads?: number },
+): Promise<{ imagesPerSecond: number; images: number }> {
   const model = await Model.open({ model: modelDir, device: 'cpu', threads: options.threads });
   try {
     const files = await listAll(dir);
@@ -83,14 +94,21 @@ export async function pureInferenceRate(modelDir: string, dir: string, options: 
 }
 
 /** Decode + PIL-exact resize through batch's worker pool, no inference. */
-export async function preprocessOnlyRate(dir: string, size: number, concurrency: number): Promise<{ imagesPerSecond: number; mode: string }> {
+export async function preprocessOnlyRate(
+  dir: string,
+  size: number,
+  concurrency: number,
+): Promise<{ imagesPerSecond: number; mode: string }> {
   const files = await listAll(dir);
   const pool = createPreprocessor({ size }, { concurrency });
   try {
     await Promise.all(files.slice(0, concurrency).map((f) => pool.run(f))); // start the workers
     const t0 = process.hrtime.bigint();
     await Promise.all(files.map((f) => pool.run(f)));
-    return { imagesPerSecond: files.length / (Number(process.hrtime.bigint() - t0) / 1e9), mode: pool.fallback ? `${pool.mode} (${pool.fallback})` : pool.mode };
+    return {
+      imagesPerSecond: files.length / (Number(process.hrtime.bigint() - t0) / 1e9),
+      mode: pool.fallback ? `${pool.mode} (${pool.fallback})` : pool.mode,
+    };
   } finally {
     await pool.close();
   }

@@ -4,10 +4,10 @@
  */
 import { DEFAULTS } from '../defaults';
 import { usageError } from '../errors';
-import { fromModelOutput, RgbImage } from '../image';
+import { fromModelOutput, type RgbImage } from '../image';
 import type { FloatBatch, Model, TokenBatch } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
-import { checkRecordForModel, isErrorRecord, TokenRecord } from '../tokens/record';
+import { checkRecordForModel, isErrorRecord, type TokenRecord } from '../tokens/record';
 import type { LocatedRecord } from '../tokens/token-file';
 import { mapChunks } from '../util/batches';
 import { positiveInteger } from '../util/checks';
@@ -28,7 +28,8 @@ export function toTokenBatch(tokens: TokensInput, numTokens: number): TokenBatch
   const rows = tokens as readonly (readonly number[])[];
   const data = new Int32Array(rows.length * numTokens);
   rows.forEach((row, i) => {
-    if (row.length !== numTokens) throw usageError(`Expected ${numTokens} tokens per image but image ${i} has ${row.length}`);
+    if (row.length !== numTokens)
+      throw usageError(`Expected ${numTokens} tokens per image but image ${i} has ${row.length}`);
     data.set(row, i * numTokens);
   });
   return { data, dims: [rows.length, numTokens] };
@@ -43,9 +44,18 @@ export function toImages(images: FloatBatch): RgbImage[] {
 }
 
 /** latents [B,T,D] -> decoded images. */
-export async function decodeLatents(model: Model, latents: FloatBatch, options: BatchOptions = {}): Promise<RgbImage[]> {
+export async function decodeLatents(
+  model: Model,
+  latents: FloatBatch,
+  options: BatchOptions = {},
+): Promise<RgbImage[]> {
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
-  const images = await mapChunks(latents, size, (c) => model.decode(c), (n) => new Float32Array(n));
+  const images = await mapChunks(
+    latents,
+    size,
+    (c) => model.decode(c),
+    (n) => new Float32Array(n),
+  );
   return toImages(images);
 }
 
@@ -53,7 +63,12 @@ export async function decodeLatents(model: Model, latents: FloatBatch, options: 
 export async function decodeTokens(model: Model, tokens: TokensInput, options: BatchOptions = {}): Promise<RgbImage[]> {
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
   const batch = toTokenBatch(tokens, model.numTokens);
-  const latents = await mapChunks(batch, size, (c) => model.dequantize(c), (n) => new Float32Array(n));
+  const latents = await mapChunks(
+    batch,
+    size,
+    (c) => model.dequantize(c),
+    (n) => new Float32Array(n),
+  );
   return decodeLatents(model, latents, options);
 }
 
@@ -83,7 +98,11 @@ export interface DecodeRecordsResult {
  * Decode token records (as read by readTokenFile). Every record is checked against the
  * model first (fingerprint, count, range), so nothing is decoded when one is bad.
  */
-export async function decodeRecords(model: Model, located: readonly LocatedRecord[], options: DecodeRecordsOptions = {}): Promise<DecodeRecordsResult> {
+export async function decodeRecords(
+  model: Model,
+  located: readonly LocatedRecord[],
+  options: DecodeRecordsOptions = {},
+): Promise<DecodeRecordsResult> {
   const good: { rec: TokenRecord; where: string }[] = [];
   const skipped: DecodeRecordsResult['skipped'] = [];
   for (const { record, where } of located) {
@@ -91,7 +110,11 @@ export async function decodeRecords(model: Model, located: readonly LocatedRecor
       skipped.push({ source: record.source, where, error: record.error });
       continue;
     }
-    checkRecordForModel(record, model, where, { force: options.force, needLatents: options.useLatents, needTokens: !options.useLatents });
+    checkRecordForModel(record, model, where, {
+      force: options.force,
+      needLatents: options.useLatents,
+      needTokens: !options.useLatents,
+    });
     good.push({ rec: record, where });
   }
   let images: RgbImage[] = [];
@@ -100,12 +123,19 @@ export async function decodeRecords(model: Model, located: readonly LocatedRecor
       const t = model.numTokens;
       const d = model.latentDim;
       const data = new Float32Array(good.length * t * d);
-      for (const [i, { rec }] of good.entries()) for (const [r, row] of rec.latents!.entries()) data.set(row, (i * t + r) * d);
+      for (const [i, { rec }] of good.entries())
+        for (const [r, row] of rec.latents!.entries()) data.set(row, (i * t + r) * d);
       const latents = { data, dims: [good.length, t, d] };
-      images = options.prefix === undefined ? await decodeLatents(model, latents, options) : await decodePrefixLatents(model, latents, options.prefix, options);
+      images =
+        options.prefix === undefined
+          ? await decodeLatents(model, latents, options)
+          : await decodePrefixLatents(model, latents, options.prefix, options);
     } else {
       const tokens = good.map(({ rec }) => rec.tokens);
-      images = options.prefix === undefined ? await decodeTokens(model, tokens, options) : await decodePrefix(model, tokens, options.prefix, options);
+      images =
+        options.prefix === undefined
+          ? await decodeTokens(model, tokens, options)
+          : await decodePrefix(model, tokens, options.prefix, options);
     }
   }
   return {

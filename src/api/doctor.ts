@@ -7,7 +7,15 @@ import { dirname, join } from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { Model } from '../model/model';
 import { resolveModelDir } from '../model/resolve';
-import { bundledProviders, cudaLibrariesInstalled, ortBinaryDir, ortVersion, probeProvider, ProbeResult, Provider } from '../runtime/onnx';
+import {
+  bundledProviders,
+  cudaLibrariesInstalled,
+  ortBinaryDir,
+  ortVersion,
+  probeProvider,
+  type ProbeResult,
+  type Provider,
+} from '../runtime/onnx';
 import { packageVersion } from '../util/package-root';
 
 export interface DoctorReport {
@@ -42,7 +50,8 @@ export interface DoctorOptions {
 
 export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const providers: ProbeResult[] = [];
-  for (const p of options.providers ?? (['cpu', 'cuda', 'webgpu'] as Provider[])) providers.push(await probeProvider(p));
+  for (const p of options.providers ?? (['cpu', 'cuda', 'webgpu'] as Provider[]))
+    providers.push(await probeProvider(p));
 
   let model: DoctorReport['model'] = { ok: false };
   try {
@@ -66,4 +75,3 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
     model,
   };
 }
-

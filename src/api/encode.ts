@@ -4,10 +4,10 @@
  */
 import { inputError, StyledVqError, firstLine } from '../errors';
 import { DEFAULTS } from '../defaults';
-import { AlphaMode, preprocessImage, toModelInput } from '../image';
+import { type AlphaMode, preprocessImage, toModelInput } from '../image';
 import type { FloatBatch, Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
-import { AnyRecord, makeErrorRecord, makeRecord, TokenRecord } from '../tokens/record';
+import { type AnyRecord, makeErrorRecord, makeRecord, type TokenRecord } from '../tokens/record';
 import { float32Text } from '../tokens/token-file';
 import { positiveInteger } from '../util/checks';
 import { ranges } from '../util/batches';
@@ -79,7 +79,12 @@ export async function preprocessBatch(
           alpha: options.alpha,
           maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
         });
-        return { index: start + i, source, originalSize: [pre.originalWidth, pre.originalHeight] as [number, number], rgb: pre.rgb };
+        return {
+          index: start + i,
+          source,
+          originalSize: [pre.originalWidth, pre.originalHeight] as [number, number],
+          rgb: pre.rgb,
+        };
       } catch (err) {
         return { index: start + i, source, error: asInputError(source, err) };
       }
@@ -114,9 +119,18 @@ export interface PreparedImage {
  * Decoded images -> one token record each, in order: the encoder and the codebook in a
  * single run() each (the step encodeImages and batch share).
  */
-export async function tokenizeImages(model: Model, images: readonly PreparedImage[], options: { latents?: boolean } = {}): Promise<TokenRecord[]> {
+export async function tokenizeImages(
+  model: Model,
+  images: readonly PreparedImage[],
+  options: { latents?: boolean } = {},
+): Promise<TokenRecord[]> {
   if (!images.length) return [];
-  const latents = await model.encode(packImages(images.map((p) => p.rgb), model.imageSize));
+  const latents = await model.encode(
+    packImages(
+      images.map((p) => p.rgb),
+      model.imageSize,
+    ),
+  );
   const tokens = (await model.quantize(latents)).data;
   const t = model.numTokens;
   return images.map((p, i) =>
@@ -139,12 +153,21 @@ export async function encodeImages(
   inputs: readonly ImageInput[],
   options?: EncodeOptions & { continueOnError?: false },
 ): Promise<EncodeResult<TokenRecord>>;
-export async function encodeImages(model: Model, inputs: readonly ImageInput[], options: EncodeOptions): Promise<EncodeResult>;
-export async function encodeImages(model: Model, inputs: readonly ImageInput[], options: EncodeOptions = {}): Promise<EncodeResult> {
+export async function encodeImages(
+  model: Model,
+  inputs: readonly ImageInput[],
+  options: EncodeOptions,
+): Promise<EncodeResult>;
+export async function encodeImages(
+  model: Model,
+  inputs: readonly ImageInput[],
+  options: EncodeOptions = {},
+): Promise<EncodeResult> {
   const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
   const records: AnyRecord[] = new Array(inputs.length);
   const chunks = ranges(inputs.length, batchSize);
-  const prepare = (k: number) => preprocessBatch(model, inputs.slice(chunks[k][0], chunks[k][1]), chunks[k][0], options);
+  const prepare = (k: number) =>
+    preprocessBatch(model, inputs.slice(chunks[k][0], chunks[k][1]), chunks[k][0], options);
 
   let next = chunks.length ? prepare(0) : undefined;
   let done = 0;
@@ -179,7 +202,11 @@ export async function encodeImages(model: Model, inputs: readonly ImageInput[], 
 }
 
 /** One image -> one record (throws on bad input). */
-export async function encodeImage(model: Model, input: ImageInput, options: Omit<EncodeOptions, 'continueOnError'> = {}): Promise<TokenRecord> {
+export async function encodeImage(
+  model: Model,
+  input: ImageInput,
+  options: Omit<EncodeOptions, 'continueOnError'> = {},
+): Promise<TokenRecord> {
   const { records } = await encodeImages(model, [input], options);
   return records[0];
 }

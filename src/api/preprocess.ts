@@ -2,19 +2,29 @@
 import { DEFAULTS } from '../defaults';
 import { preprocessImage } from '../image';
 import type { RgbImage } from './decode';
-import { ImageInput, ImageOptions, sourceOf } from './encode';
+import { type ImageInput, type ImageOptions, sourceOf } from './encode';
 
 export interface PreprocessResult extends RgbImage {
   source: string;
   originalSize: [number, number];
 }
 
-export async function preprocess(input: ImageInput, size: number, options: ImageOptions = {}): Promise<PreprocessResult> {
+export async function preprocess(
+  input: ImageInput,
+  size: number,
+  options: ImageOptions = {},
+): Promise<PreprocessResult> {
   const data = typeof input === 'string' || input instanceof Uint8Array ? input : input.data;
   const pre = await preprocessImage(data, {
     size,
     alpha: options.alpha,
     maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
   });
-  return { source: sourceOf(input), originalSize: [pre.originalWidth, pre.originalHeight], rgb: pre.rgb, width: size, height: size };
+  return {
+    source: sourceOf(input),
+    originalSize: [pre.originalWidth, pre.originalHeight],
+    rgb: pre.rgb,
+    width: size,
+    height: size,
+  };
 }

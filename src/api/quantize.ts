@@ -5,20 +5,38 @@
 import { DEFAULTS } from '../defaults';
 import type { FloatBatch, Model, TokenBatch } from '../model/model';
 import type { ArraysFrom } from '../tokens/arrays';
-import { makeRecord, TokenRecord } from '../tokens/record';
+import { makeRecord, type TokenRecord } from '../tokens/record';
 import { latentRows } from './encode';
 import { mapChunks } from '../util/batches';
 import { positiveInteger } from '../util/checks';
 import type { BatchOptions } from './decode';
 
-export async function quantizeLatents(model: Model, latents: FloatBatch, options: BatchOptions = {}): Promise<TokenBatch> {
+export async function quantizeLatents(
+  model: Model,
+  latents: FloatBatch,
+  options: BatchOptions = {},
+): Promise<TokenBatch> {
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
-  return mapChunks(latents, size, (c) => model.quantize(c), (n) => new Int32Array(n));
+  return mapChunks(
+    latents,
+    size,
+    (c) => model.quantize(c),
+    (n) => new Int32Array(n),
+  );
 }
 
-export async function dequantizeTokens(model: Model, tokens: TokenBatch, options: BatchOptions = {}): Promise<FloatBatch> {
+export async function dequantizeTokens(
+  model: Model,
+  tokens: TokenBatch,
+  options: BatchOptions = {},
+): Promise<FloatBatch> {
   const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
-  return mapChunks(tokens, size, (c) => model.dequantize(c), (n) => new Float32Array(n));
+  return mapChunks(
+    tokens,
+    size,
+    (c) => model.dequantize(c),
+    (n) => new Float32Array(n),
+  );
 }
 
 /**
@@ -26,7 +44,12 @@ export async function dequantizeTokens(model: Model, tokens: TokenBatch, options
  * named after the rows they came from: a record input keeps its source, original size and
  * preprocessing; a plain array's rows are "<file>[i]".
  */
-export function tokenRecords(model: Model, tokens: TokenBatch, from: Omit<ArraysFrom<unknown>, 'batch'>, latents?: FloatBatch): TokenRecord[] {
+export function tokenRecords(
+  model: Model,
+  tokens: TokenBatch,
+  from: Omit<ArraysFrom<unknown>, 'batch'>,
+  latents?: FloatBatch,
+): TokenRecord[] {
   const t = model.numTokens;
   return Array.from({ length: tokens.dims[0] }, (_, i) => {
     const rec = from.records?.[i];

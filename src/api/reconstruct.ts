@@ -7,8 +7,8 @@ import { DEFAULTS } from '../defaults';
 import type { Model } from '../model/model';
 import { psnr, ssim } from '../metrics/quality';
 import type { ExecutionInfo } from '../runtime/onnx';
-import { decodeLatents, RgbImage } from './decode';
-import { ImageInput, ImageOptions, packImages, sourceOf } from './encode';
+import { decodeLatents, type RgbImage } from './decode';
+import { type ImageInput, type ImageOptions, packImages, sourceOf } from './encode';
 
 export interface ReconstructOptions extends ImageOptions {
   /** Decode the continuous latents instead of the quantized tokens (default false). */
@@ -31,7 +31,11 @@ export interface ReconstructResult {
   execution: ExecutionInfo;
 }
 
-export async function reconstruct(model: Model, input: ImageInput, options: ReconstructOptions = {}): Promise<ReconstructResult> {
+export async function reconstruct(
+  model: Model,
+  input: ImageInput,
+  options: ReconstructOptions = {},
+): Promise<ReconstructResult> {
   const source = sourceOf(input);
   const data = typeof input === 'string' || input instanceof Uint8Array ? input : input.data;
   const pre = await preprocessImage(data, {

@@ -4,7 +4,7 @@
  * Hidden entries (".name") are skipped. Symbolic links are followed; a link back to a
  * directory being walked is not entered twice.
  */
-import { promises as fs, Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** One listed path, or a directory that could not be read (reported, never dropped). */
@@ -50,7 +50,10 @@ async function* walkDir(
   try {
     names = (await fs.readdir(dir)).filter((n) => !n.startsWith('.')).sort(byCodePoint);
   } catch (err) {
-    yield { path: dir, error: `cannot list directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+    yield {
+      path: dir,
+      error: `cannot list directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    };
     return;
   }
   ancestors.add(key);
@@ -83,7 +86,15 @@ export async function hasImagesInSubfolders(dir: string, limit = 10_000): Promis
   let seen = 0;
   for await (const e of walkSorted(dir, { recursive: true })) {
     if (++seen > limit) return false;
-    if (!e.error && isImageName(e.path) && e.path.slice(dir.length).replace(/^[\\/]+/, '').includes('/')) return true;
+    if (
+      !e.error &&
+      isImageName(e.path) &&
+      e.path
+        .slice(dir.length)
+        .replace(/^[\\/]+/, '')
+        .includes('/')
+    )
+      return true;
   }
   return false;
 }

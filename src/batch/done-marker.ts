@@ -91,7 +91,7 @@ export async function digestFile(path: string): Promise<MarkerFile> {
 
 export async function writeDoneMarker(output: string, marker: DoneMarker): Promise<string> {
   const path = donePathFor(output);
-  await writeFileAtomic(path, formatPretty(marker) + '\n');
+  await writeFileAtomic(path, `${formatPretty(marker)}\n`);
   return path;
 }
 
@@ -144,14 +144,19 @@ export async function checkMarkerFiles(output: string, marker: DoneMarker): Prom
   }
   for (const f of marker.files) {
     const d = await digestFile(join(dir, f.name));
-    if (d.sha256 !== f.sha256) return `${f.name} changed since it was marked done (sha256 ${d.sha256.slice(0, 12)}..., marked ${f.sha256.slice(0, 12)}...)`;
+    if (d.sha256 !== f.sha256)
+      return `${f.name} changed since it was marked done (sha256 ${d.sha256.slice(0, 12)}..., marked ${f.sha256.slice(0, 12)}...)`;
   }
   return null;
 }
 
 /** How two markers' settings differ (model, options, listing), or null: shards of one job must agree. */
-export function settingsDiffer(a: DoneMarker, b: Pick<DoneMarker, 'model' | 'options' | 'output_format'> & Partial<DoneMarker>): string | null {
-  if (a.model.fingerprint !== b.model.fingerprint) return `model ${a.model.name} (fingerprint ${a.model.fingerprint}) vs ${b.model.name} (fingerprint ${b.model.fingerprint})`;
+export function settingsDiffer(
+  a: DoneMarker,
+  b: Pick<DoneMarker, 'model' | 'options' | 'output_format'> & Partial<DoneMarker>,
+): string | null {
+  if (a.model.fingerprint !== b.model.fingerprint)
+    return `model ${a.model.name} (fingerprint ${a.model.fingerprint}) vs ${b.model.name} (fingerprint ${b.model.fingerprint})`;
   if (a.output_format !== b.output_format) return `format ${a.output_format} vs ${b.output_format}`;
   const ao = JSON.stringify(a.options);
   const bo = JSON.stringify(b.options);

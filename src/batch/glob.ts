@@ -11,7 +11,8 @@ import { basename, dirname } from 'node:path';
 const OPTIONS: picomatch.PicomatchOptions = { dot: false, posix: true };
 
 /** A pattern (not an existing path): glob characters, or escapes of them. */
-export const hasGlobMagic = (pattern: string): boolean => picomatch.scan(pattern).isGlob || /\\[*?[\]{}()!]/.test(pattern);
+export const hasGlobMagic = (pattern: string): boolean =>
+  picomatch.scan(pattern).isGlob || /\\[*?[\]{}()!]/.test(pattern);
 
 export interface GlobPlan {
   /** The directory the walk starts from: the pattern's leading segments without magic. */
@@ -41,7 +42,9 @@ export function planGlob(pattern: string): GlobPlan {
   // enter only directories that match its leading segments.
   const unbounded = glob.includes('**') || /\{[^}]*\/[^}]*\}/.test(glob);
   const segments = glob.split('/');
-  const prefixes = unbounded ? [] : segments.slice(0, -1).map((_, i) => picomatch.makeRe(segments.slice(0, i + 1).join('/'), OPTIONS));
+  const prefixes = unbounded
+    ? []
+    : segments.slice(0, -1).map((_, i) => picomatch.makeRe(segments.slice(0, i + 1).join('/'), OPTIONS));
   const enter = (relative: string) => {
     if (unbounded) return true;
     const depth = relative.split('/').length;

@@ -13,13 +13,26 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, extname, isAbsolute, join, normalize } from 'node:path';
 import { createInterface } from 'node:readline';
 import { usageError } from '../errors';
-import { walkSorted, WalkEntry } from './dir-walk';
+import { walkSorted, type WalkEntry } from './dir-walk';
 import { hasGlobMagic, planGlob } from './glob';
 import { checkTarArchive, tarMembers } from './tar-input';
 
 /** Extensions a folder listing picks up (case-insensitive); other files are counted as ignored. */
 export const IMAGE_EXTENSIONS: readonly string[] = [
-  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.jp2', '.jxl',
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.heic',
+  '.heif',
+  '.jp2',
+  '.jxl',
 ];
 
 const LIST_EXTENSIONS: readonly string[] = ['.txt', '.lst', '.list'];
@@ -68,7 +81,8 @@ export class InputList implements AsyncIterable<ListedInput> {
     readonly specs: readonly string[],
     private readonly options: ListOptions = {},
   ) {
-    if (!specs.length) throw usageError('Give at least one input: a folder, a quoted glob, a list .txt, or image files');
+    if (!specs.length)
+      throw usageError('Give at least one input: a folder, a quoted glob, a list .txt, or image files');
   }
 
   /** Check every spec exists (or is a glob), and every tar is whole, before any slow work starts. */
@@ -100,20 +114,28 @@ export class InputList implements AsyncIterable<ListedInput> {
   }
 
   private async *tar(path: string): AsyncGenerator<ListedInput> {
-    const members = tarMembers(path, { accept: isImageName, onRejected: () => this.ignored++, withData: this.options.withData });
-    for await (const m of members) yield { source: `${normalize(path)}/${m.name}`, ...(m.data ? { data: m.data } : {}) };
+    const members = tarMembers(path, {
+      accept: isImageName,
+      onRejected: () => this.ignored++,
+      withData: this.options.withData,
+    });
+    for await (const m of members)
+      yield { source: `${normalize(path)}/${m.name}`, ...(m.data ? { data: m.data } : {}) };
   }
 
   private async *glob(pattern: string): AsyncGenerator<ListedInput> {
     const plan = planGlob(pattern);
     const stat = await fs.stat(plan.base).catch(() => null);
     if (!stat?.isDirectory()) return; // nothing can match under a missing folder
-    yield* fromWalk(walkSorted(plan.base, { recursive: true, accept: (rel) => plan.match.test(rel), enter: plan.enter }));
+    yield* fromWalk(
+      walkSorted(plan.base, { recursive: true, accept: (rel) => plan.match.test(rel), enter: plan.enter }),
+    );
   }
 }
 
 async function* fromWalk(walk: AsyncGenerator<WalkEntry>): AsyncGenerator<ListedInput> {
-  for await (const entry of walk) yield entry.error ? { source: entry.path, error: entry.error } : { source: entry.path };
+  for await (const entry of walk)
+    yield entry.error ? { source: entry.path, error: entry.error } : { source: entry.path };
 }
 
 async function* listFile(list: string): AsyncGenerator<ListedInput> {
@@ -130,7 +152,10 @@ async function* listFile(list: string): AsyncGenerator<ListedInput> {
  * Count the inputs without touching them (for a progress total); as cheap as a listing.
  * Stops early (resolving with the count so far) when `signal` aborts.
  */
-export async function countInputs(specs: readonly string[], options: ListOptions & { signal?: AbortSignal } = {}): Promise<number> {
+export async function countInputs(
+  specs: readonly string[],
+  options: ListOptions & { signal?: AbortSignal } = {},
+): Promise<number> {
   let n = 0;
   for await (const _ of new InputList(specs, { ...options, withData: false })) {
     if (options.signal?.aborted) break;

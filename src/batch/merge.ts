@@ -25,11 +25,23 @@ import { OutputLock } from '../io/output-lock';
 import { npyHeader } from '../tokens/npy';
 import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { AtomicStreamWriter } from '../io/atomic-stream';
-import { digestFile, DONE_FORMAT, DONE_VERSION, DoneMarker, donePathFor, MarkerFile, readDoneMarker, removeDoneMarker, settingsDiffer, SourceTally, writeDoneMarker } from './done-marker';
+import {
+  digestFile,
+  DONE_FORMAT,
+  DONE_VERSION,
+  type DoneMarker,
+  donePathFor,
+  type MarkerFile,
+  readDoneMarker,
+  removeDoneMarker,
+  settingsDiffer,
+  SourceTally,
+  writeDoneMarker,
+} from './done-marker';
 import { walkSorted } from './dir-walk';
 import { hasGlobMagic, planGlob } from './glob';
-import { readSourcesSidecar, SourcesSidecar, SOURCES_FORMAT, SOURCES_VERSION } from '../tokens/sources-sidecar';
-import { batchPaths, BatchFormat, formatFor } from './output-paths';
+import { readSourcesSidecar, type SourcesSidecar, SOURCES_FORMAT, SOURCES_VERSION } from '../tokens/sources-sidecar';
+import { batchPaths, type BatchFormat, formatFor } from './output-paths';
 import { engineIds } from './shard';
 import { formatPretty } from '../tokens/token-file';
 
@@ -87,13 +99,18 @@ async function markerPaths(specs: readonly string[]): Promise<string[]> {
   for (const spec of specs) {
     const stat = await fs.stat(spec).catch(() => null);
     if (stat?.isDirectory()) {
-      for (const name of (await fs.readdir(spec)).sort()) if (name.endsWith('.done.json') && !name.startsWith('.')) add(join(spec, name));
+      for (const name of (await fs.readdir(spec)).sort())
+        if (name.endsWith('.done.json') && !name.startsWith('.')) add(join(spec, name));
     } else if (stat) {
       add(spec.endsWith('.done.json') ? spec : donePathFor(spec));
     } else if (hasGlobMagic(spec)) {
       const plan = planGlob(spec);
       if (!(await fs.stat(plan.base).catch(() => null))?.isDirectory()) continue;
-      for await (const e of walkSorted(plan.base, { recursive: true, accept: (rel) => plan.match.test(rel), enter: plan.enter })) {
+      for await (const e of walkSorted(plan.base, {
+        recursive: true,
+        accept: (rel) => plan.match.test(rel),
+        enter: plan.enter,
+      })) {
         if (e.error) continue;
         const p = e.path.endsWith('.done.json') ? e.path : donePathFor(e.path);
         if (p.endsWith('.done.json.done.json')) continue;
@@ -131,7 +148,9 @@ async function collectShards(specs: readonly string[], output: string): Promise<
     shards.push({ marker, markerPath: path, dir: dirname(path) });
   }
   if (!shards.length) {
-    throw inputError(msg`No shard markers (*.done.json of batch ${opt('shard')}) found in ${specs.join(', ')}${unmarked ? ` (${unmarked} output${unmarked === 1 ? '' : 's'} without a marker: unfinished)` : ''}`);
+    throw inputError(
+      msg`No shard markers (*.done.json of batch ${opt('shard')}) found in ${specs.join(', ')}${unmarked ? ` (${unmarked} output${unmarked === 1 ? '' : 's'} without a marker: unfinished)` : ''}`,
+    );
   }
   const first = shards[0];
   const count = first.marker.shard!.count;
@@ -143,12 +162,19 @@ async function collectShards(specs: readonly string[], output: string): Promise<
           (JSON.stringify(s.marker.listing) !== JSON.stringify(first.marker.listing)
             ? `listing of ${first.marker.listing?.count ?? 'own'} vs ${s.marker.listing?.count ?? 'own'} inputs (sha256 ${first.marker.listing?.sha256.slice(0, 12)}... vs ${s.marker.listing?.sha256.slice(0, 12)}...)`
             : null));
-    if (why) throw inputError(`${first.markerPath} and ${s.markerPath} are shards of different jobs (${why}); merge the shards of one job (narrow the glob)`);
+    if (why)
+      throw inputError(
+        `${first.markerPath} and ${s.markerPath} are shards of different jobs (${why}); merge the shards of one job ` +
+          `(narrow the glob)`,
+      );
   }
   const byIndex = new Map<number, Shard>();
   for (const s of shards) {
     const prev = byIndex.get(s.marker.shard!.index);
-    if (prev) throw inputError(`Shard ${s.marker.shard!.index} is marked done twice: ${prev.markerPath} and ${s.markerPath}; remove one`);
+    if (prev)
+      throw inputError(
+        `Shard ${s.marker.shard!.index} is marked done twice: ${prev.markerPath} and ${s.markerPath}; remove one`,
+      );
     byIndex.set(s.marker.shard!.index, s);
   }
   const missing: number[] = [];
@@ -171,7 +197,10 @@ async function collectShards(specs: readonly string[], output: string): Promise<
   }
   if (missing.length) throw incomplete(missing, count, bad);
   const total = [...byIndex.values()].reduce((a, s) => a + s.marker.sources.count, 0);
-  if (first.marker.listing && total !== first.marker.listing.count) throw inputError(`The ${count} shards hold ${total} inputs but their listing has ${first.marker.listing.count}; not merged`);
+  if (first.marker.listing && total !== first.marker.listing.count)
+    throw inputError(
+      `The ${count} shards hold ${total} inputs but their listing has ${first.marker.listing.count}; not merged`,
+    );
   return [...Array(count).keys()].map((i) => byIndex.get(i)!);
 }
 
@@ -185,7 +214,12 @@ function incomplete(indices: number[], count: number, bad: string[]): Incomplete
 }
 
 /** Copy `path` (from byte `from`) into `out`, hashing every byte of the file. */
-async function copyHashed(path: string, out: AtomicStreamWriter | null, from: number, onData?: (b: Buffer) => void): Promise<MarkerFile> {
+async function copyHashed(
+  path: string,
+  out: AtomicStreamWriter | null,
+  from: number,
+  onData?: (b: Buffer) => void,
+): Promise<MarkerFile> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
@@ -236,7 +270,9 @@ export function jsonlSources(tallies: SourceTally[], where: string): { feed: (b:
 function checkSources(s: Shard, own: SourceTally): void {
   const d = own.digest();
   if (d.count !== s.marker.sources.count || d.sha256 !== s.marker.sources.sha256) {
-    throw incomplete([s.marker.shard!.index], s.marker.shard!.count, [`its sources are not the ones its marker records`]);
+    throw incomplete([s.marker.shard!.index], s.marker.shard!.count, [
+      `its sources are not the ones its marker records`,
+    ]);
   }
 }
 
@@ -244,20 +280,25 @@ function checkSources(s: Shard, own: SourceTally): void {
 function checkListing(listing: DoneMarker['listing'], tally: SourceTally): void {
   if (!listing) return;
   const d = tally.digest();
-  if (d.count !== listing.count || d.sha256 !== listing.sha256) throw inputError('The joined sources do not hash to the listing the shards were cut from; not merged');
+  if (d.count !== listing.count || d.sha256 !== listing.sha256)
+    throw inputError('The joined sources do not hash to the listing the shards were cut from; not merged');
 }
 
 function checkHash(s: Shard, got: MarkerFile): void {
   const want = s.marker.files.find((f) => f.name === got.name)!;
   if (got.sha256 !== want.sha256 || got.bytes !== want.bytes) {
-    throw incomplete([s.marker.shard!.index], s.marker.shard!.count, [`${got.name} changed since it was marked done (sha256 differs)`]);
+    throw incomplete([s.marker.shard!.index], s.marker.shard!.count, [
+      `${got.name} changed since it was marked done (sha256 differs)`,
+    ]);
   }
 }
 
 /** Join the shard outputs named by `options.shards` into `options.output`. */
 export async function mergeShards(options: MergeOptions): Promise<MergeSummary> {
-  if (!options || typeof options.output !== 'string' || !options.output) throw usageError('Expected an output path for output');
-  if (!Array.isArray(options.shards) || !options.shards.length) throw usageError('Expected at least one folder, glob or shard output for shards');
+  if (!options || typeof options.output !== 'string' || !options.output)
+    throw usageError('Expected an output path for output');
+  if (!Array.isArray(options.shards) || !options.shards.length)
+    throw usageError('Expected at least one folder, glob or shard output for shards');
   const started = Date.now();
   const format = formatFor(options.output);
   await checkOutputPath(options.output, options.shards, 'output', { overwrite: true });
@@ -267,10 +308,26 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
   try {
     const shards = await collectShards(options.shards, options.output);
     const first = shards[0].marker;
-    if (first.output_format !== format) throw usageError(`The shards are ${first.output_format}; name the merged output <something>.${first.output_format}`);
-    const targets = paths.format === 'jsonl' ? [paths.log] : [paths.tokens, ...(first.options.latents ? [paths.latents] : []), paths.sidecar];
-    const existing = (await Promise.all([...targets, donePathFor(options.output)].map((p) => fs.stat(p).then(() => p, () => null)))).filter(Boolean);
-    if (existing.length && !options.overwrite) throw usageError(msg`Output exists: ${existing.join(', ')}; add ${opt('overwrite', true)} to replace it`);
+    if (first.output_format !== format)
+      throw usageError(
+        `The shards are ${first.output_format}; name the merged output <something>.${first.output_format}`,
+      );
+    const targets =
+      paths.format === 'jsonl'
+        ? [paths.log]
+        : [paths.tokens, ...(first.options.latents ? [paths.latents] : []), paths.sidecar];
+    const existing = (
+      await Promise.all(
+        [...targets, donePathFor(options.output)].map((p) =>
+          fs.stat(p).then(
+            () => p,
+            () => null,
+          ),
+        ),
+      )
+    ).filter(Boolean);
+    if (existing.length && !options.overwrite)
+      throw usageError(msg`Output exists: ${existing.join(', ')}; add ${opt('overwrite', true)} to replace it`);
     await removeDoneMarker(options.output);
 
     const tally = new SourceTally();
@@ -315,7 +372,11 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
       engine: engineIds(options.env ?? process.env),
       finished: new Date().toISOString(),
       shards: await Promise.all(
-        shards.map(async (s) => ({ index: s.marker.shard!.index, marker: relative(dirname(options.output), s.markerPath), sha256: (await digestFile(s.markerPath)).sha256 })),
+        shards.map(async (s) => ({
+          index: s.marker.shard!.index,
+          marker: relative(dirname(options.output), s.markerPath),
+          sha256: (await digestFile(s.markerPath)).sha256,
+        })),
       ),
     };
     await lock.verify();
@@ -404,7 +465,11 @@ async function mergeNpy(
     await sidecar.write(`\n  ],\n  "failed": ${JSON.stringify(failed)}\n}\n`);
     checkListing(shards[0].marker.listing, tally);
     for (const w of writers) await w.commit();
-    const files = [await digestFile(paths.tokens), ...(latents ? [await digestFile(paths.latents)] : []), await digestFile(paths.sidecar)];
+    const files = [
+      await digestFile(paths.tokens),
+      ...(latents ? [await digestFile(paths.latents)] : []),
+      await digestFile(paths.sidecar),
+    ];
     return { files, failed: failed.length };
   } catch (err) {
     await Promise.all(writers.map((w) => w.abort()));
@@ -421,7 +486,11 @@ async function readNpyShape(path: string): Promise<number[]> {
     const text = head.toString('latin1', 0, bytesRead);
     const m = /'shape'\s*:\s*\(([^)]*)\)/.exec(text);
     if (!m) throw inputError(`${path} is not an .npy file`);
-    return m[1].split(',').map((v) => v.trim()).filter(Boolean).map(Number);
+    return m[1]
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean)
+      .map(Number);
   } finally {
     await fh.close();
   }

@@ -12,9 +12,9 @@ import { AtomicStreamWriter } from '../io/atomic-stream';
 import { syncDir } from '../io/atomic-write';
 import { readLines } from '../io/line-reader';
 import { npyHeader } from '../tokens/npy';
-import { AnyRecord, isErrorRecord, ModelRef, parseRecord } from '../tokens/record';
+import { type AnyRecord, isErrorRecord, type ModelRef, parseRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
-import { FAILED_TOKEN, SOURCES_FORMAT, SOURCES_VERSION, SourcesSidecar } from '../tokens/sources-sidecar';
+import { FAILED_TOKEN, SOURCES_FORMAT, SOURCES_VERSION, type SourcesSidecar } from '../tokens/sources-sidecar';
 import type { NpyPaths } from './output-paths';
 
 export interface NpyShape {
@@ -27,13 +27,18 @@ async function* journalRecords(journal: string): AsyncGenerator<AnyRecord> {
   let n = 0;
   for await (const line of readLines(journal)) {
     n++;
-    if (!line.terminated) throw inputError(msg`${journal} line ${n} is cut off; run again with ${opt('resume', true)} to repair it`);
+    if (!line.terminated)
+      throw inputError(msg`${journal} line ${n} is cut off; run again with ${opt('resume', true)} to repair it`);
     yield parseRecord(JSON.parse(line.text), `${journal} line ${n}`);
   }
 }
 
 /** Write tokens (+ latents) + sidecar from the journal, then remove the journal. */
-export async function finishNpyOutput(paths: NpyPaths, shape: NpyShape, options: { rows: number; latents: boolean }): Promise<{ failed: number }> {
+export async function finishNpyOutput(
+  paths: NpyPaths,
+  shape: NpyShape,
+  options: { rows: number; latents: boolean },
+): Promise<{ failed: number }> {
   const { numTokens: t, latentDim: d } = shape;
   const n = options.rows;
   const tokens = await AtomicStreamWriter.open(paths.tokens);

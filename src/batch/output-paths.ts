@@ -41,15 +41,27 @@ export function formatFor(output: string, format?: BatchFormat): BatchFormat {
   const ext = extname(output).toLowerCase();
   const implied: BatchFormat = ext === '.npy' ? 'npy' : 'jsonl';
   const chosen = format ?? implied;
-  if (chosen === 'npy' && ext !== '.npy') throw usageError(msg`${opt('output', output)}: ${opt('format', 'npy')} writes a .npy file; name it <something>.npy`);
-  if (chosen === 'jsonl' && ext !== '.jsonl') throw usageError(msg`${opt('output', output)}: batch writes JSONL (name it <something>.jsonl) or, with a .npy name, NumPy arrays`);
+  if (chosen === 'npy' && ext !== '.npy')
+    throw usageError(
+      msg`${opt('output', output)}: ${opt('format', 'npy')} writes a .npy file; name it <something>.npy`,
+    );
+  if (chosen === 'jsonl' && ext !== '.jsonl')
+    throw usageError(
+      msg`${opt('output', output)}: batch writes JSONL (name it <something>.jsonl) or, with a .npy name, NumPy arrays`,
+    );
   return chosen;
 }
 
 export function batchPaths(output: string, format: BatchFormat): BatchPaths {
   if (format === 'jsonl') return { format, log: output };
   const stem = output.slice(0, output.length - extname(output).length);
-  return { format, log: `${output}.journal.jsonl`, tokens: output, latents: `${stem}.latents.npy`, sidecar: `${stem}.sources.json` };
+  return {
+    format,
+    log: `${output}.journal.jsonl`,
+    tokens: output,
+    latents: `${stem}.latents.npy`,
+    sidecar: `${stem}.sources.json`,
+  };
 }
 
 const exists = async (p: string) => !!(await fs.stat(p).catch(() => null));
@@ -64,11 +76,21 @@ export async function npyComplete(paths: NpyPaths): Promise<boolean> {
  * `overwrite` return what a previous run left, for the caller to remove once the new run
  * has started (model loaded, inputs found): a run that cannot start leaves it intact.
  */
-export async function claimOutputs(paths: BatchPaths, options: { resume: boolean; overwrite: boolean }): Promise<string[]> {
+export async function claimOutputs(
+  paths: BatchPaths,
+  options: { resume: boolean; overwrite: boolean },
+): Promise<string[]> {
   if (options.resume) {
     // An .npy without journal or sidecar is not ours to finish: never overwrite it silently.
-    if (paths.format === 'npy' && (await exists(paths.tokens)) && !(await exists(paths.log)) && !(await exists(paths.sidecar))) {
-      throw usageError(msg`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use ${opt('overwrite', true)} to replace it`);
+    if (
+      paths.format === 'npy' &&
+      (await exists(paths.tokens)) &&
+      !(await exists(paths.log)) &&
+      !(await exists(paths.sidecar))
+    ) {
+      throw usageError(
+        msg`${paths.tokens} exists but no batch run is recorded for it (no ${paths.log}, no ${paths.sidecar}); use ${opt('overwrite', true)} to replace it`,
+      );
     }
     return [];
   }
@@ -79,7 +101,9 @@ export async function claimOutputs(paths: BatchPaths, options: { resume: boolean
   if (!options.overwrite) {
     const interrupted = paths.format === 'npy' && present.includes(paths.log);
     const what = interrupted ? `${paths.log} (an interrupted run's journal)` : present.join(', ');
-    throw usageError(msg`Output exists: ${what}; add ${opt('resume', true)} to continue the run that wrote it, or ${opt('overwrite', true)} to start over`);
+    throw usageError(
+      msg`Output exists: ${what}; add ${opt('resume', true)} to continue the run that wrote it, or ${opt('overwrite', true)} to start over`,
+    );
   }
   return present;
 }

@@ -2,7 +2,7 @@
  * One preprocessing job (file -> model-sized RGB) as plain, cloneable data, so it can run
  * on the main thread or in a worker thread with the same code and the same messages.
  */
-import { AlphaMode, preprocessImage } from '../image';
+import { type AlphaMode, preprocessImage } from '../image';
 import { firstLine } from '../errors';
 
 export interface PreprocessSettings {
@@ -20,7 +20,10 @@ export type PreprocessOutcome =
 export const reasonOf = (err: unknown): string => firstLine(err);
 
 /** Never throws: a bad input becomes { ok: false, error }. `input`: a path, or the image's bytes (a tar member). */
-export async function preprocessFile(input: string | Uint8Array, settings: PreprocessSettings): Promise<PreprocessOutcome> {
+export async function preprocessFile(
+  input: string | Uint8Array,
+  settings: PreprocessSettings,
+): Promise<PreprocessOutcome> {
   try {
     const pre = await preprocessImage(input, settings);
     return { ok: true, rgb: pre.rgb, originalSize: [pre.originalWidth, pre.originalHeight] };

@@ -14,7 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { preprocessFile, PreprocessOutcome, PreprocessSettings, reasonOf } from './preprocess-job';
+import { preprocessFile, type PreprocessOutcome, type PreprocessSettings, reasonOf } from './preprocess-job';
 
 export type PreprocessMode = 'workers' | 'main';
 

@@ -4,7 +4,7 @@
  * workerData. Runs only as compiled JavaScript (dist/), never imported by the library.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { preprocessFile, PreprocessSettings } from './preprocess-job';
+import { preprocessFile, type PreprocessSettings } from './preprocess-job';
 
 const settings = workerData as PreprocessSettings;
 
@@ -12,7 +12,10 @@ parentPort?.on('message', async (job: { id: number; path: string; data?: Uint8Ar
   const outcome = await preprocessFile(job.data ?? job.path, settings);
   if (outcome.ok) {
     // A buffer of its own, so transferring it cannot detach memory shared with anything else.
-    const rgb = outcome.rgb.byteOffset === 0 && outcome.rgb.byteLength === outcome.rgb.buffer.byteLength ? outcome.rgb : outcome.rgb.slice();
+    const rgb =
+      outcome.rgb.byteOffset === 0 && outcome.rgb.byteLength === outcome.rgb.buffer.byteLength
+        ? outcome.rgb
+        : outcome.rgb.slice();
     parentPort!.postMessage({ id: job.id, outcome: { ...outcome, rgb } }, [rgb.buffer as ArrayBuffer]);
   } else {
     parentPort!.postMessage({ id: job.id, outcome });

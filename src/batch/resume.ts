@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { usageError, msg, opt } from '../errors';
-import { checkRecordForModel, isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
+import { checkRecordForModel, isErrorRecord, type ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
 import type { Peekable } from './peekable';
@@ -67,15 +67,24 @@ export async function recoverLog(
       );
     }
     const expected = await inputs.peek();
-    if (!expected) throw usageError(msg`${where}: the output holds more records than there are inputs now; the inputs changed since the first run (${restart})`);
+    if (!expected)
+      throw usageError(
+        msg`${where}: the output holds more records than there are inputs now; the inputs changed since the first run (${restart})`,
+      );
     if (record.source !== expected.source) {
       throw usageError(
         msg`${where} records ${JSON.stringify(record.source)} but input ${count + 1} is now ${JSON.stringify(expected.source)}: the inputs (or the folder they were named from) changed since the first run; ${restart}`,
       );
     }
     if (!isErrorRecord(record)) {
-      if (options.latents && !record.latents) throw usageError(msg`${where} has no latents: the first run did not use ${opt('latents', true)}; resume without it`);
-      if (!options.latents && record.latents) throw usageError(msg`${where} has latents: the first run used ${opt('latents', true)}; resume with ${opt('latents', true)} too`);
+      if (options.latents && !record.latents)
+        throw usageError(
+          msg`${where} has no latents: the first run did not use ${opt('latents', true)}; resume without it`,
+        );
+      if (!options.latents && record.latents)
+        throw usageError(
+          msg`${where} has latents: the first run used ${opt('latents', true)}; resume with ${opt('latents', true)} too`,
+        );
       checkRecordForModel(record, model, where, { needLatents: options.latents });
     }
     await inputs.next();

@@ -22,19 +22,40 @@ import { inArray, positiveInteger } from '../util/checks';
 import { AppendLog } from '../io/append-log';
 import { untilAborted } from './abortable';
 import { DEFAULTS } from '../defaults';
-import { InputList, ListedInput } from './input-list';
+import { InputList, type ListedInput } from './input-list';
 import { finishNpyOutput } from './npy-output';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
-import { BatchFormat, batchPaths, BatchPaths, BATCH_FORMATS, claimOutputs, formatFor, npyComplete, NpyPaths, removeReplaced } from './output-paths';
+import {
+  type BatchFormat,
+  batchPaths,
+  type BatchPaths,
+  BATCH_FORMATS,
+  claimOutputs,
+  formatFor,
+  npyComplete,
+  type NpyPaths,
+  removeReplaced,
+} from './output-paths';
 import { hasImagesInSubfolders } from './dir-walk';
 import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
 import type { PreprocessOutcome } from './preprocess-job';
-import { createPreprocessor, PreprocessMode, Preprocessor } from './preprocess-pool';
-import { recoverLog, RecoveredLog } from './resume';
-import { ChunkItem, tokenizeChunk } from './tokenize-chunk';
-import { checkMarkerFiles, DONE_FORMAT, donePathFor, DONE_VERSION, DoneMarker, readDoneMarker, removeDoneMarker, SourceDigest, SourceTally, writeDoneMarker } from './done-marker';
-import { engineIds, shardOf, shardOutputPath, ShardSpec, validateShard } from './shard';
+import { createPreprocessor, type PreprocessMode, type Preprocessor } from './preprocess-pool';
+import { recoverLog, type RecoveredLog } from './resume';
+import { type ChunkItem, tokenizeChunk } from './tokenize-chunk';
+import {
+  checkMarkerFiles,
+  DONE_FORMAT,
+  donePathFor,
+  DONE_VERSION,
+  type DoneMarker,
+  readDoneMarker,
+  removeDoneMarker,
+  type SourceDigest,
+  SourceTally,
+  writeDoneMarker,
+} from './done-marker';
+import { engineIds, shardOf, shardOutputPath, type ShardSpec, validateShard } from './shard';
 import { verifyJsonl, verifyNpy } from './verify-output';
 
 export interface RunBatchOptions extends ImageOptions {
@@ -154,14 +175,19 @@ interface Settings {
 }
 
 async function settle(options: RunBatchOptions): Promise<Settings> {
-  if (!options || typeof options.output !== 'string' || !options.output) throw usageError(msg`Expected an output path (${opt('output', 'out.jsonl')} or out.npy)`);
+  if (!options || typeof options.output !== 'string' || !options.output)
+    throw usageError(msg`Expected an output path (${opt('output', 'out.jsonl')} or out.npy)`);
   const format = formatFor(options.output, options.format && inArray('format', options.format, BATCH_FORMATS));
   const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batch.batchSize);
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULTS.batch.concurrency());
   const overwrite = !!(options.overwrite ?? options.force);
-  if (options.resume && overwrite) throw usageError(msg`${opt('resume', true)} continues an output and ${opt('overwrite', true)} replaces it: choose one`);
+  if (options.resume && overwrite)
+    throw usageError(
+      msg`${opt('resume', true)} continues an output and ${opt('overwrite', true)} replaces it: choose one`,
+    );
   const shard = options.shard === undefined ? null : validateShard(options.shard);
-  if (options.inputsAreShard && !shard) throw usageError('Expected shard (I of N) with inputsAreShard: the inputs are which shard?');
+  if (options.inputsAreShard && !shard)
+    throw usageError('Expected shard (I of N) with inputsAreShard: the inputs are which shard?');
   const slice = !!shard && !options.inputsAreShard;
   const output = shard ? shardOutputPath(options.output, shard) : options.output;
   const inputs = new InputList(options.inputs, { recursive: options.recursive });
@@ -236,7 +262,10 @@ async function listingDigest(list: () => AsyncIterable<ListedInput>): Promise<So
 export async function runBatch(model: Model, options: RunBatchOptions): Promise<BatchSummary> {
   const s = await settle(options);
   await ensureParentDir(s.output); // the lock lives next to the output
-  const lock = await OutputLock.acquire(s.output, { heartbeatMs: options.lock?.heartbeatMs ?? DEFAULTS.lock.heartbeatMs, staleMs: options.lock?.staleMs ?? DEFAULTS.lock.staleMs });
+  const lock = await OutputLock.acquire(s.output, {
+    heartbeatMs: options.lock?.heartbeatMs ?? DEFAULTS.lock.heartbeatMs,
+    staleMs: options.lock?.staleMs ?? DEFAULTS.lock.staleMs,
+  });
   try {
     const summary = await runLocked(model, options, s, lock);
     return lock.tookOver ? { ...summary, lockTakenOver: lock.tookOver } : summary;
@@ -258,7 +287,9 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
 
   // A done marker: valid -> nothing to do; another job's -> refuse; damaged -> report and redo.
   let markerInvalid: string | undefined;
-  const marker = s.overwrite ? null : await readDoneMarker(s.output).catch((err: Error) => ({ unreadable: err.message }));
+  const marker = s.overwrite
+    ? null
+    : await readDoneMarker(s.output).catch((err: Error) => ({ unreadable: err.message }));
   if (marker && 'unreadable' in marker) markerInvalid = marker.unreadable;
   else if (marker) {
     const done = await checkDone(marker, s, base, marked);
@@ -309,7 +340,14 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
       { concurrency: s.concurrency, mode: options.preprocessIn },
     );
     const started = Date.now(); // images/s counts this run's work, not loading or resume's scan
-    const progress: BatchProgress = { written: recovered.count, done: 0, failed: 0, skipped: recovered.count, elapsedSeconds: 0, imagesPerSecond: 0 };
+    const progress: BatchProgress = {
+      written: recovered.count,
+      done: 0,
+      failed: 0,
+      skipped: recovered.count,
+      elapsedSeconds: 0,
+      imagesPerSecond: 0,
+    };
     let interrupted = false;
     try {
       interrupted = await pump(model, s, listing, pool, log, progress, started, options);
@@ -320,7 +358,11 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
 
     const files = [s.paths.log];
     if (!interrupted && s.paths.format === 'npy') {
-      await finishNpyOutput(s.paths, { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim }, { rows: progress.written, latents: s.latents });
+      await finishNpyOutput(
+        s.paths,
+        { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim },
+        { rows: progress.written, latents: s.latents },
+      );
       files.splice(0, 1, s.paths.tokens, ...(s.latents ? [s.paths.latents] : []), s.paths.sidecar);
     }
     const summary: BatchSummary = {
@@ -335,7 +377,11 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
       alreadyComplete: false,
       marker: null,
       allFailed: false,
-      preprocess: { mode: pool.mode, concurrency: pool.concurrency, ...(pool.fallback ? { fallback: pool.fallback } : {}) },
+      preprocess: {
+        mode: pool.mode,
+        concurrency: pool.concurrency,
+        ...(pool.fallback ? { fallback: pool.fallback } : {}),
+      },
     };
     if (interrupted) return markerInvalid ? { ...summary, markerInvalid } : summary;
     return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
@@ -359,7 +405,10 @@ async function markDone(
   markerInvalid: string | undefined,
 ): Promise<BatchSummary> {
   const expected = tally.digest();
-  const verified = s.paths.format === 'jsonl' ? await verifyJsonl(s.paths.log, model, expected) : await verifyNpy(s.paths, model, expected, s.latents);
+  const verified =
+    s.paths.format === 'jsonl'
+      ? await verifyJsonl(s.paths.log, model, expected)
+      : await verifyNpy(s.paths, model, expected, s.latents);
   const result = { ...summary, ...(markerInvalid ? { markerInvalid } : {}) };
   if (verified.records > 0 && verified.failed === verified.records) return { ...result, allFailed: true };
   await lock.verify(); // never mark an output another writer has taken over
@@ -384,15 +433,26 @@ async function markDone(
 }
 
 /** true if `marker` shows this very job finished and intact; else why not (then it is redone). Another job's marker is refused. */
-async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, marked: Record<string, unknown>): Promise<true | string> {
+async function checkDone(
+  marker: DoneMarker,
+  s: Settings,
+  base: SummaryBase,
+  marked: Record<string, unknown>,
+): Promise<true | string> {
   const restart = msg`use a new ${opt('output')}, or ${opt('overwrite', true)} to redo it`;
   const what = `${s.output} was marked done`;
   if (marker.kind !== 'batch') throw usageError(msg`${what} by a merge, not a batch run; ${restart}`);
   if (marker.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(msg`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`);
+    throw usageError(
+      msg`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`,
+    );
   }
-  if (JSON.stringify(marker.options) !== JSON.stringify(marked)) throw usageError(msg`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
-  if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard)) throw usageError(msg`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`);
+  if (JSON.stringify(marker.options) !== JSON.stringify(marked))
+    throw usageError(msg`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
+  if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard))
+    throw usageError(
+      msg`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`,
+    );
   const damaged = await checkMarkerFiles(s.output, marker);
   if (damaged) return damaged;
   // One listing pass: a slice of an identical whole listing is the identical slice.
@@ -400,7 +460,12 @@ async function checkDone(marker: DoneMarker, s: Settings, base: SummaryBase, mar
   const want = s.wholeList ? marker.listing : marker.sources;
   if (!want || sources.count !== want.count || sources.sha256 !== want.sha256) {
     const n = want?.count ?? 0;
-    const now = sources.count > n ? `there are more inputs now (${sources.count})` : sources.count < n ? `there are fewer inputs now (${sources.count})` : 'the inputs listed now are other ones (names or order)';
+    const now =
+      sources.count > n
+        ? `there are more inputs now (${sources.count})`
+        : sources.count < n
+          ? `there are fewer inputs now (${sources.count})`
+          : 'the inputs listed now are other ones (names or order)';
     throw usageError(msg`${what} for ${s.wholeList ? `a listing of ${n}` : n} inputs, but ${now}; ${restart}`);
   }
   return true;
@@ -448,7 +513,9 @@ async function pump(
 ): Promise<boolean> {
   const start = async (input: ListedInput): Promise<ChunkItem> => ({
     source: input.source,
-    outcome: input.error ? { ok: false, error: `${input.source}: ${input.error}` } : named(await pool.run(input.source, input.data), input),
+    outcome: input.error
+      ? { ok: false, error: `${input.source}: ${input.error}` }
+      : named(await pool.run(input.source, input.data), input),
   });
   const prefetch = new OrderedPrefetch(listing, start, s.concurrency + DEFAULTS.batch.lookaheadBatches * s.batchSize);
   const signal = options.signal;
@@ -471,7 +538,8 @@ async function pump(
       progress.done += records.length - failed;
       progress.written += records.length;
       progress.elapsedSeconds = (Date.now() - started) / 1000;
-      progress.imagesPerSecond = progress.elapsedSeconds > 0 ? (progress.done + progress.failed) / progress.elapsedSeconds : 0;
+      progress.imagesPerSecond =
+        progress.elapsedSeconds > 0 ? (progress.done + progress.failed) / progress.elapsedSeconds : 0;
       options.onProgress?.({ ...progress });
     }
     return false;
@@ -479,25 +547,39 @@ async function pump(
     prefetch.stop();
     await writing;
     progress.elapsedSeconds = (Date.now() - started) / 1000;
-    progress.imagesPerSecond = progress.elapsedSeconds > 0 ? (progress.done + progress.failed) / progress.elapsedSeconds : 0;
+    progress.imagesPerSecond =
+      progress.elapsedSeconds > 0 ? (progress.done + progress.failed) / progress.elapsedSeconds : 0;
   }
 }
 
 /** resume on a finished npy output: nothing to do if it holds exactly the inputs listed now. */
-async function alreadyComplete(s: Settings, paths: NpyPaths, listing: Peekable<ListedInput>, base: SummaryBase): Promise<BatchSummary> {
+async function alreadyComplete(
+  s: Settings,
+  paths: NpyPaths,
+  listing: Peekable<ListedInput>,
+  base: SummaryBase,
+): Promise<BatchSummary> {
   const sidecar = await readSourcesSidecar(paths.sidecar);
   const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
   if (sidecar.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(msg`${paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`);
+    throw usageError(
+      msg`${paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`,
+    );
   }
-  if (s.latents !== (sidecar.latents !== null)) throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
+  if (s.latents !== (sidecar.latents !== null))
+    throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
   for (let i = 0; i < sidecar.sources.length; i++) {
     const input = await listing.next();
     if (input?.source !== sidecar.sources[i]) {
-      throw usageError(msg`${paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`);
+      throw usageError(
+        msg`${paths.tokens} is complete, but its row ${i} is ${JSON.stringify(sidecar.sources[i])} while input ${i + 1} is now ${JSON.stringify(input?.source ?? null)}; ${restart}`,
+      );
     }
   }
-  if (await listing.peek()) throw usageError(msg`${paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`);
+  if (await listing.peek())
+    throw usageError(
+      msg`${paths.tokens} is complete, but there are more inputs now than its ${sidecar.sources.length} rows; ${restart}`,
+    );
   return {
     ...base,
     written: sidecar.sources.length,
@@ -522,6 +604,8 @@ async function alreadyComplete(s: Settings, paths: NpyPaths, listing: Peekable<L
 /** " (images are in subfolders: add -r)" when a folder input without recursion has them deeper. */
 async function subfolderHint(options: RunBatchOptions): Promise<string> {
   if (options.recursive) return '';
-  for (const spec of options.inputs) if (await hasImagesInSubfolders(spec)) return `; ${spec} has images in subfolders: add -r (recursive) to include them`;
+  for (const spec of options.inputs)
+    if (await hasImagesInSubfolders(spec))
+      return `; ${spec} has images in subfolders: add -r (recursive) to include them`;
   return '';
 }

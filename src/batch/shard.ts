@@ -43,7 +43,8 @@ const ENGINE_VARIABLES: readonly string[] = [
 
 const checkShard = (name: string, s: ShardSpec): ShardSpec => {
   if (!isInteger(s?.count) || s.count < 1) throw invalidParameter(`${name}.count`, 'positive integer', s?.count);
-  if (!isInteger(s.index) || s.index < 0 || s.index >= s.count) throw invalidParameter(`${name}.index`, `integer in [0, ${s.count - 1}]`, s.index);
+  if (!isInteger(s.index) || s.index < 0 || s.index >= s.count)
+    throw invalidParameter(`${name}.index`, `integer in [0, ${s.count - 1}]`, s.index);
   return { index: s.index, count: s.count };
 };
 
@@ -55,11 +56,17 @@ export function validateShard(shard: ShardSpec, field = 'shard'): ShardSpec {
 /** "I/N" (0-based I) -> ShardSpec. `field` is the option named in errors. */
 export function parseShard(text: string, field = 'shard'): ShardSpec {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(String(text));
-  if (!m) throw usageError(msg`Expected I/N (shard I of N, 0 <= I < N, e.g. 3/128) for ${opt(field)} but received ${JSON.stringify(text)}`);
+  if (!m)
+    throw usageError(
+      msg`Expected I/N (shard I of N, 0 <= I < N, e.g. 3/128) for ${opt(field)} but received ${JSON.stringify(text)}`,
+    );
   const index = Number(m[1]);
   const count = Number(m[2]);
   if (count < 1) throw usageError(msg`${opt(field, text)}: the number of shards must be at least 1`);
-  if (index >= count) throw usageError(msg`${opt(field, text)}: shard index ${index} is out of range; shards are numbered 0 to ${count - 1}`);
+  if (index >= count)
+    throw usageError(
+      msg`${opt(field, text)}: shard index ${index} is out of range; shards are numbered 0 to ${count - 1}`,
+    );
   return { index, count };
 }
 
@@ -84,9 +91,13 @@ export function shardFromEnvironment(
     );
   }
   const raw = env[name]!;
-  if (!/^\d+$/.test(raw.trim())) throw usageError(`${name}=${JSON.stringify(raw)} is not a shard index (a non-negative integer)`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw usageError(`${name}=${JSON.stringify(raw)} is not a shard index (a non-negative integer)`);
   const index = Number(raw.trim());
-  if (index >= count) throw usageError(msg`${name}=${index} is out of range for ${count} shards (0 to ${count - 1}); does the array match ${opt(fields.count)}?`);
+  if (index >= count)
+    throw usageError(
+      msg`${name}=${index} is out of range for ${count} shards (0 to ${count - 1}); does the array match ${opt(fields.count)}?`,
+    );
   return { index, count };
 }
 
@@ -112,14 +123,18 @@ export function shardOutputPath(output: string, shard: ShardSpec): string {
   const n = padShard(shard.count, shard.count);
   const name = basename(output);
   if (/\{shards?\}/.test(name)) return join(dirname(output), name.replace(/\{shard\}/g, i).replace(/\{shards\}/g, n));
-  if (/\{shards?\}/.test(output)) throw usageError(`Output ${output}: put {shard} in the file name, not in a folder name`);
+  if (/\{shards?\}/.test(output))
+    throw usageError(`Output ${output}: put {shard} in the file name, not in a folder name`);
   const ext = extname(name);
   return join(dirname(output), `${name.slice(0, name.length - ext.length)}-${i}-of-${n}${ext}`);
 }
 
 /** [start, end) of shard `index` among `total` inputs: sizes differ by at most one. */
 export function shardRange(total: number, shard: ShardSpec): { start: number; end: number } {
-  return { start: Math.floor((shard.index * total) / shard.count), end: Math.floor(((shard.index + 1) * total) / shard.count) };
+  return {
+    start: Math.floor((shard.index * total) / shard.count),
+    end: Math.floor(((shard.index + 1) * total) / shard.count),
+  };
 }
 
 /**
@@ -127,7 +142,11 @@ export function shardRange(total: number, shard: ShardSpec): { start: number; en
  * same order each time, as InputList does): counted once (`list(true)`: names only, so
  * tar members are not read), then sliced. `whole` gets every source of the listing.
  */
-export async function* shardOf(list: (namesOnly: boolean) => AsyncIterable<ListedInput>, shard: ShardSpec, whole?: SourceTally): AsyncGenerator<ListedInput> {
+export async function* shardOf(
+  list: (namesOnly: boolean) => AsyncIterable<ListedInput>,
+  shard: ShardSpec,
+  whole?: SourceTally,
+): AsyncGenerator<ListedInput> {
   let total = 0;
   for await (const input of list(true)) {
     whole?.add(input.source);

@@ -26,7 +26,10 @@ function numberField(h: Buffer, start: number, length: number): number {
     for (let i = start + 1; i < start + length; i++) v = v * 256 + h[i];
     return v;
   }
-  const text = h.toString('latin1', start, start + length).replace(/\0.*$/s, '').trim();
+  const text = h
+    .toString('latin1', start, start + length)
+    .replace(/\0.*$/s, '')
+    .trim();
   return text ? parseInt(text, 8) : 0;
 }
 
@@ -58,13 +61,15 @@ export async function checkTarArchive(path: string): Promise<{ members: number }
         throw inputError(`${path} is truncated: it ends ${where} without the end-of-archive block (a tar cut short?)`);
       }
       if (isZero(header)) return { members };
-      if (!checksumOk(header)) throw inputError(`${path}: bad tar header at byte ${offset} (not a tar archive, or damaged)`);
+      if (!checksumOk(header))
+        throw inputError(`${path}: bad tar header at byte ${offset} (not a tar archive, or damaged)`);
       last = header.toString('utf8', 0, 100).replace(/\0.*$/s, '');
       const type = String.fromCharCode(header[156] || 0x30);
       // Links, folders and devices carry no data whatever their size field says.
       const dataSize = '1256'.includes(type) ? 0 : numberField(header, 124, 12);
       const next = offset + BLOCK + Math.ceil(dataSize / BLOCK) * BLOCK;
-      if (offset + BLOCK + dataSize > size) throw inputError(`${path} is truncated inside member ${JSON.stringify(last)} (a tar cut short?)`);
+      if (offset + BLOCK + dataSize > size)
+        throw inputError(`${path} is truncated inside member ${JSON.stringify(last)} (a tar cut short?)`);
       if (!'xgLK'.includes(type)) members++; // pax and GNU long-name headers describe the next member
       offset = next;
     }

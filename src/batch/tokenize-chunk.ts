@@ -5,7 +5,7 @@
  */
 import { tokenizeImages } from '../api/encode';
 import type { Model } from '../model/model';
-import { AnyRecord, makeErrorRecord } from '../tokens/record';
+import { type AnyRecord, makeErrorRecord } from '../tokens/record';
 import type { PreprocessOutcome } from './preprocess-job';
 
 export interface ChunkItem {
@@ -13,9 +13,17 @@ export interface ChunkItem {
   outcome: PreprocessOutcome;
 }
 
-export async function tokenizeChunk(model: Model, items: readonly ChunkItem[], options: { latents: boolean }): Promise<AnyRecord[]> {
-  const good = items.flatMap((item) => (item.outcome.ok ? [{ source: item.source, rgb: item.outcome.rgb, originalSize: item.outcome.originalSize }] : []));
+export async function tokenizeChunk(
+  model: Model,
+  items: readonly ChunkItem[],
+  options: { latents: boolean },
+): Promise<AnyRecord[]> {
+  const good = items.flatMap((item) =>
+    item.outcome.ok ? [{ source: item.source, rgb: item.outcome.rgb, originalSize: item.outcome.originalSize }] : [],
+  );
   const tokenized = await tokenizeImages(model, good, options);
   let k = 0;
-  return items.map((item) => (item.outcome.ok ? tokenized[k++] : makeErrorRecord(model, item.source, item.outcome.error)));
+  return items.map((item) =>
+    item.outcome.ok ? tokenized[k++] : makeErrorRecord(model, item.source, item.outcome.error),
+  );
 }

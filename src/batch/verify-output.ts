@@ -7,8 +7,8 @@
 import { promises as fs } from 'node:fs';
 import { inputError, msg, opt } from '../errors';
 import { npyHeader } from '../tokens/npy';
-import { isErrorRecord, ModelShape, parseRecord } from '../tokens/record';
-import { digestFile, MarkerFile, SourceDigest, SourceTally } from './done-marker';
+import { isErrorRecord, type ModelShape, parseRecord } from '../tokens/record';
+import { digestFile, type MarkerFile, type SourceDigest, SourceTally } from './done-marker';
 import { readLines } from '../io/line-reader';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
 import type { NpyPaths } from './output-paths';
@@ -23,7 +23,8 @@ export interface VerifiedOutput {
 const differs = (what: string, got: SourceDigest, want: SourceDigest) =>
   inputError(
     `${what} does not hold the ${want.count} inputs this run listed (it holds ${got.count}` +
-      `${got.count === want.count ? ', other sources or another order' : ''}); was it changed meanwhile? Not marked done`,
+      `${got.count === want.count ? ', other sources or another order' : ''}); was it changed meanwhile? Not marked ` +
+      `done`,
   );
 
 /** Check a JSONL output line by line (streamed) against the model and the listed sources. */
@@ -32,7 +33,8 @@ export async function verifyJsonl(path: string, model: ModelShape, expected: Sou
   let failed = 0;
   for await (const line of readLines(path)) {
     const where = `${path} line ${tally.count + 1}`;
-    if (!line.terminated) throw inputError(msg`${where} is cut off; not marked done (run again with ${opt('resume', true)})`);
+    if (!line.terminated)
+      throw inputError(msg`${where} is cut off; not marked done (run again with ${opt('resume', true)})`);
     let raw: unknown;
     try {
       raw = JSON.parse(line.text);
@@ -40,7 +42,8 @@ export async function verifyJsonl(path: string, model: ModelShape, expected: Sou
       throw inputError(msg`${where} is not valid JSON; not marked done (run again with ${opt('resume', true)})`);
     }
     const rec = parseRecord(raw, where);
-    if (rec.model.fingerprint !== model.fingerprint) throw inputError(`${where} is a record of another model (fingerprint ${rec.model.fingerprint}); not marked done`);
+    if (rec.model.fingerprint !== model.fingerprint)
+      throw inputError(`${where} is a record of another model (fingerprint ${rec.model.fingerprint}); not marked done`);
     if (isErrorRecord(rec)) failed++;
     tally.add(rec.source);
   }
@@ -57,17 +60,27 @@ async function checkNpyFile(path: string, header: Buffer, dataBytes: number): Pr
     const size = (await fh.stat()).size;
     const head = Buffer.alloc(header.length);
     await fh.read(head, 0, head.length, 0);
-    if (!head.equals(header)) throw inputError(`${path}: its .npy header is not the one this run writes; not marked done`);
-    if (size !== header.length + dataBytes) throw inputError(`${path} has ${size} bytes, expected ${header.length + dataBytes}; not marked done`);
+    if (!head.equals(header))
+      throw inputError(`${path}: its .npy header is not the one this run writes; not marked done`);
+    if (size !== header.length + dataBytes)
+      throw inputError(`${path} has ${size} bytes, expected ${header.length + dataBytes}; not marked done`);
   } finally {
     await fh.close();
   }
 }
 
 /** Check a finished .npy output: both arrays' headers and sizes, and the sidecar's sources. */
-export async function verifyNpy(paths: NpyPaths, model: ModelShape, expected: SourceDigest, latents: boolean): Promise<VerifiedOutput> {
+export async function verifyNpy(
+  paths: NpyPaths,
+  model: ModelShape,
+  expected: SourceDigest,
+  latents: boolean,
+): Promise<VerifiedOutput> {
   const sidecar = await readSourcesSidecar(paths.sidecar);
-  if (sidecar.model.fingerprint !== model.fingerprint) throw inputError(`${paths.sidecar} names another model (fingerprint ${sidecar.model.fingerprint}); not marked done`);
+  if (sidecar.model.fingerprint !== model.fingerprint)
+    throw inputError(
+      `${paths.sidecar} names another model (fingerprint ${sidecar.model.fingerprint}); not marked done`,
+    );
   const tally = new SourceTally();
   for (const s of sidecar.sources) tally.add(s);
   const got = tally.digest();
@@ -75,7 +88,8 @@ export async function verifyNpy(paths: NpyPaths, model: ModelShape, expected: So
   const n = got.count;
   const t = model.numTokens;
   await checkNpyFile(paths.tokens, npyHeader('int32', [n, t]), n * t * 4);
-  if (latents) await checkNpyFile(paths.latents, npyHeader('float32', [n, t, model.latentDim]), n * t * model.latentDim * 4);
+  if (latents)
+    await checkNpyFile(paths.latents, npyHeader('float32', [n, t, model.latentDim]), n * t * model.latentDim * 4);
   const files = [await digestFile(paths.tokens)];
   if (latents) files.push(await digestFile(paths.latents));
   files.push(await digestFile(paths.sidecar));

@@ -4,7 +4,7 @@
  * CLI's user reads `--layout-file`, `--max-pixels`. test/cli-flags.test.ts checks that every
  * flag here, and every flag written in a message, exists in the parser.
  */
-import { fieldName, firstLine, OptionNamer } from '../errors';
+import { fieldName, firstLine, type OptionNamer } from '../errors';
 
 export const FLAGS: Readonly<Record<string, string>> = {
   // Global options

@@ -6,7 +6,7 @@ import type { Options } from 'yargs';
 import { DEFAULTS } from '../defaults';
 import { usageError } from '../errors';
 import { Model } from '../model/model';
-import { Device, DEVICE_NAMES, ExecutionInfo, parseDevice } from '../runtime/onnx';
+import { type Device, DEVICE_NAMES, type ExecutionInfo, parseDevice } from '../runtime/onnx';
 import { invalidParameter } from '../util/checks';
 import { cliMessage } from './flags';
 
@@ -51,7 +51,8 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
 export function integerArg(field: string, v: unknown, min: 0 | 1 = 1): number {
   const text = Array.isArray(v) ? v[v.length - 1] : v;
   const n = typeof text === 'string' && /^\s*\d+\s*$/.test(text) ? Number(text) : typeof text === 'number' ? text : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw usageError(cliMessage(invalidParameter(field, min ? 'positive integer' : 'non-negative integer', text)));
+  if (!Number.isSafeInteger(n) || n < min)
+    throw usageError(cliMessage(invalidParameter(field, min ? 'positive integer' : 'non-negative integer', text)));
   return n;
 }
 
@@ -72,23 +73,26 @@ export function notice(argv: GlobalArgs, message: string): void {
  * the only thing on stdout.
  */
 export function say(argv: GlobalArgs, line: string): void {
-  if (!argv.json && !argv.quiet) io.stderr(line + '\n');
+  if (!argv.json && !argv.quiet) io.stderr(`${line}\n`);
 }
 
 /** A result line that is the command's data (e.g. reconstruct's PSNR/SSIM): stdout, even with -q. */
 export function result(argv: GlobalArgs, line: string): void {
-  if (!argv.json) io.stdout(line + '\n');
+  if (!argv.json) io.stdout(`${line}\n`);
 }
 
 /** A --json report: one compact line on stdout. */
 export function printJson(value: unknown): void {
-  io.stdout(JSON.stringify(value) + '\n');
+  io.stdout(`${JSON.stringify(value)}\n`);
 }
 
 /** Announce a fallback ('auto' could not use CUDA): never silent. */
 export function announce(argv: GlobalArgs, execution: ExecutionInfo | undefined): void {
   if (execution?.fallback) {
-    notice(argv, `running on ${execution.provider.toUpperCase()}: ${execution.fallback}; --device cpu skips the attempt`);
+    notice(
+      argv,
+      `running on ${execution.provider.toUpperCase()}: ${execution.fallback}; --device cpu skips the attempt`,
+    );
   }
 }
 

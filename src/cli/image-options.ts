@@ -1,6 +1,6 @@
 /** Options shared by the commands that read or write images. */
 import type { Options } from 'yargs';
-import { AlphaMode, imageFormatFor } from '../image';
+import { type AlphaMode, imageFormatFor } from '../image';
 import { integerArg } from './globals';
 import { invalidParameter } from '../util/checks';
 import { cliMessage } from './flags';
@@ -20,7 +20,8 @@ export function parseColour(text: unknown): [number, number, number] {
   const hex = /^#?([0-9a-f]{6})$/.exec(s);
   if (hex) return [0, 2, 4].map((i) => parseInt(hex[1].slice(i, i + 2), 16)) as [number, number, number];
   const parts = s.split(',').map((p) => Number(p.trim()));
-  if (parts.length === 3 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) return parts as [number, number, number];
+  if (parts.length === 3 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255))
+    return parts as [number, number, number];
   throw usageError(cliMessage(invalidParameter('background', 'R,G,B (0-255 each), #rrggbb, white or black', text)));
 }
 
@@ -57,6 +58,7 @@ export function parseSize(text: unknown): [number, number] {
   const m = /^(\d+)x(\d+)$/i.exec(String(text).trim());
   const w = m ? Number(m[1]) : 0;
   const h = m ? Number(m[2]) : 0;
-  if (!m || w < 1 || h < 1 || w > 16383 || h > 16383) throw usageError(cliMessage(invalidParameter('size', 'WIDTHxHEIGHT (1-16383 each, e.g. 512x512)', text)));
+  if (!m || w < 1 || h < 1 || w > 16383 || h > 16383)
+    throw usageError(cliMessage(invalidParameter('size', 'WIDTHxHEIGHT (1-16383 each, e.g. 512x512)', text)));
   return [w, h];
 }

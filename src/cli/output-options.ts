@@ -4,7 +4,7 @@
  */
 import type { Options } from 'yargs';
 import { usageError } from '../errors';
-import { ImageFormat, imageFormatFor } from '../image';
+import { type ImageFormat, imageFormatFor } from '../image';
 import { writeFileAtomic } from '../io/atomic-write';
 import { readStdin, STDIO, writeStdout } from '../io/stdio';
 
@@ -13,7 +13,11 @@ export interface OverwriteArgs {
 }
 
 export const OVERWRITE_OPTION: { [K in keyof OverwriteArgs]-?: Options } = {
-  overwrite: { type: 'boolean', default: false, describe: 'Replace existing output files (never an input of the same run)' },
+  overwrite: {
+    type: 'boolean',
+    default: false,
+    describe: 'Replace existing output files (never an input of the same run)',
+  },
 };
 
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
@@ -23,7 +27,12 @@ export interface ImageFormatArgs {
 }
 
 export const IMAGE_FORMAT_OPTION: { [K in keyof ImageFormatArgs]-?: Options } = {
-  format: { type: 'string', choices: IMAGE_FORMATS, requiresArg: true, describe: 'Image format; needed with -o - (stdout), else from the -o extension' },
+  format: {
+    type: 'string',
+    choices: IMAGE_FORMATS,
+    requiresArg: true,
+    describe: 'Image format; needed with -o - (stdout), else from the -o extension',
+  },
 };
 
 /** The format of an image output: --format, else the file extension; `-o -` needs --format. */

@@ -2,11 +2,11 @@
  * The yargs program: global options, the commands of commands/index.ts, and failures
  * turned into StyledVqErrors (bin/ maps those to a message and an exit code).
  */
-import yargs, { Argv } from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { StyledVqError, usageError } from '../errors';
 import { COMMANDS } from '../commands';
 import { DEFAULTS } from '../defaults';
-import { GLOBAL_OPTIONS, GlobalArgs } from './globals';
+import { GLOBAL_OPTIONS, type GlobalArgs } from './globals';
 import { friendlyYargsMessage } from './yargs-messages';
 import { packageVersion } from '../util/package-root';
 
@@ -33,15 +33,23 @@ export function buildParser(args: string[]): Argv<GlobalArgs> {
     .group(Object.keys(GLOBAL_OPTIONS), 'Global options:') as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = y.command(c);
   return y
-    .demandCommand(1, 'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split)')
+    .demandCommand(
+      1,
+      'Name a command (encode, decode, reconstruct, preprocess, quantize, dequantize, info, doctor, batch, merge, ' +
+        'concat, split)',
+    )
     .recommendCommands()
     .strict()
     .example('$0 encode examples/pier.jpg', 'tokens.json record on stdout')
-    .example('$0 encode examples/pier.jpg -o pier.json && $0 decode pier.json -o pier.png', 'round trip through 36 tokens')
+    .example(
+      '$0 encode examples/pier.jpg -o pier.json && $0 decode pier.json -o pier.png',
+      'round trip through 36 tokens',
+    )
     .example('$0 doctor', 'what runs here: providers, versions, default model')
     .epilogue(
       `Model: --model DIR, else $${DEFAULTS.modelEnv}, else the default in models/. ` +
-        'Exit codes: 0 ok, 1 bad usage, 2 bad input or model, 75 output busy (another writer), 130 Ctrl-C, 143 SIGTERM. Docs: README.md.',
+        'Exit codes: 0 ok, 1 bad usage, 2 bad input or model, 75 output busy (another writer), 130 Ctrl-C, 143 ' +
+        'SIGTERM. Docs: README.md.',
     )
     .help()
     .alias('h', 'help')

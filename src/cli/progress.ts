@@ -16,9 +16,14 @@ export interface Progress {
 }
 
 export function progressBar(argv: GlobalArgs, total: number, label: string): Progress {
-  if (argv.quiet || argv.json || total < 2 || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  if (argv.quiet || argv.json || total < 2 || !process.stderr.isTTY)
+    return { update: () => undefined, stop: () => undefined };
   const bar = new SingleBar(
-    { format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     Presets.legacy,
   );
   bar.start(total, 0);
@@ -83,7 +88,7 @@ function barView(options: ProgressViewOptions): ProgressView {
   const redraw = () => {
     // Until the total is known the bar stays empty; the count and rate still move.
     bar.setTotal(Math.max(1, total ?? 1));
-    bar.update(total === undefined ? 0 : last?.written ?? 0, payload(last));
+    bar.update(total === undefined ? 0 : (last?.written ?? 0), payload(last));
   };
   return {
     setTotal: (n) => {
@@ -110,7 +115,10 @@ function lineView(options: ProgressViewOptions): ProgressView {
       if (Date.now() - lastLine < every) return;
       lastLine = Date.now();
       const of = total !== undefined ? `/${total} (${total ? Math.floor((100 * p.written) / total) : 100}%)` : '';
-      options.stream.write(`styled-vq: batch ${p.written}${of}, ${p.failed} failed, ${p.imagesPerSecond.toFixed(1)} img/s, eta ${eta(p, total)}\n`);
+      options.stream.write(
+        `styled-vq: batch ${p.written}${of}, ${p.failed} failed, ${p.imagesPerSecond.toFixed(1)} img/s, eta ` +
+          `${eta(p, total)}\n`,
+      );
     },
     stop: () => undefined,
   };

@@ -28,16 +28,27 @@ export function friendlyYargsMessage(msg: string, args: readonly string[]): stri
     const names = m[1].split(',').map((s) => flag(s.trim()));
     return `${cmd ? `${cmd.name} ` : ''}needs ${names.join(' and ')} (see ${help})`;
   }
-  if ((m = /^Not enough arguments following: (.+)$/.exec(text))) return `${flag(m[1].trim())} needs a value (see ${help})`;
+  if ((m = /^Not enough arguments following: (.+)$/.exec(text)))
+    return `${flag(m[1].trim())} needs a value (see ${help})`;
   if ((m = /^Unknown arguments?: (.+)$/.exec(text))) {
     const names = m[1].split(',').map((s) => s.trim());
-    const what = names.map((n) => (n.length > 1 && !/^[\w-]+$/.test(n) ? JSON.stringify(n) : n.length === 1 ? `-${n}` : /^[a-z-]+$/i.test(n) && args.some((a) => a === `--${n}` || a.startsWith(`--${n}=`)) ? `--${n}` : JSON.stringify(n)));
+    const what = names.map((n) =>
+      n.length > 1 && !/^[\w-]+$/.test(n)
+        ? JSON.stringify(n)
+        : n.length === 1
+          ? `-${n}`
+          : /^[a-z-]+$/i.test(n) && args.some((a) => a === `--${n}` || a.startsWith(`--${n}=`))
+            ? `--${n}`
+            : JSON.stringify(n),
+    );
     return `Unknown option or extra argument ${what.join(', ')} (see ${help})`;
   }
   if ((m = /^Invalid values?: Argument: ([\w-]+), Given: (.+?), Choices: (.+)$/.exec(text))) {
     return `Expected one of ${m[3].replace(/"/g, '')} for ${flag(m[1])} but received ${m[2]}`;
   }
-  if ((m = /^Arguments (\S+) and (\S+) are mutually exclusive$/.exec(text))) return `${flag(m[1])} and ${flag(m[2])} cannot be used together (see ${help})`;
-  if ((m = /^Implications failed: (\S+) -> (\S+)$/.exec(text))) return `${flag(m[1])} needs ${flag(m[2])} (see ${help})`;
+  if ((m = /^Arguments (\S+) and (\S+) are mutually exclusive$/.exec(text)))
+    return `${flag(m[1])} and ${flag(m[2])} cannot be used together (see ${help})`;
+  if ((m = /^Implications failed: (\S+) -> (\S+)$/.exec(text)))
+    return `${flag(m[1])} needs ${flag(m[2])} (see ${help})`;
   return `${text} (see ${help})`;
 }

@@ -1,6 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { basename, extname } from 'node:path';
-import { decodeRecords, decodeTokens, RgbImage } from '../api/decode';
+import { decodeRecords, decodeTokens, type RgbImage } from '../api/decode';
 import { decodePrefix, prefixFillOf } from '../api/prefix';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
 import { inputError, usageError } from '../errors';
@@ -9,13 +9,20 @@ import { encodeImageBytes } from '../image/write';
 import type { Model } from '../model/model';
 import { readTokens } from '../tokens/arrays';
 import { checkRecordForModel, isErrorRecord } from '../tokens/record';
-import { LocatedRecord, streamRecords, tokenSource } from '../tokens/token-file';
+import { type LocatedRecord, streamRecords, tokenSource } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
 import { OutputSet } from '../io/output-set';
 import { STDIO } from '../io/stdio';
-import { announce, GlobalArgs, notice, integerArg, printJson, say, withModel } from '../cli/globals';
+import { announce, type GlobalArgs, notice, integerArg, printJson, say, withModel } from '../cli/globals';
 import { parseSize } from '../cli/image-options';
-import { IMAGE_FORMAT_OPTION, ImageFormatArgs, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
+import {
+  IMAGE_FORMAT_OPTION,
+  type ImageFormatArgs,
+  outputImageFormat,
+  OVERWRITE_OPTION,
+  type OverwriteArgs,
+  writeOutput,
+} from '../cli/output-options';
 import { progressBar } from '../cli/progress';
 import { DEFAULTS } from '../defaults';
 
@@ -37,7 +44,9 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
   return y
     .positional('tokens', {
       type: 'string',
-      describe: 'Token records (one, JSONL, or pretty records one after another), a token array .npy [N,36] / .npz, or - for records on stdin',
+      describe:
+        'Token records (one, JSONL, or pretty records one after another), a token array .npy [N,36] / .npz, or - ' +
+        'for records on stdin',
       demandOption: true,
     })
     .options({
@@ -45,15 +54,41 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
         alias: 'o',
         type: 'string',
         requiresArg: true,
-        describe: 'Image to write (.png, .jpg, .webp; - for stdout with --format); several records write NAME-0.png, NAME-1.png, ...',
+        describe:
+          'Image to write (.png, .jpg, .webp; - for stdout with --format); several records write NAME-0.png, ' +
+          'NAME-1.png, ...',
         defaultDescription: '<tokens file name>.png in the current directory',
       },
       ...IMAGE_FORMAT_OPTION,
-      size: { type: 'string', requiresArg: true, describe: 'Resize the decoded image to WIDTHxHEIGHT', coerce: parseSize },
-      force: { type: 'boolean', default: false, describe: 'Decode tokens made by another model (fingerprint mismatch)' },
-      latents: { type: 'boolean', default: false, describe: "Decode the records' continuous latents instead of their tokens" },
-      key: { type: 'string', requiresArg: true, describe: 'Which array of an .npz to read', defaultDescription: 'its only array' },
-      'batch-size': { type: 'string', requiresArg: true, describe: 'Images per ONNX Runtime run', defaultDescription: String(DEFAULTS.batchSize), coerce: (v: unknown) => integerArg('batchSize', v) },
+      size: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Resize the decoded image to WIDTHxHEIGHT',
+        coerce: parseSize,
+      },
+      force: {
+        type: 'boolean',
+        default: false,
+        describe: 'Decode tokens made by another model (fingerprint mismatch)',
+      },
+      latents: {
+        type: 'boolean',
+        default: false,
+        describe: "Decode the records' continuous latents instead of their tokens",
+      },
+      key: {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Which array of an .npz to read',
+        defaultDescription: 'its only array',
+      },
+      'batch-size': {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Images per ONNX Runtime run',
+        defaultDescription: String(DEFAULTS.batchSize),
+        coerce: (v: unknown) => integerArg('batchSize', v),
+      },
       prefix: {
         type: 'string',
         requiresArg: true,
@@ -66,7 +101,10 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
     .example('$0 decode tokens.jsonl -o out/img.webp', 'every record -> out/img-0.webp, out/img-1.webp, ...')
     .example('$0 encode pier.jpg | $0 decode - -o - --format png > pier-64.png', 'a pipe in, an image out')
     .example('$0 decode tokens.npy -o out/img.png', 'an int array [N,36] as numpy saved it')
-    .example('$0 decode tokens.json --prefix 4 -o coarse.png', 'what the first 4 tokens alone say') as unknown as Argv<DecodeArgs>;
+    .example(
+      '$0 decode tokens.json --prefix 4 -o coarse.png',
+      'what the first 4 tokens alone say',
+    ) as unknown as Argv<DecodeArgs>;
 }
 
 /** Output names: the given one for a single image, NAME-i.EXT (zero-padded) for several. */
@@ -95,7 +133,11 @@ async function recordsInput(argv: DecodeArgs, model: Model): Promise<Decodable> 
   for await (const { record, where } of streamRecords(source)) {
     if (isErrorRecord(record)) skipped.push({ source: record.source, where, error: record.error });
     else {
-      checkRecordForModel(record, model, where, { force: argv.force, needLatents: argv.latents, needTokens: !argv.latents });
+      checkRecordForModel(record, model, where, {
+        force: argv.force,
+        needLatents: argv.latents,
+        needTokens: !argv.latents,
+      });
       count++;
     }
   }
@@ -105,7 +147,14 @@ async function recordsInput(argv: DecodeArgs, model: Model): Promise<Decodable> 
     batches: async function* (size) {
       let chunk: LocatedRecord[] = [];
       const run = async () =>
-        (await decodeRecords(model, chunk, { force: argv.force, useLatents: argv.latents, batchSize: size, prefix: argv.prefix })).images;
+        (
+          await decodeRecords(model, chunk, {
+            force: argv.force,
+            useLatents: argv.latents,
+            batchSize: size,
+            prefix: argv.prefix,
+          })
+        ).images;
       for await (const located of streamRecords(source)) {
         if (isErrorRecord(located.record)) continue;
         chunk.push(located);
@@ -121,7 +170,11 @@ async function recordsInput(argv: DecodeArgs, model: Model): Promise<Decodable> 
 
 /** A token array (.npy / .npz): no fingerprint to check, so rows are named FILE[i]. */
 async function arrayInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
-  if (argv.latents) throw usageError('--latents decodes the latents stored in token records; a token array has none (dequantize makes latents from it)');
+  if (argv.latents)
+    throw usageError(
+      '--latents decodes the latents stored in token records; a token array has none (dequantize makes latents from ' +
+        'it)',
+    );
   const arr = await readTokens(argv.tokens, model, { key: argv.key });
   const [n, t] = arr.batch.dims;
   return {
@@ -132,7 +185,9 @@ async function arrayInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
         const m = Math.min(size, n - i);
         const rows = { data: arr.batch.data.subarray(i * t, (i + m) * t), dims: [m, t] };
         const images =
-          argv.prefix === undefined ? await decodeTokens(model, rows, { batchSize: size }) : await decodePrefix(model, rows, argv.prefix, { batchSize: size });
+          argv.prefix === undefined
+            ? await decodeTokens(model, rows, { batchSize: size })
+            : await decodePrefix(model, rows, argv.prefix, { batchSize: size });
         yield images.map((image, j) => ({ source: arr.sources[i + j], image }));
       }
     },
@@ -140,9 +195,10 @@ async function arrayInput(argv: DecodeArgs, model: Model): Promise<Decodable> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<void> {
-  if (argv.key !== undefined && !/\.npz$/i.test(argv.tokens)) throw usageError('--key names an array inside an .npz file');
+  if (argv.key !== undefined && !/\.npz$/i.test(argv.tokens))
+    throw usageError('--key names an array inside an .npz file');
   const stem = argv.tokens === STDIO ? 'stdin' : basename(argv.tokens, extname(argv.tokens));
-  const output = argv.output ?? `${stem}.${argv.format === 'jpeg' ? 'jpg' : argv.format ?? 'png'}`;
+  const output = argv.output ?? `${stem}.${argv.format === 'jpeg' ? 'jpg' : (argv.format ?? 'png')}`;
   const format = outputImageFormat(output, argv.format);
   await checkOutputPath(output, [argv.tokens], 'output', { overwrite: argv.overwrite });
 
@@ -152,9 +208,15 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
       checkPrefixFlag('prefix', [argv.prefix], model);
     }
     const input = isArrayFile(argv.tokens) ? await arrayInput(argv, model) : await recordsInput(argv, model);
-    for (const s of input.skipped) notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);
-    if (!input.count) throw inputError(`${argv.tokens === STDIO ? 'stdin' : argv.tokens} holds no token records to decode`);
-    if (output === STDIO && input.count > 1) throw usageError(`-o - writes one image to stdout, but there are ${input.count} records; name a file (NAME.png makes NAME-0.png, ...)`);
+    for (const s of input.skipped)
+      notice(argv, `skipped ${s.where} (${s.source}): it records a failed input: ${s.error}`);
+    if (!input.count)
+      throw inputError(`${argv.tokens === STDIO ? 'stdin' : argv.tokens} holds no token records to decode`);
+    if (output === STDIO && input.count > 1)
+      throw usageError(
+        `-o - writes one image to stdout, but there are ${input.count} records; name a file (NAME.png makes ` +
+          `NAME-0.png, ...)`,
+      );
 
     const names = outputNames(output, input.count);
     for (const name of names) await checkOutputPath(name, [argv.tokens], 'output', { overwrite: argv.overwrite });

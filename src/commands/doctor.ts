@@ -1,13 +1,14 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { doctor } from '../api/doctor';
 import { CUDA_HELP } from '../runtime/onnx';
-import { GlobalArgs, printJson, result } from '../cli/globals';
+import { type GlobalArgs, printJson, result } from '../cli/globals';
 import { modelError } from '../errors';
 
 export type DoctorArgs = GlobalArgs;
 
 export const command = 'doctor';
-export const describe = 'Check this machine: versions, which execution providers load (tried for real), the default model';
+export const describe =
+  'Check this machine: versions, which execution providers load (tried for real), the default model';
 
 export function builder(y: Argv<GlobalArgs>): Argv<DoctorArgs> {
   return y.example('$0 doctor', 'human-readable report').example('$0 doctor --json', 'the same as JSON');

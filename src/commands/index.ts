@@ -18,4 +18,20 @@ import * as mix from './mix';
 import * as evaluate from './evaluate';
 
 // Each module's builder/handler are typed against its own argv interface.
-export const COMMANDS = [encode, decode, reconstruct, explain, mix, evaluate, preprocess, quantize, dequantize, info, doctor, batch, merge, concat, split] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];
+export const COMMANDS = [
+  encode,
+  decode,
+  reconstruct,
+  explain,
+  mix,
+  evaluate,
+  preprocess,
+  quantize,
+  dequantize,
+  info,
+  doctor,
+  batch,
+  merge,
+  concat,
+  split,
+] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];

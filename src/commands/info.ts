@@ -1,6 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { modelInfo } from '../api/info';
-import { GlobalArgs, printJson, result, withModel } from '../cli/globals';
+import { type GlobalArgs, printJson, result, withModel } from '../cli/globals';
 import { DEFAULTS } from '../defaults';
 
 export type InfoArgs = GlobalArgs;
@@ -31,11 +31,23 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
       `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
       `codebook      ${fmtCount(info.codebook.size)} entries x ${info.codebook.dim}, ${info.codebook.metric}`,
       `prefix fill   ${info.prefixFill ?? 'none (explain, evaluate and decode --prefix need one)'}`,
-      `parameters    ${Object.entries(info.parameters).map(([k, v]) => `${k} ${fmtCount(v)}`).join(', ') || 'not recorded'}`,
-      `config        ${Object.entries(info.config).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-      `preprocessing ${Object.entries(info.preprocessing).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`,
+      `parameters    ${
+        Object.entries(info.parameters)
+          .map(([k, v]) => `${k} ${fmtCount(v)}`)
+          .join(', ') || 'not recorded'
+      }`,
+      `config        ${Object.entries(info.config)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+      `preprocessing ${Object.entries(info.preprocessing)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}`,
       'files',
-      ...info.files.map((f) => `  ${f.role.padEnd(16)} ${f.path.padEnd(24)} ${fmtCount(f.bytes).padStart(15)} bytes  sha256 ${f.sha256.slice(0, 16)}...`),
+      ...info.files.map(
+        (f) =>
+          `  ${f.role.padEnd(16)} ${f.path.padEnd(24)} ${fmtCount(f.bytes).padStart(15)} bytes  sha256 ` +
+          `${f.sha256.slice(0, 16)}...`,
+      ),
     ];
     result(argv, lines.join('\n'));
   });

@@ -1,7 +1,7 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { StyledVqError } from '../errors';
 import { IncompleteShardsError, mergeShards } from '../batch/merge';
-import { GlobalArgs, io, notice, printJson } from '../cli/globals';
+import { type GlobalArgs, io, notice, printJson } from '../cli/globals';
 
 export interface MergeArgs extends GlobalArgs {
   shards: string[];
@@ -10,7 +10,8 @@ export interface MergeArgs extends GlobalArgs {
 }
 
 export const command = 'merge <shards...>';
-export const describe = 'Check every shard of a batch --shard job (markers, sha256, completeness) and join them in shard order';
+export const describe =
+  'Check every shard of a batch --shard job (markers, sha256, completeness) and join them in shard order';
 
 export function builder(y: Argv<GlobalArgs>): Argv<MergeArgs> {
   return y
@@ -21,7 +22,13 @@ export function builder(y: Argv<GlobalArgs>): Argv<MergeArgs> {
       describe: "The shards' folder, a quoted glob of shard outputs, or the outputs (each with its .done.json)",
     })
     .options({
-      output: { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'all.jsonl or all.npy (the format of the shards)' },
+      output: {
+        alias: 'o',
+        type: 'string',
+        demandOption: true,
+        requiresArg: true,
+        describe: 'all.jsonl or all.npy (the format of the shards)',
+      },
       overwrite: { type: 'boolean', describe: 'Replace an existing merged output' },
     })
     .example('$0 merge out/ -o all.jsonl', 'every shard in out/, checked, joined in order (+ all.jsonl.done.json)')
@@ -43,7 +50,11 @@ export async function handler(argv: ArgumentsCamelCase<MergeArgs>): Promise<void
   try {
     const s = await mergeShards({ shards: argv.shards, output: argv.output, overwrite: argv.overwrite });
     if (argv.json) printJson(s);
-    notice(argv, `merge: ${s.shards} shards, ${s.records} records (${s.failed} failed) in ${s.files.join(' + ')}; ${s.elapsedSeconds.toFixed(1)} s; marked done: ${s.marker}`);
+    notice(
+      argv,
+      `merge: ${s.shards} shards, ${s.records} records (${s.failed} failed) in ${s.files.join(' + ')}; ` +
+        `${s.elapsedSeconds.toFixed(1)} s; marked done: ${s.marker}`,
+    );
   } catch (err) {
     if (err instanceof IncompleteShardsError) {
       if (argv.json) printJson({ missing: err.indices, array: err.array });

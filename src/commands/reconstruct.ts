@@ -6,9 +6,17 @@ import type { RgbImage } from '../api/decode';
 import { encodeImageBytes } from '../image/write';
 import { checkOutputPath } from '../io/output-path';
 import { usageError } from '../errors';
-import { announce, GlobalArgs, printJson, result, say, withModel } from '../cli/globals';
-import { IMAGE_READ_OPTIONS, ImageReadArgs, imageOptions } from '../cli/image-options';
-import { IMAGE_FORMAT_OPTION, ImageFormatArgs, imageInput, outputImageFormat, OVERWRITE_OPTION, OverwriteArgs, writeOutput } from '../cli/output-options';
+import { announce, type GlobalArgs, printJson, result, say, withModel } from '../cli/globals';
+import { IMAGE_READ_OPTIONS, type ImageReadArgs, imageOptions } from '../cli/image-options';
+import {
+  IMAGE_FORMAT_OPTION,
+  type ImageFormatArgs,
+  imageInput,
+  outputImageFormat,
+  OVERWRITE_OPTION,
+  type OverwriteArgs,
+  writeOutput,
+} from '../cli/output-options';
 import { STDIO } from '../io/stdio';
 
 export interface ReconstructArgs extends GlobalArgs, ImageReadArgs, OverwriteArgs, ImageFormatArgs {
@@ -25,15 +33,31 @@ export function builder(y: Argv<GlobalArgs>): Argv<ReconstructArgs> {
   return y
     .positional('image', { type: 'string', describe: 'Image file; - reads it from stdin', demandOption: true })
     .options({
-      output: { alias: 'o', type: 'string', requiresArg: true, describe: 'Write the reconstruction here (.png, .jpg, .webp; - for stdout with --format)' },
+      output: {
+        alias: 'o',
+        type: 'string',
+        requiresArg: true,
+        describe: 'Write the reconstruction here (.png, .jpg, .webp; - for stdout with --format)',
+      },
       ...IMAGE_FORMAT_OPTION,
-      compare: { type: 'boolean', describe: 'Write model input | reconstruction side by side, enlarged and labelled with PSNR/SSIM, to -o (needs -o)' },
+      compare: {
+        type: 'boolean',
+        describe:
+          'Write model input | reconstruction side by side, enlarged and labelled with PSNR/SSIM, to -o (needs -o)',
+      },
       ...OVERWRITE_OPTION,
-      continuous: { type: 'boolean', default: false, describe: 'Decode the continuous latents instead of the 36 tokens' },
+      continuous: {
+        type: 'boolean',
+        default: false,
+        describe: 'Decode the continuous latents instead of the 36 tokens',
+      },
       ...IMAGE_READ_OPTIONS,
     })
     .example('$0 reconstruct examples/pier.jpg', 'print PSNR / SSIM of the token round trip')
-    .example('$0 reconstruct cat.jpg -o cat-vs-recon.png --compare', 'save input and reconstruction side by side') as unknown as Argv<ReconstructArgs>;
+    .example(
+      '$0 reconstruct cat.jpg -o cat-vs-recon.png --compare',
+      'save input and reconstruction side by side',
+    ) as unknown as Argv<ReconstructArgs>;
 }
 
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'inf');
@@ -50,12 +74,16 @@ export async function compareStrip(r: ReconstructResult, modelName: string): Pro
 }
 
 export async function handler(argv: ArgumentsCamelCase<ReconstructArgs>): Promise<void> {
-  if (argv.compare && !argv.output) throw usageError('--compare writes the input and the reconstruction side by side to a file: add -o compare.png');
+  if (argv.compare && !argv.output)
+    throw usageError('--compare writes the input and the reconstruction side by side to a file: add -o compare.png');
   const format = argv.output ? outputImageFormat(argv.output, argv.format) : undefined;
   if (argv.output) await checkOutputPath(argv.output, [argv.image], 'output', { overwrite: argv.overwrite });
   const toStdout = argv.output === STDIO;
   await withModel(argv, async (model) => {
-    const r = await reconstruct(model, await imageInput(argv.image), { ...imageOptions(argv), continuous: argv.continuous });
+    const r = await reconstruct(model, await imageInput(argv.image), {
+      ...imageOptions(argv),
+      continuous: argv.continuous,
+    });
     announce(argv, r.execution);
     if (argv.output) {
       const img = argv.compare ? await compareStrip(r, model.name) : r.output;

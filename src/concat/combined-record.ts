@@ -7,12 +7,15 @@
  * arrays (separate), or an object with the sequence fields and optionally "source".
  */
 import { inputError } from '../errors';
-import { assemble, Layout } from './layout';
+import { assemble, type Layout } from './layout';
 
 export const COMBINED_FORMAT = 'styled-vq-combined';
 export const COMBINED_VERSION = 1;
 
-export function makeCombined(layout: Layout, fields: { source: string; externalSource: string; styled: ArrayLike<number>; external: ArrayLike<number> }): Record<string, unknown> {
+export function makeCombined(
+  layout: Layout,
+  fields: { source: string; externalSource: string; styled: ArrayLike<number>; external: ArrayLike<number> },
+): Record<string, unknown> {
   return {
     format: COMBINED_FORMAT,
     version: COMBINED_VERSION,
@@ -70,7 +73,12 @@ export class CombinedLineEncoder {
    * Append one line. Returns a promise only when a full block went to the sink (await it
    * then): most calls need no await at all, which matters at a million lines.
    */
-  add(fields: { source: string; externalSource: string; styled: ArrayLike<number>; external: ArrayLike<number> }): Promise<void> | undefined {
+  add(fields: {
+    source: string;
+    externalSource: string;
+    styled: ArrayLike<number>;
+    external: ArrayLike<number>;
+  }): Promise<void> | undefined {
     const head = `{"format":"${COMBINED_FORMAT}","version":${COMBINED_VERSION},"source":${JSON.stringify(fields.source)},"external_source":${JSON.stringify(fields.externalSource)}`;
     const need = head.length * 3 + 2 + this.idBytes; // UTF-8 takes at most 3 bytes per UTF-16 unit
     if (this.pos + need > this.buf.length) {
@@ -116,10 +124,12 @@ export class CombinedLineEncoder {
         // Not an id of this layout (never from checked inputs): the slow, general path.
         const values: number[] = [];
         for (const p of seq.parts) {
-          if (p === 'styled' || p === 'external') for (const c of Array.from(p === 'styled' ? fields.styled : fields.external)) values.push(c + seq.offsets[p]!);
+          if (p === 'styled' || p === 'external')
+            for (const c of Array.from(p === 'styled' ? fields.styled : fields.external))
+              values.push(c + seq.offsets[p]!);
           else values.push(seq.special[p]!);
         }
-        o += buf.write(values.join(',') + ']', o, 'latin1');
+        o += buf.write(`${values.join(',')}]`, o, 'latin1');
       } else {
         for (let i = 0; i < k; i++) {
           const v = ids[i];
@@ -176,7 +186,10 @@ const isIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x)
 export function readSequences(raw: unknown, layout: Layout, where: string): Sequences {
   const names = Object.keys(layout.sequences);
   if (isIdArray(raw)) {
-    if (names.length !== 1) throw inputError(`${where}: the ${layout.layout} layout has ${names.length} sequences (${names.join(', ')}); give them as [[...], [...]] or {${names.map((n) => `"${n}": [...]`).join(', ')}}`);
+    if (names.length !== 1)
+      throw inputError(
+        `${where}: the ${layout.layout} layout has ${names.length} sequences (${names.join(', ')}); give them as [[...], [...]] or {${names.map((n) => `"${n}": [...]`).join(', ')}}`,
+      );
     return { fields: { [names[0]]: raw } };
   }
   if (Array.isArray(raw) && raw.length === names.length && raw.every(isIdArray)) {
@@ -184,15 +197,21 @@ export function readSequences(raw: unknown, layout: Layout, where: string): Sequ
   }
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
-    if (o.format !== undefined && o.format !== COMBINED_FORMAT) throw inputError(`${where}: format is ${JSON.stringify(o.format)}, expected "${COMBINED_FORMAT}"`);
+    if (o.format !== undefined && o.format !== COMBINED_FORMAT)
+      throw inputError(`${where}: format is ${JSON.stringify(o.format)}, expected "${COMBINED_FORMAT}"`);
     const fields: Record<string, number[]> = {};
     for (const n of names) {
-      if (!isIdArray(o[n])) throw inputError(`${where}: "${n}" must be an array of ids (the ${layout.layout} layout's sequence${names.length > 1 ? 's are ' + names.join(' and ') : ''})`);
+      if (!isIdArray(o[n]))
+        throw inputError(
+          `${where}: "${n}" must be an array of ids (the ${layout.layout} layout's sequence${names.length > 1 ? `s are ${names.join(' and ')}` : ''})`,
+        );
       fields[n] = o[n] as number[];
     }
     const source = typeof o.source === 'string' ? o.source : typeof o.id === 'string' ? o.id : undefined;
     const externalSource = typeof o.external_source === 'string' ? o.external_source : undefined;
     return { source, externalSource, fields };
   }
-  throw inputError(`${where}: expected a combined record, an array of ids, or an object with ${names.map((n) => `"${n}"`).join(' and ')}`);
+  throw inputError(
+    `${where}: expected a combined record, an array of ids, or an object with ${names.map((n) => `"${n}"`).join(' and ')}`,
+  );
 }

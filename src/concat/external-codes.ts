@@ -12,7 +12,7 @@
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { inputError, usageError, msg, opt } from '../errors';
-import { NpyArray, NpyDtype, openNpyRows, readNpy } from '../tokens/npy';
+import { type NpyArray, type NpyDtype, openNpyRows, readNpy } from '../tokens/npy';
 import { readText } from '../tokens/token-file';
 
 export interface ExternalEntry {
@@ -84,19 +84,44 @@ interface Picked {
  * One image's array: (N,), (1, N), (A, N) or (1, A, N). Several rows are augmentations:
  * one is picked with augIndex, never silently.
  */
-function pickImage(shape: number[], data: ArrayLike<number | bigint>, where: string, augIndex: number | undefined): Picked {
+function pickImage(
+  shape: number[],
+  data: ArrayLike<number | bigint>,
+  where: string,
+  augIndex: number | undefined,
+): Picked {
   const n = shape[shape.length - 1];
   let a = 1;
   if (shape.length === 2) a = shape[0];
   else if (shape.length === 3 && shape[0] === 1) a = shape[1];
-  else if (shape.length !== 1) throw inputError(`${where}: shape (${shape.join(', ')}) is not one image's codes: expected (N,), (1, N) or (1, A, N)`);
-  return { ...pickAugmentation(a, n, 0, data, where, augIndex, shape.length > 1), shape: shape.length === 1 ? [n] : [1, n] };
+  else if (shape.length !== 1)
+    throw inputError(
+      `${where}: shape (${shape.join(', ')}) is not one image's codes: expected (N,), (1, N) or (1, A, N)`,
+    );
+  return {
+    ...pickAugmentation(a, n, 0, data, where, augIndex, shape.length > 1),
+    shape: shape.length === 1 ? [n] : [1, n],
+  };
 }
 
-function pickAugmentation(a: number, n: number, base: number, data: ArrayLike<number | bigint>, where: string, augIndex: number | undefined, hasAxis: boolean): Omit<Picked, 'shape'> {
-  if (a > 1 && augIndex === undefined) throw usageError(msg`${where}: holds ${a} augmentations of each image; choose one with ${opt('augIndex', `0..${a - 1}`)}`);
+function pickAugmentation(
+  a: number,
+  n: number,
+  base: number,
+  data: ArrayLike<number | bigint>,
+  where: string,
+  augIndex: number | undefined,
+  hasAxis: boolean,
+): Omit<Picked, 'shape'> {
+  if (a > 1 && augIndex === undefined)
+    throw usageError(
+      msg`${where}: holds ${a} augmentations of each image; choose one with ${opt('augIndex', `0..${a - 1}`)}`,
+    );
   const k = augIndex ?? 0;
-  if (k >= a) throw usageError(msg`${opt('augIndex', k)} is out of range: ${where} holds ${a} augmentation${a === 1 ? '' : 's'} per image`);
+  if (k >= a)
+    throw usageError(
+      msg`${opt('augIndex', k)} is out of range: ${where} holds ${a} augmentation${a === 1 ? '' : 's'} per image`,
+    );
   return { data, offset: base + k * n, length: n, augmentations: hasAxis && a > 1 ? a : null };
 }
 
@@ -106,7 +131,8 @@ function checkedCodes(p: Picked, vocab: number, where: string, into?: Int32Array
   for (let i = 0; i < p.length; i++) {
     const raw = p.data[p.offset + i];
     const v = typeof raw === 'bigint' ? Number(raw) : raw;
-    if (!Number.isInteger(v) || v < 0 || v >= vocab) throw inputError(`${where} position ${i}: code ${raw} is outside the external vocabulary [0, ${vocab})`);
+    if (!Number.isInteger(v) || v < 0 || v >= vocab)
+      throw inputError(`${where} position ${i}: code ${raw} is outside the external vocabulary [0, ${vocab})`);
     out[i] = v;
   }
   return out;
@@ -114,7 +140,8 @@ function checkedCodes(p: Picked, vocab: number, where: string, into?: Int32Array
 
 /** Integer codes of a type split can write back (int8 and uint64 are not). */
 function checkDtype(arr: NpyArray, where: string): asserts arr is NpyArray & { dtype: NpyDtype } {
-  if (!(INT_DTYPES as readonly string[]).includes(arr.dtype)) throw inputError(`${where}: codes must be integers (${INT_DTYPES.join(', ')}), found ${arr.dtype}`);
+  if (!(INT_DTYPES as readonly string[]).includes(arr.dtype))
+    throw inputError(`${where}: codes must be integers (${INT_DTYPES.join(', ')}), found ${arr.dtype}`);
 }
 
 export async function readExternalCodes(path: string, options: ExternalOptions): Promise<ExternalCodes> {
@@ -136,7 +163,8 @@ async function readFolder(dir: string, options: ExternalOptions): Promise<Extern
   // a regular file (symlinks are followed) before opening any of them.
   for (const n of names) {
     const st = await fs.stat(join(dir, n)).catch(() => null);
-    if (!st?.isFile()) throw inputError(`External codes ${join(dir, n)} is not a regular file${st ? '' : ' (a broken link)'}`);
+    if (!st?.isFile())
+      throw inputError(`External codes ${join(dir, n)} is not a regular file${st ? '' : ' (a broken link)'}`);
   }
   const stemOf = (n: string) => n.slice(0, -4);
   const numeric = options.numericOrder && names.every((n) => /^\d+$/.test(stemOf(n)));
@@ -156,24 +184,44 @@ async function readFolder(dir: string, options: ExternalOptions): Promise<Extern
         const arr = await readNpy(file);
         checkDtype(arr, file);
         if (arr.dtype !== first.dtype || arr.shape.join() !== first.shape.join()) {
-          throw inputError(`${file}: ${arr.dtype} (${arr.shape.join(', ')}) differs from ${firstWhere}: ${first.dtype} (${first.shape.join(', ')}); all files must match`);
+          throw inputError(
+            `${file}: ${arr.dtype} (${arr.shape.join(', ')}) differs from ${firstWhere}: ${first.dtype} ` +
+              `(${first.shape.join(', ')}); all files must match`,
+          );
         }
-        return checkedCodes(pickImage(arr.shape, arr.data as ArrayLike<number | bigint>, file, options.augIndex), options.vocabSize, file);
+        return checkedCodes(
+          pickImage(arr.shape, arr.data as ArrayLike<number | bigint>, file, options.augIndex),
+          options.vocabSize,
+          file,
+        );
       },
     };
   };
-  return { path: dir, keyed: true, count: names.length, entry, close: async () => undefined, tokensPerImage: ref.length, npy: { shape: ref.shape, dtype: first.dtype }, augmentations: ref.augmentations };
+  return {
+    path: dir,
+    keyed: true,
+    count: names.length,
+    entry,
+    close: async () => undefined,
+    tokensPerImage: ref.length,
+    npy: { shape: ref.shape, dtype: first.dtype },
+    augmentations: ref.augmentations,
+  };
 }
 
 async function readOneNpy(path: string, options: ExternalOptions): Promise<ExternalCodes> {
   const rows = await openNpyRows(path);
   try {
     const dtype = rows.dtype;
-    if (!(INT_DTYPES as readonly string[]).includes(dtype)) throw inputError(`${path}: codes must be integers (${INT_DTYPES.join(', ')}), found ${dtype}`);
+    if (!(INT_DTYPES as readonly string[]).includes(dtype))
+      throw inputError(`${path}: codes must be integers (${INT_DTYPES.join(', ')}), found ${dtype}`);
     const s = rows.shape;
     if (s.length === 1 || (s.length === 2 && s[0] === 1) || (s.length === 3 && s[0] === 1)) {
       // One image's file.
-      const data = await rows.read(0, s.reduce((x, y) => x * y, 1));
+      const data = await rows.read(
+        0,
+        s.reduce((x, y) => x * y, 1),
+      );
       const p = pickImage(s, data as ArrayLike<number | bigint>, path, options.augIndex);
       await rows.close();
       return {
@@ -187,7 +235,8 @@ async function readOneNpy(path: string, options: ExternalOptions): Promise<Exter
         augmentations: p.augmentations,
       };
     }
-    if (s.length !== 2 && s.length !== 3) throw inputError(`${path}: shape (${s.join(', ')}) is not codes of images: expected (M, N) or (M, A, N)`);
+    if (s.length !== 2 && s.length !== 3)
+      throw inputError(`${path}: shape (${s.join(', ')}) is not codes of images: expected (M, N) or (M, A, N)`);
     const n = s[s.length - 1];
     const a = s.length === 3 ? s[1] : 1;
     // Checks --aug-index once, against the first row's shape (every row has the same).
@@ -210,11 +259,25 @@ async function readOneNpy(path: string, options: ExternalOptions): Promise<Exter
         label: where,
         load: async () => {
           const { data, offset } = await rowData(row);
-          return checkedCodes({ data, offset, length: n, shape: [n], augmentations: null }, options.vocabSize, where, scratch);
+          return checkedCodes(
+            { data, offset, length: n, shape: [n], augmentations: null },
+            options.vocabSize,
+            where,
+            scratch,
+          );
         },
       };
     };
-    return { path, keyed: false, count: s[0], entry, close: () => rows.close(), tokensPerImage: n, npy: { shape: [n], dtype: dtype as NpyDtype }, augmentations: probe.augmentations };
+    return {
+      path,
+      keyed: false,
+      count: s[0],
+      entry,
+      close: () => rows.close(),
+      tokensPerImage: n,
+      npy: { shape: [n], dtype: dtype as NpyDtype },
+      augmentations: probe.augmentations,
+    };
   } catch (err) {
     await rows.close().catch(() => undefined);
     throw err;
@@ -243,7 +306,8 @@ async function readJson(path: string, options: ExternalOptions, jsonl: boolean):
         const o = v as Record<string, unknown>;
         const keyField = KEY_FIELDS.find((f) => typeof o[f] === 'string');
         const codeField = CODE_FIELDS.find((f) => Array.isArray(o[f]));
-        if (!keyField || !codeField) throw inputError(`${where}: expected an array of codes, or an object with "source" and "codes"`);
+        if (!keyField || !codeField)
+          throw inputError(`${where}: expected an array of codes, or an object with "source" and "codes"`);
         items.push({ value: o[codeField], where, key: stemOf(o[keyField] as string) });
       } else throw inputError(`${where}: expected an array of codes, or an object with "source" and "codes"`);
     });
@@ -257,14 +321,22 @@ async function readJson(path: string, options: ExternalOptions, jsonl: boolean):
     if (Array.isArray(v)) {
       const all = nested(v);
       // A flat array is one image; otherwise the first axis runs over images.
-      items = all && all.shape.length === 1 ? [{ value: v, where: path }] : v.map((x, i) => ({ value: x, where: `${path} [${i}]` }));
+      items =
+        all && all.shape.length === 1
+          ? [{ value: v, where: path }]
+          : v.map((x, i) => ({ value: x, where: `${path} [${i}]` }));
     } else if (v && typeof v === 'object') {
-      items = Object.entries(v as Record<string, unknown>).map(([k, x]) => ({ value: x, where: `${path} "${k}"`, key: stemOf(k) }));
+      items = Object.entries(v as Record<string, unknown>).map(([k, x]) => ({
+        value: x,
+        where: `${path} "${k}"`,
+        key: stemOf(k),
+      }));
     } else throw inputError(`${path}: expected an array of per-image code arrays, or an object { name: codes }`);
   }
   if (!items.length) throw inputError(`${path} holds no codes`);
   const keyed = items.some((it) => it.key !== undefined);
-  if (keyed && items.some((it) => it.key === undefined)) throw inputError(`${path}: mixes keyed objects and bare arrays; use one or the other`);
+  if (keyed && items.some((it) => it.key === undefined))
+    throw inputError(`${path}: mixes keyed objects and bare arrays; use one or the other`);
 
   let ref: Picked | undefined;
   let refShape = '';
@@ -276,7 +348,9 @@ async function readJson(path: string, options: ExternalOptions, jsonl: boolean):
       ref = p;
       refShape = arr.shape.join();
     } else if (arr.shape.join() !== refShape) {
-      throw inputError(`${it.where}: shape (${arr.shape.join(', ')}) differs from the first entry's (${refShape.replace(/,/g, ', ')})`);
+      throw inputError(
+        `${it.where}: shape (${arr.shape.join(', ')}) differs from the first entry's (${refShape.replace(/,/g, ', ')})`,
+      );
     }
     return { key: it.key, label: it.where, load: async () => checkedCodes(p, options.vocabSize, it.where) };
   });

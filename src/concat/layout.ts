@@ -18,9 +18,15 @@ import { inputError, usageError, msg, opt } from '../errors';
 import type { NpyDtype } from '../tokens/npy';
 import type { ModelRef } from '../tokens/record';
 
-
 /** The largest code each integer dtype holds (int64 holds any id a Number can be). */
-const NPY_INT_MAX: Record<string, number> = { uint8: 255, int16: 32767, uint16: 65535, int32: 2 ** 31 - 1, uint32: 2 ** 32 - 1, int64: Number.MAX_SAFE_INTEGER };
+const NPY_INT_MAX: Record<string, number> = {
+  uint8: 255,
+  int16: 32767,
+  uint16: 65535,
+  int32: 2 ** 31 - 1,
+  uint32: 2 ** 32 - 1,
+  int64: Number.MAX_SAFE_INTEGER,
+};
 
 export const LAYOUT_FORMAT = 'styled-vq-layout';
 export const LAYOUT_VERSION = 1;
@@ -68,11 +74,19 @@ export interface LayoutOptions {
   special: Partial<Record<Special, boolean>>;
 }
 
-function sequence(parts: Part[], sizes: { styled?: number; external?: number }, lengths: { styled: number; external: number }, offsets: SequenceSpec['offsets']): SequenceSpec {
+function sequence(
+  parts: Part[],
+  sizes: { styled?: number; external?: number },
+  lengths: { styled: number; external: number },
+  offsets: SequenceSpec['offsets'],
+): SequenceSpec {
   let next = (sizes.styled ?? 0) + (sizes.external ?? 0);
   const special: SequenceSpec['special'] = {};
   for (const s of ['bos', 'sep', 'eos'] as const) if (parts.includes(s)) special[s] = next++;
-  const length = parts.reduce((n, p) => n + (p === 'styled' ? lengths.styled : p === 'external' ? lengths.external : 1), 0);
+  const length = parts.reduce(
+    (n, p) => n + (p === 'styled' ? lengths.styled : p === 'external' ? lengths.external : 1),
+    0,
+  );
   return { parts, length, vocab_size: next, offsets, special };
 }
 
@@ -83,11 +97,24 @@ export function buildLayout(options: LayoutOptions): Layout {
   const lengths = { styled: styled.tokens_per_image, external: external.tokens_per_image };
   let sequences: Layout['sequences'];
   if (options.kind === 'shared') {
-    const parts: Part[] = [...(special.bos ? ['bos' as const] : []), 'styled', ...(special.sep ? ['sep' as const] : []), 'external', ...(special.eos ? ['eos' as const] : [])];
+    const parts: Part[] = [
+      ...(special.bos ? ['bos' as const] : []),
+      'styled',
+      ...(special.sep ? ['sep' as const] : []),
+      'external',
+      ...(special.eos ? ['eos' as const] : []),
+    ];
     sequences = { tokens: sequence(parts, { styled: K, external: V }, lengths, { styled: 0, external: K }) };
   } else {
-    if (special.sep) throw usageError(msg`${opt('sep')} joins the two parts of a shared sequence; the separate layout has no separator (use ${opt('bos')}/${opt('eos')})`);
-    const around = (p: Part): Part[] => [...(special.bos ? ['bos' as const] : []), p, ...(special.eos ? ['eos' as const] : [])];
+    if (special.sep)
+      throw usageError(
+        msg`${opt('sep')} joins the two parts of a shared sequence; the separate layout has no separator (use ${opt('bos')}/${opt('eos')})`,
+      );
+    const around = (p: Part): Part[] => [
+      ...(special.bos ? ['bos' as const] : []),
+      p,
+      ...(special.eos ? ['eos' as const] : []),
+    ];
     sequences = {
       styled: sequence(around('styled'), { styled: K }, lengths, { styled: 0 }),
       external: sequence(around('external'), { external: V }, lengths, { external: 0 }),
@@ -97,7 +124,11 @@ export function buildLayout(options: LayoutOptions): Layout {
 }
 
 /** One image's codes -> its sequences, by field name. */
-export function assemble(layout: Layout, styled: ArrayLike<number>, external: ArrayLike<number>): Record<string, number[]> {
+export function assemble(
+  layout: Layout,
+  styled: ArrayLike<number>,
+  external: ArrayLike<number>,
+): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [name, seq] of Object.entries(layout.sequences)) {
     const ids: number[] = [];
@@ -130,15 +161,25 @@ function describeId(seq: SequenceSpec, layout: Layout, id: number): string {
  * a trailing EOS may be missing (generators often drop them); everything else must be
  * exactly where the layout puts it.
  */
-export function disassemble(layout: Layout, name: string, ids: readonly number[], where: string): { styled?: number[]; external?: number[] } {
+export function disassemble(
+  layout: Layout,
+  name: string,
+  ids: readonly number[],
+  where: string,
+): { styled?: number[]; external?: number[] } {
   const seq = layout.sequences[name];
   let parts = seq.parts;
   if (parts[0] === 'bos' && ids[0] !== seq.special.bos) parts = parts.slice(1);
   if (parts[parts.length - 1] === 'eos' && ids[ids.length - 1] !== seq.special.eos) parts = parts.slice(0, -1);
   const lengthOf = (p: Part) => (p === 'styled' || p === 'external' ? layout[p].tokens_per_image : 1);
   const expected = parts.reduce((n, p) => n + lengthOf(p), 0);
-  const shape = seq.parts.map((p) => (p === 'styled' || p === 'external' ? `${layout[p].tokens_per_image} ${p}` : p.toUpperCase())).join(' ');
-  if (ids.length !== expected) throw inputError(`${where}: "${name}" has ${ids.length} ids; the layout expects ${expected} (${shape}; BOS/EOS may be left out)`);
+  const shape = seq.parts
+    .map((p) => (p === 'styled' || p === 'external' ? `${layout[p].tokens_per_image} ${p}` : p.toUpperCase()))
+    .join(' ');
+  if (ids.length !== expected)
+    throw inputError(
+      `${where}: "${name}" has ${ids.length} ids; the layout expects ${expected} (${shape}; BOS/EOS may be left out)`,
+    );
   const out: { styled?: number[]; external?: number[] } = {};
   let pos = 0;
   for (const p of parts) {
@@ -149,14 +190,20 @@ export function disassemble(layout: Layout, name: string, ids: readonly number[]
       for (let i = 0; i < layout[p].tokens_per_image; i++, pos++) {
         const id = ids[pos];
         if (!Number.isInteger(id) || id < off || id >= off + size) {
-          throw inputError(`${where}: "${name}" position ${pos}: id ${id} is not ${article(p)} ${p} id (expected [${off}, ${off + size})); it is ${Number.isInteger(id) ? describeId(seq, layout, id) : 'not an integer'}`);
+          throw inputError(
+            `${where}: "${name}" position ${pos}: id ${id} is not ${article(p)} ${p} id (expected [${off}, ` +
+              `${off + size})); it is ${Number.isInteger(id) ? describeId(seq, layout, id) : 'not an integer'}`,
+          );
         }
         codes.push(id - off);
       }
       out[p] = codes;
     } else {
       if (ids[pos] !== seq.special[p]) {
-        throw inputError(`${where}: "${name}" position ${pos}: expected the ${p.toUpperCase()} id ${seq.special[p]}, found ${ids[pos]} (${describeId(seq, layout, ids[pos])})`);
+        throw inputError(
+          `${where}: "${name}" position ${pos}: expected the ${p.toUpperCase()} id ${seq.special[p]}, found ` +
+            `${ids[pos]} (${describeId(seq, layout, ids[pos])})`,
+        );
       }
       pos++;
     }
@@ -166,7 +213,9 @@ export function disassemble(layout: Layout, name: string, ids: readonly number[]
 
 /** JSON with object keys sorted: equal for equal content, whatever the key order. */
 function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_, x) => (isObject(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+  return JSON.stringify(v, (_, x) =>
+    isObject(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
 }
 
 const NPY_INT_DTYPES: readonly string[] = ['int64', 'int32', 'int16', 'uint8', 'uint16', 'uint32'];
@@ -177,36 +226,65 @@ const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number
 export function parseLayout(raw: unknown, where: string): Layout {
   const fail = (what: string) => inputError(`${where}: ${what}`);
   if (!isObject(raw) || raw.format !== LAYOUT_FORMAT) throw fail(`not a styled-vq layout (format "${LAYOUT_FORMAT}")`);
-  if (raw.version !== LAYOUT_VERSION) throw fail(`unsupported version ${JSON.stringify(raw.version)} (expected ${LAYOUT_VERSION})`);
+  if (raw.version !== LAYOUT_VERSION)
+    throw fail(`unsupported version ${JSON.stringify(raw.version)} (expected ${LAYOUT_VERSION})`);
   const l = raw as unknown as Layout;
   if (!LAYOUT_KINDS.includes(l.layout)) throw fail(`layout must be one of ${LAYOUT_KINDS.join(', ')}`);
-  if (!isObject(l.styled) || !isCount(l.styled.vocab_size) || !isCount(l.styled.tokens_per_image) || typeof l.styled.model?.fingerprint !== 'string') {
+  if (
+    !isObject(l.styled) ||
+    !isCount(l.styled.vocab_size) ||
+    !isCount(l.styled.tokens_per_image) ||
+    typeof l.styled.model?.fingerprint !== 'string'
+  ) {
     throw fail('styled must have vocab_size, tokens_per_image and model { name, fingerprint }');
   }
-  if (!isObject(l.external) || !isCount(l.external.vocab_size) || !isCount(l.external.tokens_per_image) || !isObject(l.external.npy)) {
+  if (
+    !isObject(l.external) ||
+    !isCount(l.external.vocab_size) ||
+    !isCount(l.external.tokens_per_image) ||
+    !isObject(l.external.npy)
+  ) {
     throw fail('external must have vocab_size, tokens_per_image and npy { shape, dtype }');
   }
   const npy = l.external.npy as { shape?: unknown; dtype?: unknown };
   if (!Array.isArray(npy.shape) || !npy.shape.length || npy.shape.length > 3 || !npy.shape.every(isCount)) {
-    throw fail(`external.npy.shape must be a list of 1 to 3 positive integers, found ${JSON.stringify(npy.shape) ?? 'nothing'}`);
+    throw fail(
+      `external.npy.shape must be a list of 1 to 3 positive integers, found ${JSON.stringify(npy.shape) ?? 'nothing'}`,
+    );
   }
   const perImage = (npy.shape as number[]).reduce((a, b) => a * b, 1);
-  if (perImage !== l.external.tokens_per_image) throw fail(`external.npy.shape ${JSON.stringify(npy.shape)} holds ${perImage} codes, but tokens_per_image is ${l.external.tokens_per_image}`);
-  if (typeof npy.dtype !== 'string' || !NPY_INT_DTYPES.includes(npy.dtype)) throw fail(`external.npy.dtype must be one of ${NPY_INT_DTYPES.join(', ')}, found ${JSON.stringify(npy.dtype) ?? 'nothing'}`);
+  if (perImage !== l.external.tokens_per_image)
+    throw fail(
+      `external.npy.shape ${JSON.stringify(npy.shape)} holds ${perImage} codes, but tokens_per_image is ` +
+        `${l.external.tokens_per_image}`,
+    );
+  if (typeof npy.dtype !== 'string' || !NPY_INT_DTYPES.includes(npy.dtype))
+    throw fail(
+      `external.npy.dtype must be one of ${NPY_INT_DTYPES.join(', ')}, found ${JSON.stringify(npy.dtype) ?? 'nothing'}`,
+    );
   // A dtype too narrow for the vocabulary would truncate codes modulo its range (issue 15.6).
   const largest = NPY_INT_MAX[npy.dtype as string];
   if (largest !== undefined && l.external.vocab_size - 1 > largest) {
-    throw fail(`external.npy.dtype ${npy.dtype} holds codes up to ${largest}, but vocab_size is ${l.external.vocab_size}; refusing to narrow codes`);
+    throw fail(
+      `external.npy.dtype ${npy.dtype} holds codes up to ${largest}, but vocab_size is ${l.external.vocab_size}; ` +
+        `refusing to narrow codes`,
+    );
   }
-  if (l.external.aug_index !== null && l.external.aug_index !== undefined && !(Number.isInteger(l.external.aug_index) && l.external.aug_index >= 0)) {
+  if (
+    l.external.aug_index !== null &&
+    l.external.aug_index !== undefined &&
+    !(Number.isInteger(l.external.aug_index) && l.external.aug_index >= 0)
+  ) {
     throw fail('external.aug_index must be null or a non-negative integer');
   }
   if (!isObject(l.sequences) || !Object.keys(l.sequences).length) throw fail('sequences missing');
   for (const [name, seq] of Object.entries(l.sequences)) {
-    if (!isObject(seq) || !Array.isArray(seq.parts) || !isObject(seq.offsets) || !isObject(seq.special ?? {})) throw fail(`sequences.${name} must have parts, offsets and special`);
+    if (!isObject(seq) || !Array.isArray(seq.parts) || !isObject(seq.offsets) || !isObject(seq.special ?? {}))
+      throw fail(`sequences.${name} must have parts, offsets and special`);
   }
   const special: Partial<Record<Special, boolean>> = {};
-  for (const seq of Object.values(l.sequences)) for (const s of Object.keys(seq.special ?? {})) special[s as Special] = true;
+  for (const seq of Object.values(l.sequences))
+    for (const s of Object.keys(seq.special ?? {})) special[s as Special] = true;
   const rebuilt = buildLayout({ kind: l.layout, styled: l.styled, external: l.external, special });
   if (canonicalJson(rebuilt.sequences) !== canonicalJson(l.sequences)) {
     throw fail('sequences disagree with the vocabulary sizes and special ids (was the file edited?)');
@@ -219,7 +297,11 @@ export async function readLayout(path: string): Promise<Layout> {
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (err) {
-    throw inputError(`Cannot read layout ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, err);
+    throw inputError(
+      `Cannot read layout ${path}: ` +
+        `${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      err,
+    );
   }
   let raw: unknown;
   try {

@@ -13,12 +13,11 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { inArray, positiveInteger, isInteger, invalidParameter } from '../util/checks';
 import { AtomicStreamWriter } from '../io/atomic-stream';
 import { CombinedLineEncoder } from './combined-record';
-import { ExternalCodes, readExternalCodes, stemOf } from './external-codes';
-import { buildLayout, Layout, LayoutKind, LAYOUT_KINDS, Special } from './layout';
-import { MatchBy, MATCH_MODES, sample } from './match';
+import { type ExternalCodes, readExternalCodes, stemOf } from './external-codes';
+import { buildLayout, type Layout, type LayoutKind, LAYOUT_KINDS, type Special } from './layout';
+import { type MatchBy, MATCH_MODES, sample } from './match';
 import { streamStyledTokens } from './styled-input';
 import { DEFAULTS } from '../defaults';
-
 
 export interface ConcatOptions {
   /** tokens.json, a JSONL of records, or a batch .npy (with its .sources.json). */
@@ -70,18 +69,31 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   const kind = inArray('layout', options.layout ?? DEFAULTS.concat.layout, LAYOUT_KINDS);
   const match = inArray('match', options.match ?? DEFAULTS.concat.match, MATCH_MODES);
   const externalVocab = positiveInteger('externalVocab', options.externalVocab ?? DEFAULTS.concat.externalVocab);
-  if (options.augIndex !== undefined && (!isInteger(options.augIndex) || options.augIndex < 0)) throw invalidParameter('augIndex', 'non-negative integer', options.augIndex);
-  if (extname(options.output).toLowerCase() !== '.jsonl') throw usageError(msg`${opt('output', options.output)}: combined sequences are written as JSONL; name it <something>.jsonl`);
+  if (options.augIndex !== undefined && (!isInteger(options.augIndex) || options.augIndex < 0))
+    throw invalidParameter('augIndex', 'non-negative integer', options.augIndex);
+  if (extname(options.output).toLowerCase() !== '.jsonl')
+    throw usageError(
+      msg`${opt('output', options.output)}: combined sequences are written as JSONL; name it <something>.jsonl`,
+    );
   const layoutOutput = options.layoutOutput ?? defaultLayoutPath(options.output);
   if (layoutOutput === options.output) throw usageError('The layout file and the output must differ');
   await checkOutputPath(options.output, [options.styled, options.external], 'output', { overwrite: options.overwrite });
-  await checkOutputPath(layoutOutput, [options.styled, options.external], 'layoutFile', { overwrite: options.overwrite });
+  await checkOutputPath(layoutOutput, [options.styled, options.external], 'layoutFile', {
+    overwrite: options.overwrite,
+  });
 
   const vocabSize = positiveInteger('model.vocabSize', options.model.vocabSize);
   const ref = options.model.ref;
-  const external = await readExternalCodes(options.external, { vocabSize: externalVocab, augIndex: options.augIndex, numericOrder: match === 'order' });
+  const external = await readExternalCodes(options.external, {
+    vocabSize: externalVocab,
+    augIndex: options.augIndex,
+    numericOrder: match === 'order',
+  });
   const by: MatchBy = match === 'auto' ? (external.keyed ? 'stem' : 'order') : match;
-  if (by === 'stem' && !external.keyed) throw usageError(msg`${external.path} holds rows without names: it can only be matched by order (${opt('match', 'order')})`);
+  if (by === 'stem' && !external.keyed)
+    throw usageError(
+      msg`${external.path} holds rows without names: it can only be matched by order (${opt('match', 'order')})`,
+    );
   const keyIndex = by === 'stem' ? indexKeys(external) : undefined;
   const used = new Uint8Array(external.count);
 
@@ -97,52 +109,61 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   let seen = 0;
   let written = 0;
   try {
-    for await (const batch of streamStyledTokens(options.styled, shape)) for (const s of batch) {
-      const index = seen++;
-      if (!model) {
-        model = s.model;
-        if (ref && model.fingerprint !== ref.fingerprint && !options.force) {
-          throw inputError(
-            msg`${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" (fingerprint ${ref.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)}`,
-          );
+    for await (const batch of streamStyledTokens(options.styled, shape))
+      for (const s of batch) {
+        const index = seen++;
+        if (!model) {
+          model = s.model;
+          if (ref && model.fingerprint !== ref.fingerprint && !options.force) {
+            throw inputError(
+              msg`${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" (fingerprint ${ref.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)}`,
+            );
+          }
         }
+        let e: number | undefined;
+        if (ourStems) {
+          const stem = stemOf(s.source);
+          const other = ourStems.get(stem);
+          if (other !== undefined)
+            throw inputError(
+              msg`${options.styled}: ${JSON.stringify(other)} and ${JSON.stringify(s.source)} share the file stem "${stem}"; matching by stem would be ambiguous (use ${opt('match', 'order')})`,
+            );
+          ourStems.set(stem, s.source);
+          e = keyIndex!.get(stem);
+        } else e = index < external.count ? index : undefined;
+        if (e !== undefined) used[e] = 1;
+        if (s.error !== undefined) {
+          failed.push(s.source);
+          continue;
+        }
+        if (e === undefined) {
+          unmatchedStyled.push(s.source);
+          continue;
+        }
+        const entry = external.entry(e);
+        layout ??= buildLayout({
+          kind,
+          styled: { model, vocab_size: vocabSize, tokens_per_image: shape.numTokens ?? s.tokens!.length },
+          external: {
+            tokenizer: options.externalName ?? DEFAULTS.concat.externalName,
+            vocab_size: externalVocab,
+            tokens_per_image: external.tokensPerImage,
+            npy: external.npy,
+            aug_index: external.augmentations ? (options.augIndex ?? 0) : null,
+          },
+          special: options.special ?? {},
+        });
+        encoder ??= new CombinedLineEncoder(layout, (bytes) => out.write(bytes));
+        const pending = encoder.add({
+          source: s.source,
+          externalSource: entry.label,
+          styled: s.tokens!,
+          external: await entry.load(),
+        });
+        if (pending) await pending;
+        written++;
+        if (written % 10_000 === 0) options.onProgress?.(seen, external.count);
       }
-      let e: number | undefined;
-      if (ourStems) {
-        const stem = stemOf(s.source);
-        const other = ourStems.get(stem);
-        if (other !== undefined) throw inputError(msg`${options.styled}: ${JSON.stringify(other)} and ${JSON.stringify(s.source)} share the file stem "${stem}"; matching by stem would be ambiguous (use ${opt('match', 'order')})`);
-        ourStems.set(stem, s.source);
-        e = keyIndex!.get(stem);
-      } else e = index < external.count ? index : undefined;
-      if (e !== undefined) used[e] = 1;
-      if (s.error !== undefined) {
-        failed.push(s.source);
-        continue;
-      }
-      if (e === undefined) {
-        unmatchedStyled.push(s.source);
-        continue;
-      }
-      const entry = external.entry(e);
-      layout ??= buildLayout({
-        kind,
-        styled: { model, vocab_size: vocabSize, tokens_per_image: shape.numTokens ?? s.tokens!.length },
-        external: {
-          tokenizer: options.externalName ?? DEFAULTS.concat.externalName,
-          vocab_size: externalVocab,
-          tokens_per_image: external.tokensPerImage,
-          npy: external.npy,
-          aug_index: external.augmentations ? options.augIndex ?? 0 : null,
-        },
-        special: options.special ?? {},
-      });
-      encoder ??= new CombinedLineEncoder(layout, (bytes) => out.write(bytes));
-      const pending = encoder.add({ source: s.source, externalSource: entry.label, styled: s.tokens!, external: await entry.load() });
-      if (pending) await pending;
-      written++;
-      if (written % 10_000 === 0) options.onProgress?.(seen, external.count);
-    }
     if (!seen) throw inputError(`${options.styled} holds no token records`);
     if (by === 'order' && seen !== external.count) {
       throw inputError(
@@ -154,19 +175,30 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
     for (let i = 0; i < external.count; i++) if (!used[i]) unmatchedExternal.push(external.entry(i).label);
     if ((unmatchedStyled.length || unmatchedExternal.length) && !options.allowUnmatched) {
       const parts = [
-        unmatchedStyled.length ? `${unmatchedStyled.length} record(s) without external codes (${sample(unmatchedStyled)})` : '',
-        unmatchedExternal.length ? `${unmatchedExternal.length} external entr${unmatchedExternal.length === 1 ? 'y' : 'ies'} without a record (${sample(unmatchedExternal)})` : '',
+        unmatchedStyled.length
+          ? `${unmatchedStyled.length} record(s) without external codes (${sample(unmatchedStyled)})`
+          : '',
+        unmatchedExternal.length
+          ? `${unmatchedExternal.length} external entr${unmatchedExternal.length === 1 ? 'y' : 'ies'} without a record (${sample(unmatchedExternal)})`
+          : '',
       ].filter(Boolean);
-      throw inputError(msg`Unmatched images: ${parts.join('; ')}. Nothing written; ${opt('allowUnmatched', true)} writes the pairs and reports the rest`);
+      throw inputError(
+        msg`Unmatched images: ${parts.join('; ')}. Nothing written; ${opt('allowUnmatched', true)} writes the pairs and reports the rest`,
+      );
     }
     if (!written || !layout) {
-      if (!failed.length && !unmatchedStyled.length) throw inputError(`No image of ${options.styled} pairs with codes in ${options.external}`);
-      throw inputError(failed.length === seen ? `${options.styled} holds no tokens (every input failed)` : `No image of ${options.styled} pairs with codes in ${options.external}`);
+      if (!failed.length && !unmatchedStyled.length)
+        throw inputError(`No image of ${options.styled} pairs with codes in ${options.external}`);
+      throw inputError(
+        failed.length === seen
+          ? `${options.styled} holds no tokens (every input failed)`
+          : `No image of ${options.styled} pairs with codes in ${options.external}`,
+      );
     }
     options.onProgress?.(seen, external.count);
     await encoder?.flush();
     await out.commit();
-    await writeFileAtomic(layoutOutput, formatPretty(layout) + '\n');
+    await writeFileAtomic(layoutOutput, `${formatPretty(layout)}\n`);
     return {
       output: options.output,
       layoutFile: layoutOutput,

@@ -14,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { inputError, StyledVqError, usageError, msg, opt, firstLine } from '../errors';
-import { encodeNpy, npyHeader, NpyData, NpyDtype } from '../tokens/npy';
+import { encodeNpy, npyHeader, type NpyData, type NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import { inArray } from '../util/checks';
@@ -26,7 +26,7 @@ import { readLines } from '../io/line-reader';
 import { readStdin, STDIO } from '../io/stdio';
 import { readSequences } from './combined-record';
 import { stemOf } from './external-codes';
-import { disassemble, Layout, readLayout } from './layout';
+import { disassemble, type Layout, readLayout } from './layout';
 import { DEFAULTS } from '../defaults';
 
 export type ExternalOut = 'per-image' | 'single';
@@ -67,11 +67,17 @@ interface Item {
 
 async function findLayout(input: string, explicit?: string): Promise<string> {
   if (explicit) return explicit;
-  if (input === STDIO) throw usageError(msg`split - reads the sequences from stdin: name their layout with ${opt('layoutFile')}`);
+  if (input === STDIO)
+    throw usageError(msg`split - reads the sequences from stdin: name their layout with ${opt('layoutFile')}`);
   if (!(await fs.stat(input).catch(() => null))) throw usageError(`${input}: no such file`);
-  const candidates = [`${input.slice(0, input.length - extname(input).length)}.layout.json`, join(dirname(input), 'layout.json')];
+  const candidates = [
+    `${input.slice(0, input.length - extname(input).length)}.layout.json`,
+    join(dirname(input), 'layout.json'),
+  ];
   for (const c of candidates) if (await fs.stat(c).catch(() => null)) return c;
-  throw usageError(msg`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with ${opt('layoutFile')}`);
+  throw usageError(
+    msg`No layout for ${input}: looked for ${candidates.join(' and ')}; name one with ${opt('layoutFile')}`,
+  );
 }
 
 /** Lines of the input, streamed; `-` is stdin (read once, so both passes can use it). */
@@ -121,7 +127,13 @@ function toItem(layout: Layout, raw: unknown, where: string, index: number): Ite
   const source = seqs.source ?? `sequence-${index}`;
   // Per-image files keep the name of the file the codes came from; rows of one array take the image's.
   const fromFile = seqs.externalSource && /\.npy$/i.test(seqs.externalSource);
-  return { where, source, externalName: stemOf(fromFile ? seqs.externalSource! : source), styled: codes.styled!, external: codes.external! };
+  return {
+    where,
+    source,
+    externalName: stemOf(fromFile ? seqs.externalSource! : source),
+    styled: codes.styled!,
+    external: codes.external!,
+  };
 }
 
 /** Typed array of the layout's dtype for one image (or all). */
@@ -187,7 +199,10 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
     index++;
   }
   const count = sources.length;
-  if (!count) throw inputError(`${options.input} holds no sequences${skipped.length ? ` that fit the layout (${skipped.length} skipped)` : ''}`);
+  if (!count)
+    throw inputError(
+      `${options.input} holds no sequences${skipped.length ? ` that fit the layout (${skipped.length} skipped)` : ''}`,
+    );
 
   // Pass 2: read again and build the folder next to the target, then rename it into place.
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -211,13 +226,16 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
       const at = i++;
       if (skippedAt.has(at)) continue;
       const it = toItem(layout, raw, where, at);
-      await tokens.write(JSON.stringify(makeRecord(layout.styled.model, { source: it.source, tokens: it.styled })) + '\n');
+      await tokens.write(
+        `${JSON.stringify(makeRecord(layout.styled.model, { source: it.source, tokens: it.styled }))}\n`,
+      );
       const row = typed(dtype, it.external);
       if (all) await all.write(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
       else await fs.writeFile(join(tmp, 'external', names[k]), encodeNpy(row, shape));
       k++;
     }
-    if (k !== count) throw inputError(`${options.input} changed while split was reading it (${count} sequences, then ${k})`);
+    if (k !== count)
+      throw inputError(`${options.input} changed while split was reading it (${count} sequences, then ${k})`);
     await tokens.commit();
     await all?.commit();
     const external: Record<string, unknown> = all
@@ -234,7 +252,7 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
       skipped,
       sources,
     };
-    await fs.writeFile(join(tmp, 'split.json'), formatPretty(manifest) + '\n');
+    await fs.writeFile(join(tmp, 'split.json'), `${formatPretty(manifest)}\n`);
     if (existing) await replaceFolder(target, tmp);
     else await fs.rename(tmp, target);
     await syncDir(dirname(resolve(target)));
@@ -265,10 +283,18 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
 async function checkOutputFolder(target: string, overwrite: boolean): Promise<boolean> {
   const st = await fs.lstat(target).catch(() => null);
   if (!st) return false;
-  if (st.isSymbolicLink()) throw usageError(`Output folder ${target} is a symlink; split writes a real folder: name a new one`);
-  if (!st.isDirectory()) throw usageError(`Output ${target} is a file, not a folder; split writes a folder (tokens.jsonl, external/, split.json): name a new one`);
+  if (st.isSymbolicLink())
+    throw usageError(`Output folder ${target} is a symlink; split writes a real folder: name a new one`);
+  if (!st.isDirectory())
+    throw usageError(
+      `Output ${target} is a file, not a folder; split writes a folder (tokens.jsonl, external/, split.json): name ` +
+        `a new one`,
+    );
   const names = await fs.readdir(target).catch((err) => Promise.reject(ioError(err, target, 'read')));
-  if (names.length && !overwrite) throw usageError(msg`Output folder ${target} is not empty; name a new (or empty) folder, or add ${opt('overwrite', true)} to replace it`);
+  if (names.length && !overwrite)
+    throw usageError(
+      msg`Output folder ${target} is not empty; name a new (or empty) folder, or add ${opt('overwrite', true)} to replace it`,
+    );
   return true;
 }
 

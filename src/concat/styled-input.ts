@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import { inputError } from '../errors';
 import { openNpyRows } from '../tokens/npy';
-import { isErrorRecord, ModelRef } from '../tokens/record';
+import { isErrorRecord, type ModelRef } from '../tokens/record';
 import { streamRecordBatches, tokenSource } from '../tokens/token-file';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
 
@@ -20,7 +20,6 @@ export interface StyledEntry {
   error?: string;
 }
 
-
 export interface StyledShape {
   /** Tokens per image; default: as many as the first record has (all must agree). */
   numTokens?: number;
@@ -29,10 +28,12 @@ export interface StyledShape {
 
 function checkTokens(tokens: ArrayLike<number>, shape: StyledShape, where: string): number[] {
   shape.numTokens ??= tokens.length;
-  if (tokens.length !== shape.numTokens) throw inputError(`${where}: expected ${shape.numTokens} tokens, found ${tokens.length}`);
+  if (tokens.length !== shape.numTokens)
+    throw inputError(`${where}: expected ${shape.numTokens} tokens, found ${tokens.length}`);
   const out = Array.from(tokens);
   const bad = out.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= shape.vocabSize);
-  if (bad >= 0) throw inputError(`${where}: token ${out[bad]} at position ${bad} is outside the codebook [0, ${shape.vocabSize})`);
+  if (bad >= 0)
+    throw inputError(`${where}: token ${out[bad]} at position ${bad} is outside the codebook [0, ${shape.vocabSize})`);
   return out;
 }
 
@@ -54,7 +55,10 @@ async function* streamRecordEntries(path: string, shape: StyledShape): AsyncGene
     yield batch.map(({ record, where }): StyledItem => {
       first ??= { model: { name: record.model.name, fingerprint: record.model.fingerprint }, where };
       if (record.model.fingerprint !== first.model.fingerprint) {
-        throw inputError(`${where}: made by model fingerprint ${record.model.fingerprint}, but ${first.where} by ${first.model.fingerprint}; one file, one model`);
+        throw inputError(
+          `${where}: made by model fingerprint ${record.model.fingerprint}, but ${first.where} by ` +
+            `${first.model.fingerprint}; one file, one model`,
+        );
       }
       if (isErrorRecord(record)) return { source: record.source, where, error: record.error, model: first.model };
       return { source: record.source, where, tokens: checkTokens(record.tokens, shape, where), model: first.model };
@@ -71,7 +75,8 @@ async function* streamNpyWithSidecar(path: string, shape: StyledShape): AsyncGen
     if (!['int32', 'int64'].includes(rows.dtype) || rows.shape.length !== 2 || rows.shape[1] !== t) {
       throw inputError(`${path}: expected int32 [N,${t}] tokens, found ${rows.dtype} [${rows.shape.join(',')}]`);
     }
-    if (rows.shape[0] !== sidecar.sources.length) throw inputError(`${path} has ${rows.shape[0]} rows but ${sidecarPath} names ${sidecar.sources.length} sources`);
+    if (rows.shape[0] !== sidecar.sources.length)
+      throw inputError(`${path} has ${rows.shape[0]} rows but ${sidecarPath} names ${sidecar.sources.length} sources`);
     const failed = new Map(sidecar.failed.map((f) => [f.row, f.error]));
     const chunk = 4096; // rows per read
     for (let start = 0; start < rows.shape[0]; start += chunk) {
@@ -84,7 +89,13 @@ async function* streamNpyWithSidecar(path: string, shape: StyledShape): AsyncGen
         const where = `${path} row ${row}`;
         const source = sidecar.sources[row];
         if (failed.has(row)) items.push({ source, where, error: failed.get(row)!, model: sidecar.model });
-        else items.push({ source, where, tokens: checkTokens(data.subarray(i * t, (i + 1) * t), shape, where), model: sidecar.model });
+        else
+          items.push({
+            source,
+            where,
+            tokens: checkTokens(data.subarray(i * t, (i + 1) * t), shape, where),
+            model: sidecar.model,
+          });
       }
       yield items;
     }

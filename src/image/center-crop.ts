@@ -46,7 +46,8 @@ export function centerCropArr(rgb: Uint8Array, width: number, height: number, si
   const bh = roundHalfEven(h * scale);
   if (bw * bh > MAX_RESAMPLED_PIXELS) {
     throw inputError(
-      `image is ${width}x${height}, an aspect ratio too extreme to resize: its short side at ${size} would make ${bw}x${bh} pixels, over the limit of ${MAX_RESAMPLED_PIXELS}`,
+      `image is ${width}x${height}, an aspect ratio too extreme to resize: its short side at ${size} would make ` +
+        `${bw}x${bh} pixels, over the limit of ${MAX_RESAMPLED_PIXELS}`,
     );
   }
   cur = pilResize(cur, w, h, bw, bh, 'bicubic');

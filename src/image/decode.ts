@@ -8,11 +8,11 @@
  * does not do (ICC transforms, CMYK profiles, 16 -> 8 bit scaling) is switched off and done
  * here in JS the way Pillow does it (see pil-modes.ts).
  */
-import { promises as fs, Stats } from 'node:fs';
-import sharp, { Metadata, OutputInfo } from 'sharp';
+import { promises as fs, type Stats } from 'node:fs';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { inputError, msg, opt } from '../errors';
 import { readGifFirstFrameInfo } from './gif-first-frame';
-import { cmykToRgb, compositeOnBackground, dropAlpha, RgbaPixelsData, sixteenBitToRgb } from './pil-modes';
+import { cmykToRgb, compositeOnBackground, dropAlpha, type RgbaPixelsData, sixteenBitToRgb } from './pil-modes';
 
 /** 'drop': keep the colour under transparent pixels (PIL convert('RGB')); else blend onto `background`. */
 export type AlphaMode = 'drop' | { background: readonly [number, number, number] };
@@ -62,7 +62,11 @@ async function readInputBytes(input: string | Uint8Array): Promise<Buffer> {
 /** First line of a libvips/sharp message, without sharp's "Input buffer has" preamble. */
 function shortReason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  const line = msg.split('\n').map((s) => s.trim()).find((s) => s.length > 0) ?? 'unknown error';
+  const line =
+    msg
+      .split('\n')
+      .map((s) => s.trim())
+      .find((s) => s.length > 0) ?? 'unknown error';
   return line.replace(/^Input (buffer|file) (has |contains )?/i, '');
 }
 
@@ -71,7 +75,9 @@ function decodeFailed(label: string, err: unknown): Error {
   if (/unsupported image format/i.test(reason)) {
     return inputError(`${label}: not an image (unsupported or unrecognised format)`, err);
   }
-  if (/truncated|premature end|unexpected end|end of (file|stream|data)|read error|corrupt|unable to parse/i.test(reason)) {
+  if (
+    /truncated|premature end|unexpected end|end of (file|stream|data)|read error|corrupt|unable to parse/i.test(reason)
+  ) {
     return inputError(`${label}: image file is truncated or corrupt (${reason})`, err);
   }
   return inputError(`${label}: cannot decode image (${reason})`, err);

@@ -76,7 +76,8 @@ export async function labelledGrid(
   const text: string[] = [];
   if (options.title) {
     text.push(
-      `<text x="${GAP}" y="${TITLE_PX - 8}" font-size="${FONT_PX + 1}" font-weight="bold">${escapeXml(options.title)}</text>`,
+      `<text x="${GAP}" y="${TITLE_PX - 8}" font-size="${FONT_PX + 1}" ` +
+        `font-weight="bold">${escapeXml(options.title)}</text>`,
     );
   }
   tiles.forEach((tile, i) => {
@@ -87,7 +88,8 @@ export async function labelledGrid(
       // The first line (what the tile is) in bold, the numbers under it in the regular face.
       const weight = l === 0 ? ' font-weight="bold"' : '';
       text.push(
-        `<text x="${x0 + cellW / 2}" y="${y0 + th * scale + 2 + (l + 1) * LINE_PX - 4}" text-anchor="middle"${weight}>${escapeXml(line)}</text>`,
+        `<text x="${x0 + cellW / 2}" y="${y0 + th * scale + 2 + (l + 1) * LINE_PX - 4}" ` +
+          `text-anchor="middle"${weight}>${escapeXml(line)}</text>`,
       );
     });
   });

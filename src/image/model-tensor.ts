@@ -58,7 +58,8 @@ export function fromModelOutput(output: Float32Array, width: number, height: num
   const base = index * 3 * plane;
   if (!(Number.isInteger(index) && index >= 0) || base + 3 * plane > output.length) {
     throw usageError(
-      `Expected image index ${index} of a [B, 3, ${height}, ${width}] tensor but the data holds ${output.length} values`,
+      `Expected image index ${index} of a [B, 3, ${height}, ${width}] tensor but the data holds ${output.length} ` +
+        `values`,
     );
   }
   const out = new Uint8Array(plane * 3);

@@ -221,10 +221,16 @@ export function pilResize(
   // Int32 accumulators are safe: Pillow sized PRECISION_BITS so 255 * sum|w| fits in 31 bits.
   if (filter === 'box' && w === 2 * outW && h === 2 * outH) return halveBoth(rgb, w, h);
   if (outW !== w) {
-    cur = filter === 'box' && w === 2 * outW ? halveHorizontal(cur, w, h) : resampleHorizontal(cur, w, h, outW, precomputeCoeffs(w, outW, f));
+    cur =
+      filter === 'box' && w === 2 * outW
+        ? halveHorizontal(cur, w, h)
+        : resampleHorizontal(cur, w, h, outW, precomputeCoeffs(w, outW, f));
   }
   if (outH !== h) {
-    cur = filter === 'box' && h === 2 * outH ? halveVertical(cur, outW, h) : resampleVertical(cur, outW, outH, precomputeCoeffs(h, outH, f));
+    cur =
+      filter === 'box' && h === 2 * outH
+        ? halveVertical(cur, outW, h)
+        : resampleVertical(cur, outW, outH, precomputeCoeffs(h, outH, f));
   }
   // Pillow returns a copy when nothing changes; so do we, so callers may mutate the result.
   return cur === rgb ? rgb.slice() : cur;

@@ -7,8 +7,8 @@ import { DEFAULTS } from '../defaults';
 import { inputError, StyledVqError } from '../errors';
 import { invalidParameter, positiveInteger } from '../util/checks';
 import { centerCropArr } from './center-crop';
-import { AlphaMode, decodeRgb } from './decode';
-import { RgbImage } from './types';
+import { type AlphaMode, decodeRgb } from './decode';
+import type { RgbImage } from './types';
 
 /** The defaults of preprocessing: those of the library (src/defaults.ts). */
 export const PREPROCESS_DEFAULTS = {
@@ -33,7 +33,6 @@ export interface PreprocessedImage {
   originalWidth: number;
   originalHeight: number;
 }
-
 
 function normaliseAlpha(alpha: unknown): AlphaMode {
   if (alpha === undefined) return PREPROCESS_DEFAULTS.alpha;
@@ -83,7 +82,8 @@ function cropNamed(input: string | Uint8Array, crop: () => Uint8Array): Uint8Arr
   try {
     return crop();
   } catch (err) {
-    if (err instanceof StyledVqError) throw inputError(`${typeof input === 'string' ? input : '<image bytes>'}: ${err.message}`, err);
+    if (err instanceof StyledVqError)
+      throw inputError(`${typeof input === 'string' ? input : '<image bytes>'}: ${err.message}`, err);
     throw err;
   }
 }

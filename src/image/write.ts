@@ -3,11 +3,11 @@
  * for display, and a side-by-side comparison. Unlike preprocessing, nothing here has to
  * match Pillow, so sharp's own resampling (lanczos3) is fine.
  */
-import path from 'path';
+import path from 'node:path';
 import sharp from 'sharp';
 import { usageError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
-import { RgbImage } from './types';
+import type { RgbImage } from './types';
 import { DEFAULTS } from '../defaults';
 import { invalidParameter, isInteger } from '../util/checks';
 
@@ -31,7 +31,8 @@ export function imageFormatFor(file: string): ImageFormat {
   const format = FORMAT_BY_EXTENSION[ext];
   if (!format) {
     throw usageError(
-      `Unsupported image extension "${ext || '(none)'}" for ${file}. Should be one of: ${Object.keys(FORMAT_BY_EXTENSION).join(', ')}`,
+      `Unsupported image extension "${ext || '(none)'}" for ${file}. Should be one of: ` +
+        `${Object.keys(FORMAT_BY_EXTENSION).join(', ')}`,
     );
   }
   return format;
@@ -42,7 +43,9 @@ function checkRgb(rgb: Uint8Array, width: number, height: number, what: string):
     throw usageError(`Expected positive integer width and height for ${what} but received ${width}x${height}`);
   }
   if (rgb.length !== width * height * 3) {
-    throw usageError(`Expected ${width * height * 3} bytes (${width}x${height} RGB) for ${what} but received ${rgb.length}`);
+    throw usageError(
+      `Expected ${width * height * 3} bytes (${width}x${height} RGB) for ${what} but received ${rgb.length}`,
+    );
   }
 }
 
@@ -60,7 +63,8 @@ export async function encodeImageBytes(
 ): Promise<Buffer> {
   checkRgb(rgb, width, height, what);
   const quality = opts.quality ?? DEFAULTS.image.quality;
-  if (!isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('quality', 'integer between 1 and 100', quality);
+  if (!isInteger(quality) || quality < 1 || quality > 100)
+    throw invalidParameter('quality', 'integer between 1 and 100', quality);
   let img = rawInput(rgb, width, height);
   img = format === 'png' ? img.png() : format === 'jpeg' ? img.jpeg({ quality }) : img.webp({ quality });
   return img.toBuffer();

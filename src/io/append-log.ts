@@ -21,7 +21,10 @@ export class AppendLog {
   ) {}
 
   /** Open for appending; `truncateTo` first cuts the file to that many bytes (resume). */
-  static async open(path: string, options: { truncateTo?: number; fresh?: boolean; syncEveryMs?: number } = {}): Promise<AppendLog> {
+  static async open(
+    path: string,
+    options: { truncateTo?: number; fresh?: boolean; syncEveryMs?: number } = {},
+  ): Promise<AppendLog> {
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(path, options.fresh ? 'w' : 'a');

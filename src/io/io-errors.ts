@@ -33,7 +33,11 @@ export function describeErrno(err: unknown): string | undefined {
 }
 
 /** `Cannot <action> <path>: <cause>`; a StyledVqError passes through unchanged. */
-export function ioError(err: unknown, path: string, action: 'read' | 'write' | 'create folder' | 'remove' | 'rename' | 'open' = 'write'): StyledVqError {
+export function ioError(
+  err: unknown,
+  path: string,
+  action: 'read' | 'write' | 'create folder' | 'remove' | 'rename' | 'open' = 'write',
+): StyledVqError {
   if (err instanceof StyledVqError) return err;
   const e = err as NodeJS.ErrnoException;
   const cause = describeErrno(e) ?? (e?.code ? `${e.code}` : firstLine(e));
@@ -42,5 +46,9 @@ export function ioError(err: unknown, path: string, action: 'read' | 'write' | '
 
 /** Node's own errno errors carry `syscall` and usually `path`; used by bin/ as a last resort. */
 export function isErrnoError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+  return (
+    err instanceof Error &&
+    typeof (err as NodeJS.ErrnoException).code === 'string' &&
+    typeof (err as NodeJS.ErrnoException).syscall === 'string'
+  );
 }

@@ -29,5 +29,6 @@ export async function* readLines(path: string): AsyncGenerator<Line> {
     buf = buf.subarray(from);
     carry = Buffer.from(buf); // detach from the stream's chunk
   }
-  if (carry.length) yield { text: carry.toString('utf8'), start: offset, end: offset + carry.length, terminated: false };
+  if (carry.length)
+    yield { text: carry.toString('utf8'), start: offset, end: offset + carry.length, terminated: false };
 }

@@ -44,7 +44,6 @@ export interface LockOptions {
   staleMs?: number;
 }
 
-
 export const lockPathFor = (output: string) => `${output}.lock`;
 
 function pidAlive(pid: number): boolean {
@@ -120,8 +119,13 @@ export class OutputLock {
     const path = lockPathFor(output);
     const heartbeatMs = options.heartbeatMs ?? DEFAULTS.lock.heartbeatMs;
     const staleMs = options.staleMs ?? DEFAULTS.lock.staleMs;
-    const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
-    const content = JSON.stringify(owner) + '\n';
+    const owner: LockOwner = {
+      pid: process.pid,
+      host: hostname(),
+      token: randomBytes(8).toString('hex'),
+      since: new Date().toISOString(),
+    };
+    const content = `${JSON.stringify(owner)}\n`;
     let tookOver: string | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -129,9 +133,14 @@ export class OutputLock {
         const held = await readOwner(path);
         if (!held) continue; // released meanwhile: try again
         const why = staleness(held, staleMs);
-        const who = held.owner ? `pid ${held.owner.pid} on ${held.owner.host}, since ${held.owner.since}` : 'an unknown owner';
+        const who = held.owner
+          ? `pid ${held.owner.pid} on ${held.owner.host}, since ${held.owner.since}`
+          : 'an unknown owner';
         if (!why || attempt >= 3) {
-          throw busyError(`${output} is being written by another process (${who}; lock ${path}); exit 75: retry later, or remove the lock if that process is gone`);
+          throw busyError(
+            `${output} is being written by another process (${who}; lock ${path}); exit 75: retry later, or remove ` +
+              `the lock if that process is gone`,
+          );
         }
         if (await OutputLock.takeOver(path, held, staleMs)) tookOver = `${who}: ${why}`;
       }
@@ -146,7 +155,11 @@ export class OutputLock {
   }
 
   /** Remove the stale lock `seen`, if it is still the one there; serialised by the takeover file. */
-  private static async takeOver(path: string, seen: { owner: LockOwner | null; mtimeMs: number }, staleMs: number): Promise<boolean> {
+  private static async takeOver(
+    path: string,
+    seen: { owner: LockOwner | null; mtimeMs: number },
+    staleMs: number,
+  ): Promise<boolean> {
     const guard = `${path}.takeover`;
     if (!(await createExclusive(guard, JSON.stringify({ pid: process.pid, host: hostname() })))) {
       const g = await readOwner(guard);
@@ -155,7 +168,8 @@ export class OutputLock {
     }
     try {
       const now = await readOwner(path);
-      if (now && now.owner?.token === seen.owner?.token && now.mtimeMs === seen.mtimeMs) await fs.rm(path, { force: true });
+      if (now && now.owner?.token === seen.owner?.token && now.mtimeMs === seen.mtimeMs)
+        await fs.rm(path, { force: true });
       return true;
     } finally {
       await fs.rm(guard, { force: true });
@@ -180,7 +194,11 @@ export class OutputLock {
   /** Throw if the lock is no longer ours (before writing anything final). */
   async verify(): Promise<void> {
     await this.beat();
-    if (this.lost) throw busyError(`lost the lock on ${this.path} (${this.lost}, after no heartbeat for ${this.staleMs / 1000} s?); exit 75: retry later`);
+    if (this.lost)
+      throw busyError(
+        `lost the lock on ${this.path} (${this.lost}, after no heartbeat for ${this.staleMs / 1000} s?); exit 75: ` +
+          `retry later`,
+      );
   }
 
   /** Stop the heartbeat and remove the lock, if it is still ours. Safe to call twice. */

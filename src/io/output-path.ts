@@ -18,7 +18,8 @@ export async function ensureParentDir(target: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw usageError(`Cannot create folder ${dir}: a file of that name is in the way`);
+    if (code === 'EEXIST' || code === 'ENOTDIR')
+      throw usageError(`Cannot create folder ${dir}: a file of that name is in the way`);
     // mkdir -p reports ENOENT where the real cause is a read-only or unwritable ancestor: find it.
     throw ioError(code === 'ENOENT' ? await firstMkdirFailure(dir).catch(() => err) : err, dir, 'create folder');
   }
@@ -57,7 +58,12 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * not a directory, does not exist yet (unless `overwrite`), and its nearest existing
  * ancestor is a folder (missing folders are created on write). `-` (stdout) passes.
  */
-export async function checkOutputPath(target: string, inputs: readonly string[] = [], option = 'output', options: OutputCheckOptions = {}): Promise<void> {
+export async function checkOutputPath(
+  target: string,
+  inputs: readonly string[] = [],
+  option = 'output',
+  options: OutputCheckOptions = {},
+): Promise<void> {
   if (target === STDIO) return;
   for (const input of inputs) {
     if (input !== STDIO && (await sameFile(input, target))) {

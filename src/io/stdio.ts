@@ -1,5 +1,5 @@
 /** `-` as a file name: stdin for inputs (read once, kept in memory), stdout for outputs. */
-import { promises as fs, Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import { inputError, usageError } from '../errors';
 import { ioError } from './io-errors';
 
@@ -10,7 +10,10 @@ let stdinBytes: Promise<Buffer> | undefined;
 /** All of stdin, read once (an image or a token file piped in). */
 export function readStdin(): Promise<Buffer> {
   stdinBytes ??= (async () => {
-    if (process.stdin.isTTY) throw usageError('- reads from stdin, but stdin is a terminal: pipe a file in (e.g. cat photo.jpg | styled-vq encode -)');
+    if (process.stdin.isTTY)
+      throw usageError(
+        '- reads from stdin, but stdin is a terminal: pipe a file in (e.g. cat photo.jpg | styled-vq encode -)',
+      );
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);

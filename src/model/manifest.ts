@@ -207,7 +207,7 @@ function checkFileEntry(entry: Json, where: string, fail: (what: string) => Erro
   const p = entry.path;
   if (typeof p !== 'string' || !p) throw fail(`${where}.path must be a file name`);
   const norm = normalize(p);
-  if (isAbsolute(p) || norm.startsWith('..' + sep) || norm === '..')
+  if (isAbsolute(p) || norm.startsWith(`..${sep}`) || norm === '..')
     throw fail(`${where}.path "${p}" must stay inside the package directory`);
   if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256))
     throw fail(`${where}.sha256 must be 64 lowercase hex characters`);

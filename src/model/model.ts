@@ -6,9 +6,16 @@
  */
 import { join } from 'node:path';
 import { inputError, modelError } from '../errors';
-import { Device, ExecutionInfo, GraphSession, openSession, parseDevice, TensorData } from '../runtime/onnx';
-import { GraphRole, Manifest, Preprocessing, readManifest } from './manifest';
-import { resolveModelDir, ModelSource } from './resolve';
+import {
+  type Device,
+  type ExecutionInfo,
+  type GraphSession,
+  openSession,
+  parseDevice,
+  type TensorData,
+} from '../runtime/onnx';
+import { type GraphRole, type Manifest, type Preprocessing, readManifest } from './manifest';
+import { resolveModelDir, type ModelSource } from './resolve';
 import { verifyFile, verifyPackage } from './verify';
 import { DEFAULTS } from '../defaults';
 
@@ -124,7 +131,8 @@ export class Model {
       const t = tokens.data[i];
       if (t < 0 || t >= k) {
         throw inputError(
-          `Token id ${t} (image ${Math.floor(i / this.numTokens)}, position ${i % this.numTokens}) is outside the codebook [0, ${k})`,
+          `Token id ${t} (image ${Math.floor(i / this.numTokens)}, position ${i % this.numTokens}) is outside the ` +
+            `codebook [0, ${k})`,
         );
       }
     }
@@ -157,7 +165,8 @@ export class Model {
     const out = (await session.run({ [inName]: input }))[outName];
     if (!out || out.dims.length !== expected.length || out.dims.some((d, i) => d !== expected[i])) {
       throw modelError(
-        `${this.fileOf(role)} returned "${outName}" of shape [${out?.dims.join(',')}], expected [${expected.join(',')}] (model.json config disagrees with the graph)`,
+        `${this.fileOf(role)} returned "${outName}" of shape [${out?.dims.join(',')}], expected ` +
+          `[${expected.join(',')}] (model.json config disagrees with the graph)`,
       );
     }
     return out;
@@ -230,7 +239,8 @@ function checkFinite(data: Float32Array, tokens: number, dim: number): void {
       const image = Math.floor(i / (tokens * dim));
       const position = Math.floor(i / dim) % tokens;
       throw inputError(
-        `Latent value ${data[i]} (image ${image}, position ${position}, dimension ${i % dim}) is not finite; NaN and infinity have no nearest codebook row`,
+        `Latent value ${data[i]} (image ${image}, position ${position}, dimension ${i % dim}) is not finite; NaN ` +
+          `and infinity have no nearest codebook row`,
       );
     }
   }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { modelError } from '../errors';
-import { FileEntry, GRAPH_ROLES, GraphRole, Manifest } from './manifest';
+import { type FileEntry, GRAPH_ROLES, type GraphRole, type Manifest } from './manifest';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -49,13 +49,15 @@ export async function verifyFile(dir: string, entry: FileEntry, role: string): P
   const rel = relative(realDir, realFile);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw modelError(
-      `Model package ${dir}: ${entry.path} resolves to ${realFile}, outside the package folder (symlinks must stay inside it)`,
+      `Model package ${dir}: ${entry.path} resolves to ${realFile}, outside the package folder (symlinks must stay ` +
+        `inside it)`,
     );
   }
   if (!stat.isFile()) throw modelError(`Model package ${dir}: ${entry.path} is not a file`);
   if (stat.size !== entry.bytes) {
     throw modelError(
-      `Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or replaced file)`,
+      `Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or ` +
+        `replaced file)`,
     );
   }
   const actual = await sha256File(path);
@@ -90,7 +92,8 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
   const expected = computeFingerprint(hashes, manifest.prefix_fill?.values);
   if (expected !== manifest.fingerprint) {
     throw modelError(
-      `Model package ${dir}: model.json fingerprint ${manifest.fingerprint} does not match its files (computed ${expected})`,
+      `Model package ${dir}: model.json fingerprint ${manifest.fingerprint} does not match its files (computed ` +
+        `${expected})`,
     );
   }
 }

@@ -99,7 +99,8 @@ export class GraphSession {
   async run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
     const session = this.live();
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(TYPE_OF(t.data), t.data, [...t.dims]);
+    for (const [name, t] of Object.entries(feeds))
+      ortFeeds[name] = new ort.Tensor(TYPE_OF(t.data), t.data, [...t.dims]);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = await session.run(ortFeeds);
@@ -150,7 +151,7 @@ function providerFailure(provider: Provider, err: unknown, brief = false): strin
   if (provider === 'cuda') {
     if (/Failed to load shared library|providers_shared|providers_cuda/i.test(msg) && !cudaLibrariesInstalled()) {
       return brief
-        ? "CUDA is not available (onnxruntime-node's CUDA provider libraries are not installed; see README \"GPUs\")"
+        ? 'CUDA is not available (onnxruntime-node\'s CUDA provider libraries are not installed; see README "GPUs")'
         : `CUDA is not available: onnxruntime-node's CUDA provider libraries (${CUDA_PROVIDER_LIBRARY}) are not installed; ${CUDA_HELP}`;
     }
     return `CUDA is not available: ${msg} (the CUDA provider needs CUDA 12, cuDNN 9 and an NVIDIA driver; or use --device cpu)`;

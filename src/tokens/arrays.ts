@@ -6,10 +6,10 @@
 import { extname } from 'node:path';
 import { inputError } from '../errors';
 import type { FloatBatch, TokenBatch } from '../model/model';
-import { NpyArray, readArrayFile } from './npy';
-import { checkRecordForModel, isErrorRecord, ModelShape, TokenRecord } from './record';
+import { type NpyArray, readArrayFile } from './npy';
+import { checkRecordForModel, isErrorRecord, type ModelShape, type TokenRecord } from './record';
 import { readStdin, STDIO } from '../io/stdio';
-import { LocatedRecord, parseTokenText, readText } from './token-file';
+import { type LocatedRecord, parseTokenText, readText } from './token-file';
 
 export interface ArraysFrom<T> {
   batch: T;
@@ -35,11 +35,15 @@ const FLOAT32_MAX = 3.4028234663852886e38;
  * float32 (the precision the model runs at); non-finite or out-of-range values refused.
  */
 export function toFloat32(arr: NpyArray, what: string): Float32Array {
-  if (!['float16', 'float32', 'float64'].includes(arr.dtype)) throw inputError(`${what}: latents must be floats (float16, float32 or float64), found ${arr.dtype}`);
+  if (!['float16', 'float32', 'float64'].includes(arr.dtype))
+    throw inputError(`${what}: latents must be floats (float16, float32 or float64), found ${arr.dtype}`);
   const src = arr.data as Float32Array | Float64Array;
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
-    if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) throw inputError(`${what}: value ${v} at flat index ${i} is ${Number.isFinite(v) ? 'outside the float32 range' : 'not finite'}`);
+    if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX)
+      throw inputError(
+        `${what}: value ${v} at flat index ${i} is ${Number.isFinite(v) ? 'outside the float32 range' : 'not finite'}`,
+      );
   }
   return src instanceof Float32Array ? src : Float32Array.from(src);
 }
@@ -55,8 +59,10 @@ export function toTokenIds(arr: NpyArray, k: number, where: (i: number) => strin
   for (let i = 0; i < src.length; i++) {
     const raw = src[i];
     const v = typeof raw === 'bigint' ? (raw >= 0n && raw < BigInt(k) ? Number(raw) : -1) : raw;
-    if (isFloat && !Number.isInteger(v)) throw inputError(`${where(i)}: ${raw} is not a whole number (token ids are integers; found ${arr.dtype})`);
-    if (v < 0 || v >= k || Number.isNaN(v)) throw inputError(`${where(i)}: token ${raw} is outside the codebook [0, ${k})`);
+    if (isFloat && !Number.isInteger(v))
+      throw inputError(`${where(i)}: ${raw} is not a whole number (token ids are integers; found ${arr.dtype})`);
+    if (v < 0 || v >= k || Number.isNaN(v))
+      throw inputError(`${where(i)}: token ${raw} is outside the codebook [0, ${k})`);
     out[i] = v;
   }
   return out;
@@ -91,7 +97,11 @@ function plainArray(value: unknown, path: string, inner: number[]): { flat: numb
 }
 
 /** Latents float32 [N,T,D] for quantize. */
-export async function readLatents(path: string, model: ModelShape, options: ArrayReadOptions = {}): Promise<ArraysFrom<FloatBatch>> {
+export async function readLatents(
+  path: string,
+  model: ModelShape,
+  options: ArrayReadOptions = {},
+): Promise<ArraysFrom<FloatBatch>> {
   const t = model.numTokens;
   const d = model.latentDim;
   if (isNpy(path)) {
@@ -111,7 +121,11 @@ export async function readLatents(path: string, model: ModelShape, options: Arra
     parsed = undefined; // maybe JSONL records
   }
   const plain = parsed !== undefined ? plainArray(parsed, path, [t, d]) : null;
-  if (plain) return { batch: { data: Float32Array.from(plain.flat), dims: [plain.rows, t, d] }, sources: rowNames(path, plain.rows) };
+  if (plain)
+    return {
+      batch: { data: Float32Array.from(plain.flat), dims: [plain.rows, t, d] },
+      sources: rowNames(path, plain.rows),
+    };
 
   const recs = recordsOf(parseTokenText(text, path));
   if (!recs.length) throw inputError(`${path}: no records with latents`);
@@ -120,17 +134,26 @@ export async function readLatents(path: string, model: ModelShape, options: Arra
     checkRecordForModel(rec, model, where, { force: options.force, needLatents: true, needTokens: false });
     for (const [r, row] of rec.latents!.entries()) data.set(row, (i * t + r) * d);
   });
-  return { batch: { data, dims: [recs.length, t, d] }, sources: recs.map((r) => r.rec.source), records: recs.map((r) => r.rec) };
+  return {
+    batch: { data, dims: [recs.length, t, d] },
+    sources: recs.map((r) => r.rec.source),
+    records: recs.map((r) => r.rec),
+  };
 }
 
 /** Token ids [N,T] for dequantize: checked for count and range (and model, for records). */
-export async function readTokens(path: string, model: ModelShape, options: ArrayReadOptions = {}): Promise<ArraysFrom<TokenBatch>> {
+export async function readTokens(
+  path: string,
+  model: ModelShape,
+  options: ArrayReadOptions = {},
+): Promise<ArraysFrom<TokenBatch>> {
   const t = model.numTokens;
   const k = model.codebookSize;
   const checkRange = (data: Int32Array | number[], where: (i: number) => string) => {
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
-      if (!Number.isInteger(v) || v < 0 || v >= k) throw inputError(`${where(i)}: token ${v} is outside the codebook [0, ${k})`);
+      if (!Number.isInteger(v) || v < 0 || v >= k)
+        throw inputError(`${where(i)}: token ${v} is outside the codebook [0, ${k})`);
     }
   };
   if (isNpy(path)) {
@@ -161,5 +184,9 @@ export async function readTokens(path: string, model: ModelShape, options: Array
     checkRecordForModel(rec, model, where, { force: options.force });
     data.set(rec.tokens, i * t);
   });
-  return { batch: { data, dims: [recs.length, t] }, sources: recs.map((r) => r.rec.source), records: recs.map((r) => r.rec) };
+  return {
+    batch: { data, dims: [recs.length, t] },
+    sources: recs.map((r) => r.rec.source),
+    records: recs.map((r) => r.rec),
+  };
 }

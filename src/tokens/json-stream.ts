@@ -81,7 +81,9 @@ export class JsonSplitter {
         }
         if (b !== OPEN_BRACE && b !== OPEN_BRACKET) {
           const shown = b < 0x20 || b > 0x7e ? `byte 0x${b.toString(16)}` : JSON.stringify(String.fromCharCode(b));
-          throw inputError(`${this.name} line ${this.line} is not valid JSON: unexpected ${shown} (expected a JSON record)`);
+          throw inputError(
+            `${this.name} line ${this.line} is not valid JSON: unexpected ${shown} (expected a JSON record)`,
+          );
         }
         this.depth = 1;
         from = i;
@@ -100,7 +102,9 @@ export class JsonSplitter {
         this.depth--;
         if (this.depth === 0) {
           const tail = chunk.subarray(from, i + 1);
-          const text = this.parts.length ? Buffer.concat([...this.parts, tail], this.partBytes + tail.length).toString('utf8') : tail.toString('utf8');
+          const text = this.parts.length
+            ? Buffer.concat([...this.parts, tail], this.partBytes + tail.length).toString('utf8')
+            : tail.toString('utf8');
           this.parts = [];
           this.partBytes = 0;
           out.push({ text, line: this.startLine });
@@ -113,7 +117,10 @@ export class JsonSplitter {
       this.parts.push(rest);
       this.partBytes += rest.length;
       if (this.partBytes > this.maxBytes) {
-        throw inputError(`${this.name} line ${this.startLine}: a record longer than ${this.maxBytes} bytes (not a styled-vq record; is the file corrupt?)`);
+        throw inputError(
+          `${this.name} line ${this.startLine}: a record longer than ${this.maxBytes} bytes (not a styled-vq ` +
+            `record; is the file corrupt?)`,
+        );
       }
     }
     return out;
@@ -121,12 +128,19 @@ export class JsonSplitter {
 
   /** At the end of the input: an unfinished value is an error. */
   end(): void {
-    if (this.depth > 0) throw inputError(`${this.name} line ${this.startLine} is not valid JSON: the input ends inside a value (cut off?)`);
+    if (this.depth > 0)
+      throw inputError(
+        `${this.name} line ${this.startLine} is not valid JSON: the input ends inside a value (cut off?)`,
+      );
   }
 }
 
 /** Top-level JSON values of a stream of chunks, one at a time. */
-export async function* jsonValues(chunks: AsyncIterable<Buffer | string>, name: string, maxBytes = MAX_VALUE_BYTES): AsyncGenerator<JsonValueText> {
+export async function* jsonValues(
+  chunks: AsyncIterable<Buffer | string>,
+  name: string,
+  maxBytes = MAX_VALUE_BYTES,
+): AsyncGenerator<JsonValueText> {
   const splitter = new JsonSplitter(name, maxBytes);
   for await (const chunk of chunks) yield* splitter.push(chunk);
   splitter.end();

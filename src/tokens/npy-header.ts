@@ -33,7 +33,10 @@ class LiteralParser {
   }
 
   private expect(c: string): void {
-    if (this.peek() !== c) throw this.fail(`expected '${c}' at offset ${this.i}, found ${JSON.stringify(this.s[this.i] ?? 'end of header')}`);
+    if (this.peek() !== c)
+      throw this.fail(
+        `expected '${c}' at offset ${this.i}, found ${JSON.stringify(this.s[this.i] ?? 'end of header')}`,
+      );
     this.i++;
   }
 
@@ -90,7 +93,8 @@ class LiteralParser {
     }
     this.expect(close);
     // (5) is the integer 5 in Python, not a tuple: numpy would reject the shape.
-    if (open === '(' && items.length === 1 && !sawComma) throw this.fail('a parenthesised value without a comma is not a tuple');
+    if (open === '(' && items.length === 1 && !sawComma)
+      throw this.fail('a parenthesised value without a comma is not a tuple');
     return items;
   }
 
@@ -118,10 +122,13 @@ export function parseNpyHeader(text: string, name: string): NpyHeader {
   const dict = new LiteralParser(text, fail).top();
   const keys = [...dict.keys()].sort();
   if (keys.join() !== 'descr,fortran_order,shape') {
-    throw fail(`must have exactly the keys 'descr', 'fortran_order', 'shape'; found ${keys.map((k) => `'${k}'`).join(', ') || 'none'}`);
+    throw fail(
+      `must have exactly the keys 'descr', 'fortran_order', 'shape'; found ${keys.map((k) => `'${k}'`).join(', ') || 'none'}`,
+    );
   }
   const descr = dict.get('descr');
-  if (typeof descr !== 'string') throw fail("'descr' must be a dtype string such as '<f4' (structured dtypes are not supported)");
+  if (typeof descr !== 'string')
+    throw fail("'descr' must be a dtype string such as '<f4' (structured dtypes are not supported)");
   const fortran = dict.get('fortran_order');
   if (typeof fortran !== 'boolean') throw fail("'fortran_order' must be True or False");
   const shape = dict.get('shape');

@@ -14,7 +14,15 @@ import { parseNpyHeader } from './npy-header';
 
 /** The types we write (little-endian, C order). */
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int16' | 'uint16' | 'uint32';
-export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int16Array | Uint16Array | Uint32Array;
+export type NpyData =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Uint32Array;
 
 /** The types we read: also what numpy writes besides (half floats, int8, uint64). */
 export type NpyReadDtype = NpyDtype | 'float16' | 'int8' | 'uint64';
@@ -55,7 +63,8 @@ function dtypeOf(data: NpyData): NpyDtype {
 /** Serialise an array as .npy bytes (format 1.0 when the header fits, else 2.0). */
 export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new Error(`npy: shape [${shape.join(',')}] needs ${count} values, got ${data.length}`);
+  if (count !== data.length)
+    throw new Error(`npy: shape [${shape.join(',')}] needs ${count} values, got ${data.length}`);
   const header = npyHeader(dtypeOf(data), shape);
   const out = Buffer.alloc(header.length + data.byteLength);
   header.copy(out, 0);
@@ -77,7 +86,7 @@ export function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
     total = Math.ceil((prefix + dict.length + 1) / 64) * 64;
   }
   const headerLen = total - prefix;
-  const header = dict + ' '.repeat(headerLen - dict.length - 1) + '\n';
+  const header = `${dict + ' '.repeat(headerLen - dict.length - 1)}\n`;
   const out = Buffer.alloc(total);
   MAGIC.copy(out, 0);
   out[6] = version;
@@ -155,8 +164,13 @@ export function decodeNpy(buf: Buffer, name = 'array.npy'): NpyArray {
   const fail = (what: string) => inputError(`${name} is not a readable .npy file: ${what}`);
   const have = buf.length - h.dataStart;
   if (have < h.byteLength) throw fail(`data is truncated (${have} of ${h.byteLength} bytes)`);
-  if (have > h.byteLength) throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
-  return { dtype: h.type.dtype, shape: h.shape, data: convert(buf.subarray(h.dataStart, h.dataStart + h.byteLength), h, h.count) };
+  if (have > h.byteLength)
+    throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
+  return {
+    dtype: h.type.dtype,
+    shape: h.shape,
+    data: convert(buf.subarray(h.dataStart, h.dataStart + h.byteLength), h, h.count),
+  };
 }
 
 interface NpyLayout {
@@ -184,13 +198,23 @@ function parseNpyPrefix(buf: Buffer, name: string): NpyLayout {
   const { descr, shape } = header;
   const m = /^([<>|=])([a-z]\d+)$/.exec(descr);
   const type = m ? READ_TYPES[m[2]] : undefined;
-  if (!m || !type) throw fail(`unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, either byte order)`);
+  if (!m || !type)
+    throw fail(`unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, either byte order)`);
   if (m[1] === '|' && type.bytes !== 1) throw fail(`dtype '${descr}' has no byte order`);
   const count = shape.reduce((a, b) => a * b, 1);
   const byteLength = count * type.bytes;
-  if (!Number.isSafeInteger(byteLength) || byteLength > MAX_NPY_BYTES) throw fail(`shape (${shape.join(', ')}) is too large`);
+  if (!Number.isSafeInteger(byteLength) || byteLength > MAX_NPY_BYTES)
+    throw fail(`shape (${shape.join(', ')}) is too large`);
   // '=' is native: little-endian on every platform Node runs us on.
-  return { type, little: m[1] !== '>', fortranOrder: header.fortranOrder, shape, count, byteLength, dataStart: start + headerLen };
+  return {
+    type,
+    little: m[1] !== '>',
+    fortranOrder: header.fortranOrder,
+    shape,
+    count,
+    byteLength,
+    dataStart: start + headerLen,
+  };
 }
 
 /** Raw element bytes -> a typed array in C order and native byte order. */
@@ -243,7 +267,8 @@ export async function openNpyRows(path: string): Promise<NpyRows> {
     const have = st.size - h.dataStart;
     const fail = (what: string) => inputError(`${path} is not a readable .npy file: ${what}`);
     if (have < h.byteLength) throw fail(`data is truncated (${have} of ${h.byteLength} bytes)`);
-    if (have > h.byteLength) throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
+    if (have > h.byteLength)
+      throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
     let whole: NpyReadData | undefined;
     if (h.fortranOrder && h.shape.length > 1) {
       const all = Buffer.alloc(h.byteLength);
@@ -304,10 +329,15 @@ export async function readNpz(path: string, key?: string): Promise<NpyArray & { 
   return { ...decodeNpy(buffer, `${path}[${picked}]`), key: picked };
 }
 
-async function npzEntries(path: string, key: string | null): Promise<{ names: string[]; buffer?: Buffer; picked?: string }> {
+async function npzEntries(
+  path: string,
+  key: string | null,
+): Promise<{ names: string[]; buffer?: Buffer; picked?: string }> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await new Promise<yauzl.ZipFile>((res, rej) => yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? rej(err) : res(z!))));
+    zip = await new Promise<yauzl.ZipFile>((res, rej) =>
+      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? rej(err) : res(z!))),
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code) throw ioError(err, path, 'read');
     throw inputError(`${path} is not a readable .npz (zip) file: ${(err as Error).message}`, err);
@@ -327,8 +357,11 @@ async function npzEntries(path: string, key: string | null): Promise<{ names: st
     const picked = key ?? (names.length === 1 ? names[0] : undefined);
     const entry = picked === undefined ? undefined : entries.find((e) => e.fileName === `${picked}.npy`);
     if (!entry) return { names };
-    if (entry.uncompressedSize > MAX_NPY_BYTES) throw inputError(`${path}[${picked}] is too large (${entry.uncompressedSize} bytes)`);
-    const stream = await new Promise<NodeJS.ReadableStream>((res, rej) => zip.openReadStream(entry, (err, s) => (err ? rej(err) : res(s!))));
+    if (entry.uncompressedSize > MAX_NPY_BYTES)
+      throw inputError(`${path}[${picked}] is too large (${entry.uncompressedSize} bytes)`);
+    const stream = await new Promise<NodeJS.ReadableStream>((res, rej) =>
+      zip.openReadStream(entry, (err, s) => (err ? rej(err) : res(s!))),
+    );
     const chunks: Buffer[] = [];
     for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
     return { names, buffer: Buffer.concat(chunks), picked };

@@ -2,7 +2,7 @@
  * Token records (docs/model-package.md, "Token files"): one per image, carrying the model
  * fingerprint so tokens are never decoded with the wrong model.
  */
-import { inputError, msg, opt, MessageText } from '../errors';
+import { inputError, msg, opt, type MessageText } from '../errors';
 import type { Preprocessing } from '../model/manifest';
 
 export const TOKENS_FORMAT = 'styled-vq-tokens';
@@ -86,7 +86,8 @@ export function parseRecord(raw: unknown, where: MessageText): AnyRecord {
   const fail = (what: string) => inputError(msg`${where}: ${what}`);
   if (!isObject(raw)) throw fail('expected a JSON object (a styled-vq token record)');
   if (raw.format !== TOKENS_FORMAT) throw fail(`format is ${JSON.stringify(raw.format)}, expected "${TOKENS_FORMAT}"`);
-  if (raw.version !== TOKENS_VERSION) throw fail(`unsupported version ${JSON.stringify(raw.version)} (expected ${TOKENS_VERSION})`);
+  if (raw.version !== TOKENS_VERSION)
+    throw fail(`unsupported version ${JSON.stringify(raw.version)} (expected ${TOKENS_VERSION})`);
   const model = raw.model;
   if (!isObject(model) || typeof model.fingerprint !== 'string' || typeof model.name !== 'string') {
     throw fail('model must be an object with "name" and "fingerprint"');
@@ -97,7 +98,10 @@ export function parseRecord(raw: unknown, where: MessageText): AnyRecord {
   const bad = raw.tokens.findIndex((t) => typeof t !== 'number' || !Number.isInteger(t));
   if (bad >= 0) throw fail(`tokens[${bad}] is ${JSON.stringify(raw.tokens[bad])}, expected an integer`);
   if (raw.latents !== undefined) {
-    if (!Array.isArray(raw.latents) || raw.latents.some((row) => !Array.isArray(row) || row.some((x) => typeof x !== 'number'))) {
+    if (
+      !Array.isArray(raw.latents) ||
+      raw.latents.some((row) => !Array.isArray(row) || row.some((x) => typeof x !== 'number'))
+    ) {
       throw fail('latents must be an array of arrays of numbers');
     }
   }
@@ -120,7 +124,12 @@ export interface CheckOptions {
 }
 
 /** Check a record against the model that is about to use it: fingerprint, count, range, latents. */
-export function checkRecordForModel(rec: TokenRecord, model: ModelShape, where: MessageText, options: CheckOptions = {}): void {
+export function checkRecordForModel(
+  rec: TokenRecord,
+  model: ModelShape,
+  where: MessageText,
+  options: CheckOptions = {},
+): void {
   const fail = (what: MessageText) => inputError(msg`${where}: ${what}`);
   if (rec.model.fingerprint !== model.fingerprint && !options.force) {
     throw fail(
@@ -128,7 +137,8 @@ export function checkRecordForModel(rec: TokenRecord, model: ModelShape, where: 
     );
   }
   if (options.needTokens !== false) {
-    if (rec.tokens.length !== model.numTokens) throw fail(`expected ${model.numTokens} tokens, found ${rec.tokens.length}`);
+    if (rec.tokens.length !== model.numTokens)
+      throw fail(`expected ${model.numTokens} tokens, found ${rec.tokens.length}`);
     const k = model.codebookSize;
     const bad = rec.tokens.findIndex((t) => t < 0 || t >= k);
     if (bad >= 0) throw fail(`token ${rec.tokens[bad]} at position ${bad} is outside the codebook [0, ${k})`);

@@ -46,6 +46,9 @@ export async function readSourcesSidecar(path: string): Promise<SourcesSidecar> 
     Array.isArray(s.failed) &&
     Array.isArray(s.shape) &&
     s.shape[0] === s.sources.length;
-  if (!ok) throw inputError(`${path} is not a styled-vq sources sidecar (format "${SOURCES_FORMAT}" v${SOURCES_VERSION} with N sources)`);
+  if (!ok)
+    throw inputError(
+      `${path} is not a styled-vq sources sidecar (format "${SOURCES_FORMAT}" v${SOURCES_VERSION} with N sources)`,
+    );
   return s;
 }

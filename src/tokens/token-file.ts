@@ -7,8 +7,8 @@ import { extname } from 'node:path';
 import { inputError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { checkReadableFile, readStdin, STDIO } from '../io/stdio';
-import { ByteSource, bytesSource, fileSource, JsonSplitter, jsonValues, JsonValueText } from './json-stream';
-import { AnyRecord, parseRecord } from './record';
+import { type ByteSource, bytesSource, fileSource, JsonSplitter, type JsonValueText } from './json-stream';
+import { type AnyRecord, parseRecord } from './record';
 
 export interface LocatedRecord {
   record: AnyRecord;
@@ -48,7 +48,8 @@ function locate({ text, line, value }: JsonValueText, name: string): LocatedReco
       throw inputError(`${where} is not valid JSON: ${(err as Error).message}`, err);
     }
   }
-  if (Array.isArray(raw)) return raw.map((r, i) => ({ record: parseRecord(r, `${where} [${i}]`), where: `${where} [${i}]` }));
+  if (Array.isArray(raw))
+    return raw.map((r, i) => ({ record: parseRecord(r, `${where} [${i}]`), where: `${where} [${i}]` }));
   return [{ record: parseRecord(raw, where), where }];
 }
 
@@ -112,7 +113,7 @@ function inline(value: unknown): string {
  * parses back to the same value (hostile strings included: test/tokens.test.ts).
  */
 export function formatPretty(value: unknown, indent = ''): string {
-  const inner = indent + '  ';
+  const inner = `${indent}  `;
   if (Array.isArray(value)) {
     if (value.every(isPrimitive)) return inline(value);
     return `[\n${value.map((v) => inner + formatPretty(v, inner)).join(',\n')}\n${indent}]`;
@@ -129,12 +130,12 @@ export function formatPretty(value: unknown, indent = ''): string {
 
 /** One record as a pretty `tokens.json` document (with trailing newline). */
 export function formatRecordJson(record: AnyRecord): string {
-  return formatPretty(record) + '\n';
+  return `${formatPretty(record)}\n`;
 }
 
 /** Records as JSONL: one compact line each. */
 export function formatRecordsJsonl(records: readonly AnyRecord[]): string {
-  return records.map((r) => JSON.stringify(r) + '\n').join('');
+  return records.map((r) => `${JSON.stringify(r)}\n`).join('');
 }
 
 /**

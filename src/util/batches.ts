@@ -14,7 +14,10 @@ export function sliceBatch<T extends TensorArray>(t: TensorData<T>, start: numbe
 }
 
 /** Concatenate tensors along their first axis. */
-export function concatBatches<T extends Float32Array | Int32Array>(parts: TensorData<T>[], make: (n: number) => T): TensorData<T> {
+export function concatBatches<T extends Float32Array | Int32Array>(
+  parts: TensorData<T>[],
+  make: (n: number) => T,
+): TensorData<T> {
   const total = parts.reduce((a, p) => a + p.data.length, 0);
   const data = make(total);
   let off = 0;

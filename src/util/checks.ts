@@ -2,7 +2,7 @@
  * One way to say "bad argument" (after sharp's lib/is.js): small predicates and one error
  * builder that names the parameter, what was expected and what came.
  */
-import { msg, opt, usageError, StyledVqError } from '../errors';
+import { msg, opt, usageError, type StyledVqError } from '../errors';
 
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `"${value}" of type string`;

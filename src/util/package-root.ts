@@ -17,7 +17,7 @@ export function packageRoot(): string {
       }
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('styled-vq: cannot find the package root above ' + __dirname);
+    if (parent === dir) throw new Error(`styled-vq: cannot find the package root above ${__dirname}`);
     dir = parent;
   }
 }

@@ -14,10 +14,18 @@ export interface CliResult {
 const BIN = join(ROOT, 'bin', 'styled-vq.js');
 
 /** Run the real CLI (the built dist/, as users do) in a child process. */
-export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): CliResult {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string | undefined> } = {},
+): CliResult {
   const env = { ...process.env, ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -54,9 +62,7 @@ export async function runCliInProcess(args: string[], options: { cwd?: string } 
 
 /** stderr without the Vulkan loader's own warning (printed by Dawn when WebGPU is tried). */
 export function errorLines(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() && !/Couldn't load Vulkan|BackendVk\.cpp/.test(l));
+  return stderr.split('\n').filter((l) => l.trim() && !/Couldn't load Vulkan|BackendVk\.cpp/.test(l));
 }
 
 /** Width and height from a PNG's IHDR. */

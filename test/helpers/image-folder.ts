@@ -14,7 +14,8 @@ export function randomRgb(width: number, height: number, rand: () => number): Bu
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const t = (x + y) / (width + height);
-      for (let c = 0; c < 3; c++) buf[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, a[c] * (1 - t) + b[c] * t + (rand() - 0.5) * 40));
+      for (let c = 0; c < 3; c++)
+        buf[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, a[c] * (1 - t) + b[c] * t + (rand() - 0.5) * 40));
     }
   }
   return buf;
@@ -63,7 +64,9 @@ export async function writeBadFiles(dir: string): Promise<Record<'text' | 'empty
   };
   writeFileSync(files.text, 'this is not an image\n');
   writeFileSync(files.empty, Buffer.alloc(0));
-  const whole = await sharp(randomRgb(120, 90, prng(7)), { raw: { width: 120, height: 90, channels: 3 } }).png().toBuffer();
+  const whole = await sharp(randomRgb(120, 90, prng(7)), { raw: { width: 120, height: 90, channels: 3 } })
+    .png()
+    .toBuffer();
   writeFileSync(files.truncated, whole.subarray(0, Math.floor(whole.length / 2)));
   return files;
 }

@@ -25,7 +25,8 @@ let script: string;
 const log = (line: string) => process.stderr.write(`slurm-array: ${line}\n`);
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 const lines = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0);
-const shardOut = (i: number) => join(outDir, `tokens-${String(i).padStart(5, '0')}-of-${String(SHARDS).padStart(5, '0')}.jsonl`);
+const shardOut = (i: number) =>
+  join(outDir, `tokens-${String(i).padStart(5, '0')}-of-${String(SHARDS).padStart(5, '0')}.jsonl`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Array task states of a job, from scontrol (no accounting database here): { taskId: state }. */
@@ -44,9 +45,12 @@ async function waitForJob(jobId: string, timeoutMs = 300_000): Promise<Record<st
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const states = taskStates(jobId);
-    const active = Object.values(states).some((s) => /PENDING|RUNNING|COMPLETING|CONFIGURING|REQUEUED|SUSPENDED/.test(s));
+    const active = Object.values(states).some((s) =>
+      /PENDING|RUNNING|COMPLETING|CONFIGURING|REQUEUED|SUSPENDED/.test(s),
+    );
     if (Object.keys(states).length && !active) return states;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} not finished after ${timeoutMs / 1000} s: ${JSON.stringify(states)}`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} not finished after ${timeoutMs / 1000} s: ${JSON.stringify(states)}`);
     await sleep(500);
   }
 }
@@ -55,9 +59,11 @@ const sbatch = (array: string) => sh('sbatch', ['--parsable', `--array=${array}`
 
 beforeAll(async () => {
   // Fail loudly, never skip: this is the test that proves the recipe on a real engine.
-  if (!process.env.SLURM_CONF) throw new Error('SLURM_CONF is not set: start Slurm with .ci/slurm/up.sh DIR and export SLURM_CONF=DIR/slurm.conf');
+  if (!process.env.SLURM_CONF)
+    throw new Error('SLURM_CONF is not set: start Slurm with .ci/slurm/up.sh DIR and export SLURM_CONF=DIR/slurm.conf');
   const info = spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' });
-  if (info.status !== 0 || !/idle|mix|alloc/.test(info.stdout)) throw new Error(`Slurm is not up (sinfo: ${info.stdout}${info.stderr})`);
+  if (info.status !== 0 || !/idle|mix|alloc/.test(info.stdout))
+    throw new Error(`Slurm is not up (sinfo: ${info.stdout}${info.stderr})`);
 
   tmp = tempDir('styled-vq-slurm-');
   photos = join(tmp.dir, 'photos');
@@ -91,9 +97,29 @@ afterAll(() => {
 test('a 4-task array with one task kill -9ed and one scancelled: merge names them, resubmission finishes them, byte-identical to one run', async () => {
   const single = join(tmp.dir, 'single.jsonl');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [BIN, 'batch', photos, '-o', single, '--model', FIXTURE_MODEL, '--device', 'cpu', '--concurrency', '1', '-q', '--json'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      BIN,
+      'batch',
+      photos,
+      '-o',
+      single,
+      '--model',
+      FIXTURE_MODEL,
+      '--device',
+      'cpu',
+      '--concurrency',
+      '1',
+      '-q',
+      '--json',
+    ],
+    { encoding: 'utf8' },
+  );
   expect(r.status).toBe(0);
-  log(`single process, 1 preprocessing thread: ${IMAGES} images in ${((Date.now() - t0) / 1000).toFixed(1)} s (${JSON.parse(r.stdout).imagesPerSecond.toFixed(1)} images/s in the run)`);
+  log(
+    `single process, 1 preprocessing thread: ${IMAGES} images in ${((Date.now() - t0) / 1000).toFixed(1)} s (${JSON.parse(r.stdout).imagesPerSecond.toFixed(1)} images/s in the run)`,
+  );
 
   const started = Date.now();
   const job = sbatch(`0-${SHARDS - 1}`);
@@ -109,7 +135,9 @@ test('a 4-task array with one task kill -9ed and one scancelled: merge names the
   process.kill(owner.pid, 'SIGKILL');
   sh('scancel', [`${job}_1`]);
   const atKill = [lines(shardOut(0)), lines(shardOut(1))];
-  log(`killed shard 0 (kill -9 pid ${owner.pid}) at ${atKill[0]} records, scancelled shard 1 at ${atKill[1]} records, of ${IMAGES / SHARDS}`);
+  log(
+    `killed shard 0 (kill -9 pid ${owner.pid}) at ${atKill[0]} records, scancelled shard 1 at ${atKill[1]} records, of ${IMAGES / SHARDS}`,
+  );
 
   const states = await waitForJob(job);
   log(`first pass: ${JSON.stringify(states)} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -117,13 +145,23 @@ test('a 4-task array with one task kill -9ed and one scancelled: merge names the
   // The kills left: no marker on either shard; a lock with a dead owner on shard 0 (kill -9), none on shard 1 (SIGTERM released it).
   expect([0, 1, 2, 3].map((i) => existsSync(`${shardOut(i)}.done.json`))).toEqual([false, false, true, true]);
   const locks = [0, 1].map((i) => existsSync(`${shardOut(i)}.lock`));
-  log(`after the kills: shard 0 lock left=${locks[0]}, shard 1 lock left=${locks[1]}, ${lines(shardOut(0))} and ${lines(shardOut(1))} records`);
+  log(
+    `after the kills: shard 0 lock left=${locks[0]}, shard 1 lock left=${locks[1]}, ${lines(shardOut(0))} and ${lines(shardOut(1))} records`,
+  );
   expect(locks[0]).toBe(true);
   const cancelled = readFileSync(join(tmp.dir, `slurm-${job}_1.out`), 'utf8');
-  log(`shard 1 (scancel) said: ${cancelled.trim().split('\n').filter((l) => /SIGTERM|error|CANCELLED/.test(l)).join(' | ')}`);
+  log(
+    `shard 1 (scancel) said: ${cancelled
+      .trim()
+      .split('\n')
+      .filter((l) => /SIGTERM|error|CANCELLED/.test(l))
+      .join(' | ')}`,
+  );
 
   // merge refuses and prints the resubmission string.
-  const refused = spawnSync(process.execPath, [BIN, 'merge', outDir, '-o', join(tmp.dir, 'all.jsonl')], { encoding: 'utf8' });
+  const refused = spawnSync(process.execPath, [BIN, 'merge', outDir, '-o', join(tmp.dir, 'all.jsonl')], {
+    encoding: 'utf8',
+  });
   expect(refused.status).toBe(2);
   expect(refused.stdout).toBe('--array=0-1\n');
   expect(refused.stderr).toMatch(/2 of 4 shards are missing, unfinished or changed: rerun them with --array=0-1/);
@@ -131,7 +169,9 @@ test('a 4-task array with one task kill -9ed and one scancelled: merge names the
   const resubmitted = Date.now();
   const retry = sh('sbatch', ['--parsable', refused.stdout.trim(), script]).split(';')[0];
   const retryStates = await waitForJob(retry);
-  log(`resubmitted ${refused.stdout.trim()} as job ${retry}: ${JSON.stringify(retryStates)} after ${((Date.now() - resubmitted) / 1000).toFixed(1)} s`);
+  log(
+    `resubmitted ${refused.stdout.trim()} as job ${retry}: ${JSON.stringify(retryStates)} after ${((Date.now() - resubmitted) / 1000).toFixed(1)} s`,
+  );
   expect(retryStates).toEqual({ '0': 'COMPLETED', '1': 'COMPLETED' });
   const taken = readFileSync(join(tmp.dir, `slurm-${retry}_0.out`), 'utf8');
   const summary0 = JSON.parse(taken.slice(taken.indexOf('{')));
@@ -150,7 +190,9 @@ test('a 4-task array with one task kill -9ed and one scancelled: merge names the
   for (const i of [2, 3]) {
     const text = readFileSync(join(tmp.dir, `slurm-${job}_${i}.out`), 'utf8');
     const s = JSON.parse(text.slice(text.indexOf('{')));
-    log(`shard ${i}: ${s.done} images, ${s.elapsedSeconds.toFixed(1)} s, ${s.imagesPerSecond.toFixed(1)} images/s on 1 allocated CPU`);
+    log(
+      `shard ${i}: ${s.done} images, ${s.elapsedSeconds.toFixed(1)} s, ${s.imagesPerSecond.toFixed(1)} images/s on 1 allocated CPU`,
+    );
   }
 
   // The whole array again: every task finds its valid marker and exits 0 without touching anything.
@@ -159,6 +201,10 @@ test('a 4-task array with one task kill -9ed and one scancelled: merge names the
   const rerun = sbatch(`0-${SHARDS - 1}`);
   expect(await waitForJob(rerun)).toEqual({ '0': 'COMPLETED', '1': 'COMPLETED', '2': 'COMPLETED', '3': 'COMPLETED' });
   log(`rerun of the finished array: all COMPLETED in ${((Date.now() - again) / 1000).toFixed(1)} s from sbatch`);
-  for (let i = 0; i < SHARDS; i++) expect(JSON.parse(readFileSync(join(tmp.dir, `slurm-${rerun}_${i}.out`), 'utf8'))).toMatchObject({ alreadyComplete: true, done: 0 });
+  for (let i = 0; i < SHARDS; i++)
+    expect(JSON.parse(readFileSync(join(tmp.dir, `slurm-${rerun}_${i}.out`), 'utf8'))).toMatchObject({
+      alreadyComplete: true,
+      done: 0,
+    });
   expect(readdirSync(outDir).map((f) => [f, readFileSync(join(outDir, f))] as const)).toEqual(before);
 });
