@@ -257,7 +257,7 @@ def quality_rows(q: dict, budget: dict, cfg: dict) -> list[tuple[str, dict | Non
     return [
         ("continuous (stage 1, no quantization)", q.get("continuous"), floats),
         ("stage-2 decoder on continuous latents (reference)", q.get("stage2_continuous"), floats),
-        (f"**quantized: 36 tokens**", q.get("quantized"), f"{fmt(budget.get('bits'), '.0f')} bits (36 × log2 {budget.get('codebook_size')})"),
+        ("**quantized: 36 tokens**", q.get("quantized"), f"{fmt(budget.get('bits'), '.0f')} bits (36 × log2 {budget.get('codebook_size')})"),
         ("mean colour of the image", q.get("mean_colour"), f"{budget.get('mean_colour_bits', 24)} bits"),
         (f"{n}×{n} RGB thumbnail, bicubic upscale", q.get("thumbnail"), f"{budget.get('thumbnail_bits')} bits"),
     ]

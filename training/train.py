@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train styled-vq on the crops of training/data/ (DESIGN section 3).
+"""Train styled-vq on the crops of training/data/ (the v1 recipe; v2 is train_v2.py, training/README.md).
 
   stage1  encoder + decoder end to end on continuous latents
   stage2  k-means the frozen encoder's training latents into K codes, then fine-tune the

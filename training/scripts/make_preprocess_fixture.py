@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import struct
 import sys
@@ -138,7 +137,6 @@ def exif_with_orientation(value: int) -> bytes:
 
 def make_images(photos: Path) -> None:
     FIXTURE.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1234)
     out = FIXTURE
 
     # Several megapixels: a 4x5 mosaic of 720x360 photos, cropped to 2500x1800 (4:2:0, q75).

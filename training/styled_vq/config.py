@@ -1,4 +1,4 @@
-"""Model configuration: every size of DESIGN section 2 is a field here.
+"""Model configuration: every size of docs/architecture.md is a field here.
 
 Only the loader and the top-level model read this object; the small modules take
 explicit arguments.
@@ -6,7 +6,7 @@ explicit arguments.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     # Seed depth at narrow width, for benchmarks (random weights).
     "seed-narrow": ModelConfig(enc_width=256, enc_heads=4, dec_width=192, dec_heads=3),
-    # The 64 px calibration model of the training issue (36 M parameters).
+    # The 64 px calibration model (36 M parameters).
     "cal64": ModelConfig(
         image_size=64, patch_size=8, latent_dim=16,
         enc_width=192, enc_heads=3, enc_dense_blocks=4, enc_expert_blocks=2,

@@ -1,4 +1,4 @@
-"""36 latent vectors -> image (DESIGN section 2, decoder), under the `decoder.` prefix
+"""36 latent vectors -> image (docs/architecture.md, decoder), under the `decoder.` prefix
 of the research checkpoint (the latent->width Linear `afer_progject` sits at top level)."""
 from __future__ import annotations
 

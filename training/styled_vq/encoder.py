@@ -1,4 +1,4 @@
-"""Image -> 36 latent vectors (DESIGN section 2, encoder). Parameters live at the top
+"""Image -> 36 latent vectors (docs/architecture.md, encoder). Parameters live at the top
 level of the research checkpoint (no `encoder.` prefix); StyledVQ registers them there."""
 from __future__ import annotations
 

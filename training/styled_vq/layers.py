@@ -121,7 +121,7 @@ class AdaLN(nn.Module):
 
 class CondBlock(nn.Module):
     """Decoder block k: consumes the condition pair (a, b) = (c_2k, c_2k+1) and grows the
-    sequence by two placeholder tokens (prepended; see DESIGN section 2)."""
+    sequence by two placeholder tokens (prepended; see docs/architecture.md)."""
 
     EPS = 1e-6
 
