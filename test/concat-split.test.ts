@@ -4,8 +4,8 @@
  * inputs can disagree reported instead of dropped.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { decodeRecords } from '../src/api/decode';
 import { runBatch } from '../src/batch/run-batch';
 import { concatCodes, type ConcatOptions } from '../src/concat/run-concat';
@@ -389,6 +389,24 @@ describe('mismatches are reported, never dropped silently', () => {
       'sequence-7.npy',
     ]);
     expect(uniqueNames(['a', 'a-2', 'a'])).toEqual(uniqueNames(['a', 'a-2', 'a']));
+  });
+
+  test('integrity 15.12: when the layout cannot be written, no combined file is left behind', async () => {
+    const output = `${fresh('nolayout')}.jsonl`;
+    const layoutDir = join(tmp.dir, 'layout-dir');
+    mkdirSync(layoutDir);
+    // The layout's folder turns into a file while concat runs: its write fails at the end.
+    const sabotage = () => {
+      if (statSync(layoutDir).isDirectory()) {
+        rmSync(layoutDir, { recursive: true });
+        writeFileSync(layoutDir, 'not a folder');
+      }
+    };
+    await expect(
+      concat({ external: codesDir, output, layoutOutput: join(layoutDir, 'x.layout.json'), onProgress: sabotage }),
+    ).rejects.toThrow();
+    expect(existsSync(output)).toBe(false);
+    expect(readdirSync(dirname(output)).filter((n) => n.includes(basename(output)))).toEqual([]);
   });
 
   test('integrity 15.6: a layout whose external dtype cannot hold the vocabulary is refused, never narrowed', async () => {

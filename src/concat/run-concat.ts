@@ -8,8 +8,7 @@ import { extname } from 'node:path';
 import { inputError, usageError, msg, opt } from '../errors';
 import type { ModelRef } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
-import { checkOutputPath } from '../io/output-path';
-import { writeFileAtomic } from '../io/atomic-write';
+import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { inArray, positiveInteger, isInteger, invalidParameter } from '../util/checks';
 import { AtomicStreamWriter } from '../io/atomic-stream';
 import { CombinedLineEncoder } from './combined-record';
@@ -197,8 +196,20 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
     }
     options.onProgress?.(seen, external.count);
     await encoder?.flush();
-    await out.commit();
-    await writeFileAtomic(layoutOutput, `${formatPretty(layout)}\n`);
+    // Both files written and synced before either is renamed: a combined file without its
+    // layout is unusable, so a layout that cannot be written leaves neither (issue 15.12).
+    await ensureParentDir(layoutOutput);
+    const layoutOut = await AtomicStreamWriter.open(layoutOutput);
+    try {
+      await layoutOut.write(`${formatPretty(layout)}\n`);
+      await out.sync();
+      await layoutOut.sync();
+      await out.commit();
+      await layoutOut.commit();
+    } catch (err) {
+      await layoutOut.abort();
+      throw err;
+    }
     return {
       output: options.output,
       layoutFile: layoutOutput,

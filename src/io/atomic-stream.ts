@@ -57,6 +57,19 @@ export class AtomicStreamWriter {
     }
   }
 
+  /**
+   * Flush and fsync without renaming, so that a caller can make two files durable before
+   * renaming either (concat's combined file and its layout, issue 15.12).
+   */
+  async sync(): Promise<void> {
+    try {
+      await this.flush();
+      await this.fh.sync();
+    } catch (err) {
+      throw ioError(err, this.target, 'write');
+    }
+  }
+
   async commit(): Promise<void> {
     try {
       await this.flush();
