@@ -68,6 +68,10 @@ export { quantizeLatents, dequantizeTokens } from './api/quantize';
 export { modelInfo } from './api/info';
 export type { ModelInfo } from './api/info';
 export { doctor } from './api/doctor';
+export { setupCuda, defaultCudaCacheDir, CUDA_PROVIDER_PACKAGE } from './runtime/cuda-setup';
+export type { SetupCudaOptions, SetupCudaResult } from './runtime/cuda-setup';
+export { findCudaLibraries } from './runtime/cuda-libraries';
+export type { LibraryLookup } from './runtime/cuda-libraries';
 export type { DoctorReport, DoctorOptions } from './api/doctor';
 export { psnr, ssim } from './metrics/quality';
 

@@ -7,15 +7,8 @@ import { dirname, join } from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { Model } from '../model/model';
 import { resolveModelDir } from '../model/resolve';
-import {
-  bundledProviders,
-  cudaLibrariesInstalled,
-  ortBinaryDir,
-  ortVersion,
-  probeProvider,
-  type ProbeResult,
-  type Provider,
-} from '../runtime/onnx';
+import { bundledProviders, ortVersion, probeProvider, type ProbeResult, type Provider } from '../runtime/onnx';
+import { cudaProviderInstalled, findCudaLibraries, type LibraryLookup, ortBinaryDir, readCudaMarker } from '../runtime/cuda-libraries';
 import { packageVersion } from '../util/package-root';
 
 export interface DoctorReport {
@@ -23,7 +16,17 @@ export interface DoctorReport {
   platform: string;
   cpu: { cores: number; model: string };
   providers: ProbeResult[];
-  cuda: { librariesInstalled: boolean; librariesDir: string };
+  cuda: {
+    /** Both provider libraries are in onnxruntime-node's folder. */
+    librariesInstalled: boolean;
+    librariesDir: string;
+    /** Where `setup cuda` put them: package and ONNX Runtime release; null if not by setup cuda. */
+    provider: { package: string; packageVersion: string; onnxruntime: string; cuda: string } | null;
+    /** Each CUDA library the provider needs, found (path) or missing (null). */
+    libraries: LibraryLookup[];
+    /** A session really opened and ran on CUDA. */
+    runs: boolean;
+  };
   bundledProviders: { name: string; bundled: boolean }[];
   model: { ok: boolean; dir?: string; source?: string; name?: string; fingerprint?: string; error?: string };
 }
@@ -70,7 +73,13 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
     platform: `${process.platform}-${process.arch}`,
     cpu: { cores: availableParallelism(), model: cpus()[0]?.model?.trim() ?? 'unknown' },
     providers,
-    cuda: { librariesInstalled: cudaLibrariesInstalled(), librariesDir: ortBinaryDir() },
+    cuda: {
+      librariesInstalled: cudaProviderInstalled(),
+      librariesDir: ortBinaryDir(),
+      provider: readCudaMarker(),
+      libraries: findCudaLibraries(),
+      runs: providers.some((p) => p.device === 'cuda' && p.ok),
+    },
     bundledProviders: bundledProviders(),
     model,
   };

@@ -28,7 +28,7 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
   device: {
     type: 'string',
     default: DEFAULTS.device,
-    describe: `Execution provider: ${DEVICE_NAMES.join(' | ')}; auto tries CUDA, then falls back to CPU (and says so)`,
+    describe: `Execution provider: ${DEVICE_NAMES.join(' | ')}; auto uses CUDA where it is set up (\`setup cuda\`) and loads, else CPU`,
     requiresArg: true,
     coerce: parseDevice,
   },

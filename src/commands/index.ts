@@ -16,6 +16,7 @@ import * as merge from './merge';
 import * as explain from './explain';
 import * as mix from './mix';
 import * as evaluate from './evaluate';
+import * as setup from './setup';
 
 // Each module's builder/handler are typed against its own argv interface.
 export const COMMANDS = [
@@ -34,4 +35,5 @@ export const COMMANDS = [
   merge,
   concat,
   split,
+  setup,
 ] as unknown as CommandModule<GlobalArgs, GlobalArgs>[];

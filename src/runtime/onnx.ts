@@ -4,15 +4,15 @@
  *
  * Devices map to execution providers in one table. ONNX Runtime does not fall back between
  * providers by itself (a session asked for ['cuda', 'cpu'] throws when the CUDA libraries
- * are missing), so the 'auto' fallback lives here and is always reported.
+ * are missing), so the 'auto' fallback lives here, and is reported whenever CUDA was
+ * installed but did not load.
  */
 import * as ort from 'onnxruntime-node';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { deviceError, firstLine, modelError, usageError } from '../errors';
 import { debug, isDebug } from '../debug';
 import { defaultThreads, DEFAULTS } from '../defaults';
 import { probeModelBytes } from './probe-model';
+import { CUDA_PROVIDER_FILES, cudaProviderInstalled, missingCudaLibraries } from './cuda-libraries';
 
 /** Concrete providers a session can run on. */
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
@@ -126,35 +126,32 @@ export class GraphSession {
   }
 }
 
-/** Where onnxruntime-node keeps its native libraries (and, when installed, the CUDA ones). */
-export function ortBinaryDir(): string {
-  const pkg = require.resolve('onnxruntime-node/package.json');
-  return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
-}
+export { CUDA_PROVIDER_LIBRARY, ortBinaryDir } from './cuda-libraries';
 
-export const CUDA_PROVIDER_LIBRARY = 'libonnxruntime_providers_cuda.so';
-
+/** Whether onnxruntime-node's CUDA provider libraries are in its folder (not whether they load). */
 export function cudaLibrariesInstalled(): boolean {
-  return existsSync(join(ortBinaryDir(), CUDA_PROVIDER_LIBRARY));
+  return cudaProviderInstalled();
 }
 
-export const CUDA_HELP =
-  'get them with `node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12` ' +
-  '(needs CUDA 12 + cuDNN 9 and access to api.nuget.org; see README "GPUs"), or use --device cpu';
+export const CUDA_HELP = 'run `styled-vq setup cuda` (CUDA 13 + cuDNN 9; README "GPUs"), or use --device cpu';
 
 /**
- * Rephrase a provider failure as something a user can act on. `brief`: for the notice of
- * an 'auto' fallback, which should not read like an error.
+ * Rephrase a provider failure as something a user can act on: for CUDA, name what is
+ * missing (the provider libraries, or each CUDA library by soname). `brief`: for the notice
+ * of an 'auto' fallback, which should not read like an error.
  */
 function providerFailure(provider: Provider, err: unknown, brief = false): string {
   const msg = firstLine(err);
   if (provider === 'cuda') {
-    if (/Failed to load shared library|providers_shared|providers_cuda/i.test(msg) && !cudaLibrariesInstalled()) {
+    if (!cudaProviderInstalled()) {
       return brief
-        ? 'CUDA is not available (onnxruntime-node\'s CUDA provider libraries are not installed; see README "GPUs")'
-        : `CUDA is not available: onnxruntime-node's CUDA provider libraries (${CUDA_PROVIDER_LIBRARY}) are not installed; ${CUDA_HELP}`;
+        ? "CUDA is not available (onnxruntime-node's CUDA provider libraries are not installed; see README \"GPUs\")"
+        : `CUDA is not available: onnxruntime-node's CUDA provider libraries (${CUDA_PROVIDER_FILES.join(', ')}) are not installed; ${CUDA_HELP}`;
     }
-    return `CUDA is not available: ${msg} (the CUDA provider needs CUDA 12, cuDNN 9 and an NVIDIA driver; or use --device cpu)`;
+    const missing = missingCudaLibraries();
+    const cpu = brief ? '' : '; or use --device cpu';
+    if (missing) return `CUDA is not available: ${missing} not found (install them or point LD_LIBRARY_PATH at them; \`styled-vq doctor\` lists each)${cpu}`;
+    return `CUDA is not available: ${msg} (the CUDA provider needs CUDA 13, cuDNN 9 and an NVIDIA driver)${cpu}`;
   }
   if (provider === 'webgpu') {
     if (/adapter/i.test(msg)) {
@@ -217,7 +214,10 @@ export async function openSession(
 
   if (device === 'auto') {
     const reasons: string[] = [];
-    const candidates = DEVICES.auto as readonly Provider[];
+    // Where the CUDA provider libraries were never installed, 'auto' means CPU, quietly:
+    // a notice on every command of a CPU-only machine reads like an error. Where they are
+    // installed but do not load, the fallback is announced with the reason.
+    const candidates = (DEVICES.auto as readonly Provider[]).filter((p) => p !== 'cuda' || cudaProviderInstalled());
     for (let i = 0; i < candidates.length; i++) {
       const provider = candidates[i];
       const last = i === candidates.length - 1;
