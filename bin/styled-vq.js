@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 // Thin launcher: the CLI is TypeScript compiled to dist/ by `npm ci` / `npm install`
-// (the "prepare" script) or `npm run build`.
+// `npm run build` (and `npm pack`, before packing).
 let cli;
 try {
   cli = require('../dist/bin/cli.js');
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND' && /dist[\\/]bin[\\/]cli\.js/.test(err.message)) {
-    process.stderr.write('styled-vq: not built yet; run `npm run build` (or `npm ci`) in the styled-vq directory\n');
+    process.stderr.write('styled-vq: not built yet; run `npm run build` in the styled-vq directory\n');
     process.exit(1);
   }
   throw err;

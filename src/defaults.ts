@@ -14,8 +14,24 @@ export const DEFAULTS = {
   prefixLengths: [1, 2, 4, 8, 16] as readonly number[],
   /** Prefix lengths `evaluate` measures by default: those of the model card (training/styled_vq/evaluation.py PREFIX_KS). */
   evaluatePrefixLengths: [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 36] as readonly number[],
-  /** Images per ONNX Runtime `run()` call in encode/decode/quantize/dequantize/evaluate. */
+  /**
+   * Images per ONNX Runtime `run()` call in encode/decode/quantize/dequantize/evaluate on
+   * CPU; on a GPU see `batchSizes`.
+   */
   batchSize: 8,
+  /**
+   * Default images per `run()` by the provider that runs the model: for interactive
+   * commands and for `batch`. A CPU is busy at 8 (larger batches only add latency:
+   * bench/results.json); a GPU needs hundreds of 64 px images per call before launch
+   * overhead stops dominating, so CUDA takes 64 / 256 (bench/gpu/ measures 1, 32 and 256)
+   * and WebGPU, which copies every output back to the host, 32 / 128. An explicit
+   * batchSize always wins.
+   */
+  batchSizes: {
+    cpu: { interactive: 8, batch: 32 },
+    cuda: { interactive: 64, batch: 256 },
+    webgpu: { interactive: 32, batch: 128 },
+  },
   /**
    * Largest input image (width x height) that is decoded; larger ones are refused from
    * the header, before decoding (decompression bombs). sharp's own default: 16383 x 16383.
@@ -38,7 +54,7 @@ export const DEFAULTS = {
 
   /** `batch` (runBatch). */
   batch: {
-    /** Images per ONNX Runtime run: larger than encode's 8, since a batch job is about throughput. */
+    /** Images per ONNX Runtime run on CPU: larger than encode's 8, since a batch job is about throughput (GPUs: `batchSizes`). */
     batchSize: 32,
     /** Images preprocessed at once (worker threads): one per core. */
     concurrency: (): number => availableParallelism(),
@@ -78,4 +94,12 @@ export const EXTERNAL_DEFAULTS = {
 /** ONNX Runtime intra-op threads when none are asked for: all cores. */
 export function defaultThreads(): number {
   return DEFAULTS.threads();
+}
+
+/** The default batch size for the provider a model runs on (`batchSizes`); CPU when unknown. */
+export function defaultBatchSize(
+  provider: keyof typeof DEFAULTS.batchSizes | undefined,
+  use: 'interactive' | 'batch' = 'interactive',
+): number {
+  return DEFAULTS.batchSizes[provider ?? 'cpu'][use];
 }

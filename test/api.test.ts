@@ -9,6 +9,7 @@ import { decodeLatents, decodeRecords, decodeTokens } from '../src/api/decode';
 import { encodeImage, encodeImages } from '../src/api/encode';
 import { dequantizeTokens, quantizeLatents } from '../src/api/quantize';
 import { reconstruct } from '../src/api/reconstruct';
+import { DEFAULTS, defaultBatchSize } from '../src/defaults';
 import { StyledVqError } from '../src/errors';
 import { Model } from '../src/model/model';
 import { isErrorRecord, type TokenRecord } from '../src/tokens/record';
@@ -86,6 +87,19 @@ describe('encode', () => {
     const seen: number[] = [];
     await encodeImages(model, INPUTS, { batchSize: 2, onProgress: (done) => seen.push(done) });
     expect(seen).toEqual([2, 4, 5]);
+  });
+
+  test('without batchSize, the batch size suits the device the model runs on (CPU: 8; CUDA 64; WebGPU 32)', async () => {
+    const seen: number[] = [];
+    await encodeImages(model, [...INPUTS, ...INPUTS], { onProgress: (done) => seen.push(done) });
+    expect(model.execution!.provider).toBe('cpu');
+    expect(seen).toEqual([DEFAULTS.batchSizes.cpu.interactive, 10]);
+    expect([
+      defaultBatchSize('cuda'),
+      defaultBatchSize('cuda', 'batch'),
+      defaultBatchSize('webgpu'),
+      defaultBatchSize(undefined, 'batch'),
+    ]).toEqual([64, 256, 32, 32]);
   });
 
   test('bad options are usage errors', async () => {

@@ -71,7 +71,9 @@ describe('providers', () => {
     expect(err.kind).toBe('device');
     expect(err.message).toMatch(/^CUDA is not available/);
     if (!cudaLibrariesInstalled()) {
-      expect(err.message).toMatch(/libonnxruntime_providers_cuda\.so, libonnxruntime_providers_shared\.so\) are not installed/);
+      expect(err.message).toMatch(
+        /libonnxruntime_providers_cuda\.so, libonnxruntime_providers_shared\.so\) are not installed/,
+      );
       expect(err.message).toMatch(/styled-vq setup cuda/);
     }
     expect(err.message).not.toMatch(/\n/);

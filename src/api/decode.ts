@@ -2,7 +2,7 @@
  * Tokens or latents -> RGB images: dequantize (token ids -> codebook rows), then the
  * decoder, one `run()` per batch; output pixels are clamped to [-1, 1] and scaled to 0..255.
  */
-import { DEFAULTS } from '../defaults';
+import { batchSizeFor } from './batch-size';
 import { usageError } from '../errors';
 import { fromModelOutput, type RgbImage } from '../image';
 import type { FloatBatch, Model, TokenBatch } from '../model/model';
@@ -10,13 +10,12 @@ import type { ExecutionInfo } from '../runtime/onnx';
 import { checkRecordForModel, isErrorRecord, type TokenRecord } from '../tokens/record';
 import type { LocatedRecord } from '../tokens/token-file';
 import { mapChunks } from '../util/batches';
-import { positiveInteger } from '../util/checks';
 import { decodePrefix, decodePrefixLatents } from './prefix';
 
 export type { RgbImage };
 
 export interface BatchOptions {
-  /** Images per run (default 8). */
+  /** Images per run (default by device: 8 on CPU, 64 on CUDA, 32 on WebGPU). */
   batchSize?: number;
 }
 
@@ -49,7 +48,7 @@ export async function decodeLatents(
   latents: FloatBatch,
   options: BatchOptions = {},
 ): Promise<RgbImage[]> {
-  const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  const size = await batchSizeFor(model, ['decoder'], options.batchSize);
   const images = await mapChunks(
     latents,
     size,
@@ -61,7 +60,7 @@ export async function decodeLatents(
 
 /** token ids -> latents (codebook rows) -> decoded images. */
 export async function decodeTokens(model: Model, tokens: TokensInput, options: BatchOptions = {}): Promise<RgbImage[]> {
-  const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  const size = await batchSizeFor(model, ['dequantize', 'decoder'], options.batchSize);
   const batch = toTokenBatch(tokens, model.numTokens);
   const latents = await mapChunks(
     batch,

@@ -8,7 +8,13 @@ import { availableParallelism, cpus } from 'node:os';
 import { Model } from '../model/model';
 import { resolveModelDir } from '../model/resolve';
 import { bundledProviders, ortVersion, probeProvider, type ProbeResult, type Provider } from '../runtime/onnx';
-import { cudaProviderInstalled, findCudaLibraries, type LibraryLookup, ortBinaryDir, readCudaMarker } from '../runtime/cuda-libraries';
+import {
+  cudaProviderInstalled,
+  findCudaLibraries,
+  type LibraryLookup,
+  ortBinaryDir,
+  readCudaMarker,
+} from '../runtime/cuda-libraries';
 import { packageVersion } from '../util/package-root';
 
 export interface DoctorReport {

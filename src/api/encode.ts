@@ -2,6 +2,7 @@
  * Images -> token records. Preprocessing (src/image) feeds batches to the encoder and the
  * codebook: one `run()` per graph per batch. While a batch runs, the next one is decoded.
  */
+import { batchSizeFor } from './batch-size';
 import { inputError, StyledVqError, firstLine } from '../errors';
 import { DEFAULTS } from '../defaults';
 import { type AlphaMode, preprocessImage, toModelInput } from '../image';
@@ -9,7 +10,6 @@ import type { FloatBatch, Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
 import { type AnyRecord, makeErrorRecord, makeRecord, type TokenRecord } from '../tokens/record';
 import { float32Text } from '../tokens/token-file';
-import { positiveInteger } from '../util/checks';
 import { ranges } from '../util/batches';
 
 /** A path, raw bytes, or bytes with a name to record as `source`. */
@@ -23,7 +23,7 @@ export interface ImageOptions {
 }
 
 export interface EncodeOptions extends ImageOptions {
-  /** Images per run (default 8). Results do not depend on it. */
+  /** Images per run (default by device: 8 on CPU, 64 on CUDA, 32 on WebGPU). Results do not depend on it. */
   batchSize?: number;
   /** Also return the continuous latents [num_tokens][latent_dim] in each record. */
   latents?: boolean;
@@ -163,7 +163,11 @@ export async function encodeImages(
   inputs: readonly ImageInput[],
   options: EncodeOptions = {},
 ): Promise<EncodeResult> {
-  const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  // Nothing to encode opens no session (the device decides the default batch size).
+  const batchSize =
+    options.batchSize !== undefined || inputs.length
+      ? await batchSizeFor(model, ['encoder', 'codebook'], options.batchSize)
+      : 1;
   const records: AnyRecord[] = new Array(inputs.length);
   const chunks = ranges(inputs.length, batchSize);
   const prepare = (k: number) =>

@@ -4,10 +4,10 @@
  * positions k..T-1 are replaced by the package's `prefix_fill` (what training used for
  * dropped tokens) before the decoder runs; k = T is a plain decode, k = 0 the fill alone.
  */
-import { DEFAULTS } from '../defaults';
+import { batchSizeFor } from './batch-size';
 import { modelError } from '../errors';
 import type { FloatBatch, Model } from '../model/model';
-import { isInteger, invalidParameter, positiveInteger } from '../util/checks';
+import { isInteger, invalidParameter } from '../util/checks';
 import { mapChunks } from '../util/batches';
 import { type BatchOptions, decodeLatents, type RgbImage, type TokensInput, toTokenBatch } from './decode';
 
@@ -73,7 +73,7 @@ export async function decodePrefix(
   options: BatchOptions = {},
 ): Promise<RgbImage[]> {
   prefixFillOf(model); // refuse a package without a fill before any work
-  const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  const size = await batchSizeFor(model, ['dequantize', 'decoder'], options.batchSize);
   const latents = await mapChunks(
     toTokenBatch(tokens, model.numTokens),
     size,

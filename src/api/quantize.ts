@@ -2,13 +2,12 @@
  * The quantization step on its own, for users who work with continuous latents:
  * latents [N,T,D] -> token ids [N,T] (nearest codebook row) and back (row lookup).
  */
-import { DEFAULTS } from '../defaults';
+import { batchSizeFor } from './batch-size';
 import type { FloatBatch, Model, TokenBatch } from '../model/model';
 import type { ArraysFrom } from '../tokens/arrays';
 import { makeRecord, type TokenRecord } from '../tokens/record';
 import { latentRows } from './encode';
 import { mapChunks } from '../util/batches';
-import { positiveInteger } from '../util/checks';
 import type { BatchOptions } from './decode';
 
 export async function quantizeLatents(
@@ -16,7 +15,7 @@ export async function quantizeLatents(
   latents: FloatBatch,
   options: BatchOptions = {},
 ): Promise<TokenBatch> {
-  const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  const size = await batchSizeFor(model, ['codebook'], options.batchSize);
   return mapChunks(
     latents,
     size,
@@ -30,7 +29,7 @@ export async function dequantizeTokens(
   tokens: TokenBatch,
   options: BatchOptions = {},
 ): Promise<FloatBatch> {
-  const size = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batchSize);
+  const size = await batchSizeFor(model, ['dequantize'], options.batchSize);
   return mapChunks(
     tokens,
     size,

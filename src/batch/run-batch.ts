@@ -21,7 +21,7 @@ import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { inArray, positiveInteger } from '../util/checks';
 import { AppendLog } from '../io/append-log';
 import { untilAborted } from './abortable';
-import { DEFAULTS } from '../defaults';
+import { DEFAULTS, defaultBatchSize } from '../defaults';
 import { InputList, type ListedInput } from './input-list';
 import { finishNpyOutput } from './npy-output';
 import { readSourcesSidecar } from '../tokens/sources-sidecar';
@@ -178,7 +178,8 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   if (!options || typeof options.output !== 'string' || !options.output)
     throw usageError(msg`Expected an output path (${opt('output', 'out.jsonl')} or out.npy)`);
   const format = formatFor(options.output, options.format && inArray('format', options.format, BATCH_FORMATS));
-  const batchSize = positiveInteger('batchSize', options.batchSize ?? DEFAULTS.batch.batchSize);
+  // Without an explicit batchSize the device decides, once the sessions are open (runLocked).
+  const batchSize = options.batchSize === undefined ? 0 : positiveInteger('batchSize', options.batchSize);
   const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULTS.batch.concurrency());
   const overwrite = !!(options.overwrite ?? options.force);
   if (options.resume && overwrite)
@@ -278,7 +279,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
   const base: SummaryBase = {
     output: s.output,
     format: s.paths.format,
-    batchSize: s.batchSize,
+    batchSize: s.batchSize || DEFAULTS.batch.batchSize,
     model: { name: model.name, fingerprint: model.fingerprint },
     execution: undefined,
     shard: s.shard,
@@ -306,6 +307,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
   // Files of an earlier output that `overwrite` replaces: removed once the new run has started.
   const replaced = await claimOutputs(s.paths, { resume, overwrite: s.overwrite });
   base.execution = await model.prepare(['encoder', 'codebook']); // sessions only once there is work (a rerun on a finished output needs none)
+  if (!s.batchSize) base.batchSize = s.batchSize = defaultBatchSize(base.execution.provider, 'batch');
 
   const tally = new SourceTally();
   const listing = new Peekable<ListedInput>(tallied(s.list(), tally));

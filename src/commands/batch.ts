@@ -58,7 +58,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<BatchArgs> {
         type: 'string',
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
-        defaultDescription: String(DEFAULTS.batch.batchSize),
+        defaultDescription: `${DEFAULTS.batchSizes.cpu.batch} on CPU, ${DEFAULTS.batchSizes.cuda.batch} on CUDA, ${DEFAULTS.batchSizes.webgpu.batch} on WebGPU`,
         coerce: (v: unknown) => integerArg('batchSize', v),
       },
       concurrency: {

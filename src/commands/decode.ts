@@ -1,5 +1,6 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { basename, extname } from 'node:path';
+import { batchSizeFor } from '../api/batch-size';
 import { decodeRecords, decodeTokens, type RgbImage } from '../api/decode';
 import { decodePrefix, prefixFillOf } from '../api/prefix';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
@@ -86,7 +87,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
         type: 'string',
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
-        defaultDescription: String(DEFAULTS.batchSize),
+        defaultDescription: `${DEFAULTS.batchSizes.cpu.interactive} on CPU, ${DEFAULTS.batchSizes.cuda.interactive} on CUDA, ${DEFAULTS.batchSizes.webgpu.interactive} on WebGPU`,
         coerce: (v: unknown) => integerArg('batchSize', v),
       },
       prefix: {
@@ -224,7 +225,12 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
     const outputs: { source: string; output: string }[] = [];
     const bar = progressBar(argv, input.count, 'decode');
     try {
-      for await (const batch of input.batches(argv['batch-size'] ?? DEFAULTS.batchSize)) {
+      const size = await batchSizeFor(
+        model,
+        argv.latents ? ['decoder'] : ['dequantize', 'decoder'],
+        argv['batch-size'],
+      );
+      for await (const batch of input.batches(size)) {
         for (const { source, image } of batch) {
           let { rgb, width, height } = image;
           if (argv.size) {

@@ -1,5 +1,5 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
-import { doctor, DoctorReport } from '../api/doctor';
+import { doctor, type DoctorReport } from '../api/doctor';
 import { CUDA_HELP } from '../runtime/onnx';
 import { type GlobalArgs, printJson, result } from '../cli/globals';
 import { modelError } from '../errors';
@@ -41,10 +41,15 @@ function report(argv: DoctorArgs, r: Awaited<ReturnType<typeof doctor>>): void {
 /** The CUDA state: provider libraries (version), each CUDA library by name, whether it runs. */
 function cudaLines(c: DoctorReport['cuda']): string[] {
   if (!c.librariesInstalled) return [`cuda          provider libraries not installed; ${CUDA_HELP}`];
-  const from = c.provider ? `ONNX Runtime ${c.provider.onnxruntime} for CUDA ${c.provider.cuda} (${c.provider.package}@${c.provider.packageVersion})` : 'not installed by `setup cuda` (version unknown)';
+  const from = c.provider
+    ? `ONNX Runtime ${c.provider.onnxruntime} for CUDA ${c.provider.cuda} (${c.provider.package}@${c.provider.packageVersion})`
+    : 'not installed by `setup cuda` (version unknown)';
   return [
     `cuda          provider libraries: ${from} in ${c.librariesDir}`,
-    ...c.libraries.map((l) => `  ${l.path ? 'ok  ' : 'no  '}${l.soname.padEnd(20)}${l.what}${l.path ? `: ${l.path}` : ': not found (LD_LIBRARY_PATH, ldconfig)'}`),
+    ...c.libraries.map(
+      (l) =>
+        `  ${l.path ? 'ok  ' : 'no  '}${l.soname.padEnd(20)}${l.what}${l.path ? `: ${l.path}` : ': not found (LD_LIBRARY_PATH, ldconfig)'}`,
+    ),
     `  ${c.runs ? 'ok  ' : 'no  '}session             ${c.runs ? 'a graph really runs on CUDA' : 'does not run on CUDA (see the cuda line under providers)'}`,
   ];
 }

@@ -59,7 +59,7 @@ export function builder(y: Argv<GlobalArgs>): Argv<EncodeArgs> {
         type: 'string',
         requiresArg: true,
         describe: 'Images per ONNX Runtime run',
-        defaultDescription: String(DEFAULTS.batchSize),
+        defaultDescription: `${DEFAULTS.batchSizes.cpu.interactive} on CPU, ${DEFAULTS.batchSizes.cuda.interactive} on CUDA, ${DEFAULTS.batchSizes.webgpu.interactive} on WebGPU`,
         coerce: (v: unknown) => integerArg('batchSize', v),
       },
       ...IMAGE_READ_OPTIONS,

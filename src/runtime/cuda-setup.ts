@@ -19,8 +19,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { deviceError, usageError } from '../errors';
-import { ioError } from '../util/io-errors';
-import { CudaMarker, CUDA_MARKER_FILE, CUDA_PROVIDER_FILES, ortBinaryDir } from './cuda-libraries';
+import { ioError } from '../io/io-errors';
+import { type CudaMarker, CUDA_MARKER_FILE, CUDA_PROVIDER_FILES, ortBinaryDir } from './cuda-libraries';
 
 /** The provider package on the npm registry, and what it holds. */
 export const CUDA_PROVIDER_PACKAGE = {
@@ -67,7 +67,9 @@ export function defaultCudaCacheDir(env: NodeJS.ProcessEnv = process.env): strin
 
 export async function setupCuda(options: SetupCudaOptions = {}): Promise<SetupCudaResult> {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw deviceError(`setup cuda supports Linux x64 only (this is ${process.platform}-${process.arch}); see README "GPUs" for the official install script`);
+    throw deviceError(
+      `setup cuda supports Linux x64 only (this is ${process.platform}-${process.arch}); see README "GPUs" for the official install script`,
+    );
   }
   const log = options.log ?? (() => undefined);
   const cacheDir = resolve(options.cacheDir ?? defaultCudaCacheDir());
@@ -78,16 +80,26 @@ export async function setupCuda(options: SetupCudaOptions = {}): Promise<SetupCu
   const tarball = options.from ? localTarball(options.from) : await fetchTarball(cacheDir, log);
   const unpacked = await unpack(tarball, cacheDir, wanted, log);
 
-  if (!existsSync(targetDir)) throw deviceError(`onnxruntime-node's library folder ${targetDir} does not exist (is onnxruntime-node installed?)`);
-  const marker: CudaMarker = { package: unpacked.package, packageVersion: unpacked.packageVersion, onnxruntime: unpacked.onnxruntime, cuda: CUDA_PROVIDER_PACKAGE.cuda };
+  if (!existsSync(targetDir))
+    throw deviceError(`onnxruntime-node's library folder ${targetDir} does not exist (is onnxruntime-node installed?)`);
+  const marker: CudaMarker = {
+    package: unpacked.package,
+    packageVersion: unpacked.packageVersion,
+    onnxruntime: unpacked.onnxruntime,
+    cuda: CUDA_PROVIDER_PACKAGE.cuda,
+  };
   const ours = (await readMarker(targetDir)) !== null;
   const files: SetupCudaResult['files'] = [];
   for (const name of CUDA_PROVIDER_FILES) {
     const source = join(unpacked.dir, name);
     const dest = join(targetDir, name);
-    files.push({ name, path: dest, action: await place(source, dest, { copy: !!options.copy, replace: ours || !!options.overwrite }) });
+    files.push({
+      name,
+      path: dest,
+      action: await place(source, dest, { copy: !!options.copy, replace: ours || !!options.overwrite }),
+    });
   }
-  await writeFileAtomic(join(targetDir, CUDA_MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+  await writeFileAtomic(join(targetDir, CUDA_MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`);
   return { ...marker, packageVersion: unpacked.packageVersion, targetDir, cacheDir, files };
 }
 
@@ -113,13 +125,27 @@ async function fetchTarball(cacheDir: string, log: (line: string) => void): Prom
   await mkdirp(partial);
   try {
     await new Promise<void>((done, fail) => {
-      execFile(npm, ['pack', `${name}@${version}`, '--pack-destination', partial, '--loglevel=error'], { cwd: partial, maxBuffer: 1 << 20 }, (err, _out, stderr) => {
-        if (!err) return done();
-        const code = /npm (?:ERR!|error) code (\S+)/.exec(stderr)?.[1];
-        const offline = code && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENOTCACHED|ECONNRESET/.test(code);
-        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'npm is not on PATH' : offline ? `the npm registry cannot be reached (${code})` : firstErrorLine(stderr) || err.message;
-        fail(deviceError(`Cannot download ${name}@${version}: ${why}; on an offline machine pass --from <tarball> (made with \`npm pack ${name}@${version}\` elsewhere)`));
-      });
+      execFile(
+        npm,
+        ['pack', `${name}@${version}`, '--pack-destination', partial, '--loglevel=error'],
+        { cwd: partial, maxBuffer: 1 << 20 },
+        (err, _out, stderr) => {
+          if (!err) return done();
+          const code = /npm (?:ERR!|error) code (\S+)/.exec(stderr)?.[1];
+          const offline = code && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENOTCACHED|ECONNRESET/.test(code);
+          const why =
+            (err as NodeJS.ErrnoException).code === 'ENOENT'
+              ? 'npm is not on PATH'
+              : offline
+                ? `the npm registry cannot be reached (${code})`
+                : firstErrorLine(stderr) || err.message;
+          fail(
+            deviceError(
+              `Cannot download ${name}@${version}: ${why}; on an offline machine pass --from <tarball> (made with \`npm pack ${name}@${version}\` elsewhere)`,
+            ),
+          );
+        },
+      );
     });
     await fs.rename(join(partial, basename(file)), file);
   } finally {
@@ -149,7 +175,12 @@ interface Unpacked {
  * into `<cache>/<name>-<version>/`, once the release is the one wanted. A folder already
  * complete is reused (idempotent).
  */
-async function unpack(tarball: string, cacheDir: string, wantedOrt: string, log: (line: string) => void): Promise<Unpacked> {
+async function unpack(
+  tarball: string,
+  cacheDir: string,
+  wantedOrt: string,
+  log: (line: string) => void,
+): Promise<Unpacked> {
   const staging = join(cacheDir, `.unpack-${process.pid}`);
   await fs.rm(staging, { recursive: true, force: true });
   await mkdirp(staging);
@@ -174,16 +205,25 @@ async function unpack(tarball: string, cacheDir: string, wantedOrt: string, log:
     try {
       await pipeline(createReadStream(tarball), createGunzip(), extract);
     } catch (err) {
-      throw deviceError(`Cannot unpack ${tarball}: ${(err as Error).message} (not the provider package tarball, or damaged; delete it and run setup cuda again)`);
+      throw deviceError(
+        `Cannot unpack ${tarball}: ${(err as Error).message} (not the provider package tarball, or damaged; delete it and run setup cuda again)`,
+      );
     }
     const missing = [...wanted.values()].filter((f) => !found.has(f));
-    if (missing.length) throw deviceError(`${tarball} is not the CUDA provider package: it lacks ${missing.join(', ')}`);
+    if (missing.length)
+      throw deviceError(`${tarball} is not the CUDA provider package: it lacks ${missing.join(', ')}`);
 
-    const pkg = JSON.parse(await fs.readFile(join(staging, 'package.json'), 'utf8')) as { name?: string; version?: string };
+    const pkg = JSON.parse(await fs.readFile(join(staging, 'package.json'), 'utf8')) as {
+      name?: string;
+      version?: string;
+    };
     const readme = await fs.readFile(join(staging, 'README.md'), 'utf8');
     // "- ONNX Runtime: [1.29.0](https://github.com/microsoft/onnxruntime/releases/tag/v1.29.0)"
     const ort = /ONNX Runtime:\s*\[?v?(\d+\.\d+\.\d+)/.exec(readme)?.[1];
-    if (!pkg.name || !pkg.version || !ort) throw deviceError(`${tarball}: cannot tell which ONNX Runtime release its libraries are (no "ONNX Runtime: x.y.z" in its README)`);
+    if (!pkg.name || !pkg.version || !ort)
+      throw deviceError(
+        `${tarball}: cannot tell which ONNX Runtime release its libraries are (no "ONNX Runtime: x.y.z" in its README)`,
+      );
 
     if (ort !== wantedOrt) {
       throw deviceError(
@@ -208,12 +248,18 @@ async function complete(dir: string): Promise<boolean> {
 }
 
 /** Symlink (or copy) `source` to `dest`, atomically; leaves alone a link that is already right. */
-async function place(source: string, dest: string, how: { copy: boolean; replace: boolean }): Promise<'linked' | 'copied' | 'present'> {
+async function place(
+  source: string,
+  dest: string,
+  how: { copy: boolean; replace: boolean },
+): Promise<'linked' | 'copied' | 'present'> {
   const existing = await fs.lstat(dest).catch(() => null);
   if (existing) {
     if (existing.isSymbolicLink() && (await fs.readlink(dest)) === source && !how.copy) return 'present';
     if (!how.replace) {
-      throw deviceError(`${dest} already exists and was not put there by setup cuda (the CUDA 12 install script?); pass --overwrite to replace it`);
+      throw deviceError(
+        `${dest} already exists and was not put there by setup cuda (the CUDA 12 install script?); pass --overwrite to replace it`,
+      );
     }
   }
   const tmp = `${dest}.styled-vq-${process.pid}`;

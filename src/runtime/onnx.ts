@@ -145,12 +145,13 @@ function providerFailure(provider: Provider, err: unknown, brief = false): strin
   if (provider === 'cuda') {
     if (!cudaProviderInstalled()) {
       return brief
-        ? "CUDA is not available (onnxruntime-node's CUDA provider libraries are not installed; see README \"GPUs\")"
+        ? 'CUDA is not available (onnxruntime-node\'s CUDA provider libraries are not installed; see README "GPUs")'
         : `CUDA is not available: onnxruntime-node's CUDA provider libraries (${CUDA_PROVIDER_FILES.join(', ')}) are not installed; ${CUDA_HELP}`;
     }
     const missing = missingCudaLibraries();
     const cpu = brief ? '' : '; or use --device cpu';
-    if (missing) return `CUDA is not available: ${missing} not found (install them or point LD_LIBRARY_PATH at them; \`styled-vq doctor\` lists each)${cpu}`;
+    if (missing)
+      return `CUDA is not available: ${missing} not found (install them or point LD_LIBRARY_PATH at them; \`styled-vq doctor\` lists each)${cpu}`;
     return `CUDA is not available: ${msg} (the CUDA provider needs CUDA 13, cuDNN 9 and an NVIDIA driver)${cpu}`;
   }
   if (provider === 'webgpu') {
