@@ -2,6 +2,7 @@
 module.exports = {
   preset: 'ts-jest',
   testEnvironment: '<rootDir>/test/ort-environment.js',
+  setupFiles: ['<rootDir>/test/share-ort.js'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // The Slurm job-array test needs a running Slurm: jest.slurm.config.js, run by .ci/run.

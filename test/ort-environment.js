@@ -20,10 +20,19 @@ const SHARED = [
   'Buffer',
 ];
 
+// onnxruntime-node is loaded once for the whole run, here in the outer realm, and every
+// test file gets that same module (test/share-ort.js). Loading its JS once per test file
+// calls the native initOrtOnce again on the same binding, and onnxruntime-node 1.29.0 then
+// registers a duplicate cleanup hook, which aborts Node ("CleanupQueue::Add ... Assertion
+// failed"). One process loads it once, as every real program does.
+let ort;
+
 class OrtEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     for (const name of SHARED) this.global[name] = globalThis[name];
+    ort ??= require('onnxruntime-node');
+    this.global.__sharedOnnxruntimeNode = ort;
   }
 }
 
