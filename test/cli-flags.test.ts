@@ -32,7 +32,13 @@ const FLAGS_BY_COMMAND = parserFlags();
 const ALL_FLAGS = new Set([...FLAGS_BY_COMMAND.values()].flatMap((s) => [...s]));
 
 /** Flags of other programs that messages tell users to type. */
-const FOREIGN_FLAGS = new Set(['--array', '--onnxruntime-node-install', '--prefix-fill' /* training/export.py */]);
+const FOREIGN_FLAGS = new Set([
+  '--array',
+  '--onnxruntime-node-install',
+  '--prefix-fill' /* training/export.py */,
+  '--pack-destination' /* npm pack */,
+  '--loglevel' /* npm */,
+]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

@@ -96,7 +96,7 @@ describe('setup cuda against a local stand-in of the npm package', () => {
     writeFileSync(join(target, LIBS[0]), 'the CUDA 12 one');
     const err = await setupCuda({ from: tarball, cacheDir: join(tmp.dir, 'cache'), targetDir: target }).catch((e) => e);
     expect(err.message).toMatch(
-      /libonnxruntime_providers_cuda\.so already exists and was not put there by setup cuda .*--overwrite/,
+      /libonnxruntime_providers_cuda\.so already exists and was not put there by setup cuda .*overwrite: true/,
     );
     expect(readFileSync(join(target, LIBS[0]), 'utf8')).toBe('the CUDA 12 one');
     const r = await setupCuda({ from: tarball, cacheDir: join(tmp.dir, 'cache'), targetDir: target, overwrite: true });

@@ -14,6 +14,8 @@ export const FLAGS: Readonly<Record<string, string>> = {
   // Inputs and outputs
   output: '-o',
   overwrite: '--overwrite',
+  // setup cuda
+  from: '--from',
   force: '--force',
   format: '--format',
   key: '--key',

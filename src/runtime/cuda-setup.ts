@@ -18,7 +18,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
-import { deviceError, usageError } from '../errors';
+import { deviceError, msg, opt, usageError } from '../errors';
 import { ioError } from '../io/io-errors';
 import { type CudaMarker, CUDA_MARKER_FILE, CUDA_PROVIDER_FILES, ortBinaryDir } from './cuda-libraries';
 
@@ -141,7 +141,7 @@ async function fetchTarball(cacheDir: string, log: (line: string) => void): Prom
                 : firstErrorLine(stderr) || err.message;
           fail(
             deviceError(
-              `Cannot download ${name}@${version}: ${why}; on an offline machine pass --from <tarball> (made with \`npm pack ${name}@${version}\` elsewhere)`,
+              msg`Cannot download ${name}@${version}: ${why}; on an offline machine pass ${opt('from', '<tarball>')} (made with \`npm pack ${name}@${version}\` elsewhere)`,
             ),
           );
         },
@@ -258,7 +258,7 @@ async function place(
     if (existing.isSymbolicLink() && (await fs.readlink(dest)) === source && !how.copy) return 'present';
     if (!how.replace) {
       throw deviceError(
-        `${dest} already exists and was not put there by setup cuda (the CUDA 12 install script?); pass --overwrite to replace it`,
+        msg`${dest} already exists and was not put there by setup cuda (the CUDA 12 install script?); pass ${opt('overwrite', true)} to replace it`,
       );
     }
   }
