@@ -156,6 +156,16 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
     throw fail(`preprocessing.alpha "${String(pre.alpha)}" is not supported (expected "drop")`);
   if (pre.channels !== undefined && pre.channels !== 'RGB')
     throw fail(`preprocessing.channels "${String(pre.channels)}" is not supported (expected "RGB")`);
+  // Token records copy the preprocessing block: it may only claim what the library does.
+  if (
+    pre.range !== undefined &&
+    !(Array.isArray(pre.range) && pre.range.length === 2 && pre.range[0] === -1 && pre.range[1] === 1)
+  )
+    throw fail(`preprocessing.range ${JSON.stringify(pre.range)} is not supported (expected [-1, 1])`);
+  if (pre.exif_orientation !== undefined && pre.exif_orientation !== true)
+    throw fail(
+      `preprocessing.exif_orientation ${JSON.stringify(pre.exif_orientation)} is not supported (expected true)`,
+    );
 
   const cb = raw.codebook;
   if (!isObject(cb)) throw fail('codebook must be an object');
@@ -165,6 +175,8 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   if (!isPositiveInt(cb.dim)) throw fail('codebook.dim must be a positive integer');
   if (cb.dim !== config.latent_dim)
     throw fail(`codebook.dim (${cb.dim}) differs from config.latent_dim (${config.latent_dim})`);
+  if (cb.per_position !== undefined && typeof cb.per_position !== 'boolean')
+    throw fail('codebook.per_position must be true or false');
   if (cb.metric !== 'l2' && cb.metric !== 'cosine')
     throw fail(`codebook.metric must be "l2" or "cosine", got ${JSON.stringify(cb.metric)}`);
 

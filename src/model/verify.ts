@@ -1,12 +1,14 @@
 /**
- * Package integrity: every file's size and sha256 (streamed, so multi-GB graphs never sit
- * in memory), and the fingerprint recomputed from those hashes (docs/model-package.md).
+ * Package integrity: every file's place, size and sha256, each graph checked against the
+ * manifest, and the fingerprint recomputed from those hashes (docs/model-package.md).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { constants, createReadStream, promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { modelError } from '../errors';
+import { firstLine, modelError } from '../errors';
+import { checkGraph } from './graph-check';
 import { type FileEntry, GRAPH_ROLES, type GraphRole, type Manifest } from './manifest';
+import { type GraphInfo, readGraphInfo } from './onnx-graph';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -39,28 +41,45 @@ export function computeFingerprint(
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
 }
 
-export async function verifyFile(dir: string, entry: FileEntry, role: string): Promise<void> {
+/**
+ * Open a listed file after checking that it resolves inside the package folder (a symlink
+ * may point anywhere; the name check in manifest.ts only covers the name, issue 15.3) and
+ * has the listed size. The checks are made on the open descriptor, so the file that was
+ * checked is the one that is read.
+ */
+async function openListed(dir: string, entry: FileEntry, role: string): Promise<fs.FileHandle> {
   const path = join(dir, entry.path);
-  const stat = await fs.stat(path).catch(() => null);
-  if (!stat) throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
-  // A symlink may point anywhere; the path check in manifest.ts only covers the name. What
-  // is hashed and run must resolve inside the package folder (issue 15.3).
-  const [realDir, realFile] = await Promise.all([fs.realpath(dir), fs.realpath(path)]);
-  const rel = relative(realDir, realFile);
-  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    throw modelError(
-      `Model package ${dir}: ${entry.path} resolves to ${realFile}, outside the package folder (symlinks must stay ` +
-        `inside it)`,
-    );
+  // Non-blocking: a FIFO under a listed name must be refused below, not wait for a writer.
+  const handle = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
+  if (!handle)
+    throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
+  try {
+    const [realDir, realFile, stat] = await Promise.all([fs.realpath(dir), fs.realpath(path), handle.stat()]);
+    const rel = relative(realDir, realFile);
+    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw modelError(
+        `Model package ${dir}: ${entry.path} resolves to ${realFile}, outside the package folder (symlinks must ` +
+          `stay inside it)`,
+      );
+    }
+    const named = await fs.stat(realFile);
+    if (named.ino !== stat.ino || named.dev !== stat.dev)
+      throw modelError(`Model package ${dir}: ${entry.path} was replaced while it was being opened`);
+    if (!stat.isFile()) throw modelError(`Model package ${dir}: ${entry.path} is not a file`);
+    if (stat.size !== entry.bytes) {
+      throw modelError(
+        `Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or ` +
+          `replaced file)`,
+      );
+    }
+    return handle;
+  } catch (err) {
+    await handle.close();
+    throw err;
   }
-  if (!stat.isFile()) throw modelError(`Model package ${dir}: ${entry.path} is not a file`);
-  if (stat.size !== entry.bytes) {
-    throw modelError(
-      `Model package ${dir}: ${entry.path} has ${stat.size} bytes, model.json says ${entry.bytes} (damaged or ` +
-        `replaced file)`,
-    );
-  }
-  const actual = await sha256File(path);
+}
+
+function checkHash(dir: string, entry: FileEntry, actual: string): void {
   if (actual !== entry.sha256) {
     throw modelError(
       `Model package ${dir}: ${entry.path} does not match its sha256 in model.json (damaged or replaced file)`,
@@ -68,15 +87,74 @@ export async function verifyFile(dir: string, entry: FileEntry, role: string): P
   }
 }
 
+/** Check a listed file's place, size and sha256, streaming it (multi-GB files never sit in memory). */
+export async function verifyFile(dir: string, entry: FileEntry, role: string): Promise<void> {
+  const handle = await openListed(dir, entry, role);
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }))
+      hash.update(chunk as Buffer);
+  } finally {
+    await handle.close();
+  }
+  checkHash(dir, entry, hash.digest('hex'));
+}
+
+/** What one read into memory may hold (Node's fs limit, and protobuf's for a graph). */
+const MAX_READ_BYTES = 2 ** 31 - 1;
+
+/**
+ * Read a listed file into memory once and check its place, size and sha256 on those very
+ * bytes: what is handed on (to the ONNX parser, to ONNX Runtime) is what was verified.
+ */
+export async function readVerifiedFile(dir: string, entry: FileEntry, role: string): Promise<Buffer> {
+  const handle = await openListed(dir, entry, role);
+  if (entry.bytes > MAX_READ_BYTES) {
+    await handle.close();
+    throw modelError(
+      `Model package ${dir}: ${entry.path} has ${entry.bytes} bytes, more than an ONNX graph can hold (2 GB; larger ` +
+        `weights go to external data)`,
+    );
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  if (bytes.length !== entry.bytes) {
+    throw modelError(
+      `Model package ${dir}: ${entry.path} has ${bytes.length} bytes, model.json says ${entry.bytes} (damaged or ` +
+        `replaced file)`,
+    );
+  }
+  checkHash(dir, entry, createHash('sha256').update(bytes).digest('hex'));
+  return bytes;
+}
+
+/** Decode a verified graph and check it against the manifest (graph-check.ts). */
+export function inspectGraph(dir: string, role: GraphRole, manifest: Manifest, bytes: Uint8Array): string[] {
+  let info: GraphInfo;
+  try {
+    info = readGraphInfo(bytes);
+  } catch (err) {
+    throw modelError(
+      `Model package ${dir}: ${manifest.files[role].path} is not a readable ONNX model (${firstLine(err)})`,
+      err,
+    );
+  }
+  return checkGraph(dir, role, manifest, info);
+}
+
 /**
  * Check sizes and hashes of every file, then the stored fingerprint. Cheap size checks run
  * for all files before any hashing, so a missing file is reported at once.
  */
 export async function verifyPackage(dir: string, manifest: Manifest): Promise<void> {
-  const entries: { entry: FileEntry; role: string }[] = [];
+  const entries: { entry: FileEntry; role: string; graph?: GraphRole }[] = [];
   for (const role of GRAPH_ROLES) {
     const f = manifest.files[role];
-    entries.push({ entry: f, role });
+    entries.push({ entry: f, role, graph: role });
     if (f.data) entries.push({ entry: f.data, role: `${role} external data` });
   }
   for (const { entry, role } of entries) {
@@ -84,7 +162,18 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
     if (!stat)
       throw modelError(`Model package ${dir} is missing ${entry.path} (the ${role} file listed in model.json)`);
   }
-  await Promise.all(entries.map(({ entry, role }) => verifyFile(dir, entry, role)));
+  // Graphs are read whole (under 2 GB by protobuf's limit) to be decoded and checked against
+  // the manifest: shapes, and every external-data file they name (issue 15.1, 15.4).
+  // Read in parallel; the first failure in the fingerprint's order is reported, so a
+  // package with several faults always gets the same message.
+  const results = await Promise.allSettled(
+    entries.map(async ({ entry, role, graph }) => {
+      if (!graph) return verifyFile(dir, entry, role);
+      inspectGraph(dir, graph, manifest, await readVerifiedFile(dir, entry, role));
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 
   const hashes = {} as Record<GraphRole, { sha256: string; data?: string | null }>;
   for (const role of GRAPH_ROLES)

@@ -62,6 +62,11 @@ export interface SessionOptions {
   threads?: number;
   /** Name used in error messages (e.g. "encoder.onnx"). */
   label?: string;
+  /**
+   * The graph's external-data files as bytes, under the location the graph names (a graph
+   * given as bytes has no folder to find them in; given these, ONNX Runtime opens no file).
+   */
+  externalData?: readonly { path: string; data: Uint8Array }[];
 }
 
 const TYPE_OF = (data: TensorArray): TensorType =>
@@ -189,8 +194,10 @@ async function createOn(
   provider: Provider,
   threads: number,
   label: string,
+  externalData?: SessionOptions['externalData'],
 ): Promise<GraphSession> {
   const options = ortSessionOptions(provider, threads);
+  if (externalData?.length) options.externalData = externalData;
   const session =
     typeof source === 'string'
       ? await ort.InferenceSession.create(source, options)
@@ -223,7 +230,7 @@ export async function openSession(
       const provider = candidates[i];
       const last = i === candidates.length - 1;
       try {
-        const session = await createOn(source, provider, threads, label);
+        const session = await createOn(source, provider, threads, label, options.externalData);
         const execution: ExecutionInfo = { device, provider };
         if (reasons.length) execution.fallback = reasons.join('; ');
         return { session, execution };
@@ -236,7 +243,10 @@ export async function openSession(
   }
   const provider = device as Provider;
   try {
-    return { session: await createOn(source, provider, threads, label), execution: { device, provider } };
+    return {
+      session: await createOn(source, provider, threads, label, options.externalData),
+      execution: { device, provider },
+    };
   } catch (err) {
     if (looksLikeProviderFailure(provider, err)) throw deviceError(providerFailure(provider, err), err);
     throw loadFailure(label, err);

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -7,6 +7,8 @@ export const ROOT = join(__dirname, '..', '..');
 export const FIXTURE_MODEL = join(ROOT, 'test', 'fixtures', 'model-tiny');
 export const EXAMPLES = join(ROOT, 'examples');
 export const FIXTURE_IMAGES = join(ROOT, 'test', 'fixtures', 'images');
+/** The parts of the tiny package whose dequantize.onnx keeps its weights as external data. */
+export const FIXTURE_EXTERNAL = join(ROOT, 'test', 'fixtures', 'model-external');
 
 export function tempDir(prefix = 'styled-vq-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -17,5 +19,17 @@ export function tempDir(prefix = 'styled-vq-test-'): { dir: string; cleanup: () 
 export function copyFixtureModel(into: string, name = 'model'): string {
   const dest = join(into, name);
   cpSync(FIXTURE_MODEL, dest, { recursive: true, filter: (src) => !src.endsWith('parity.json') });
+  return dest;
+}
+
+/**
+ * A package whose dequantize.onnx keeps its weights in dequantize.onnx.data (made by the
+ * exporter's code, test/fixtures/model-external/make.py): the tiny package with these files
+ * laid over it.
+ */
+export function copyExternalDataModel(into: string, name = 'model-external'): string {
+  const dest = copyFixtureModel(into, name);
+  for (const f of readdirSync(FIXTURE_EXTERNAL).filter((n) => !n.endsWith('.py')))
+    cpSync(join(FIXTURE_EXTERNAL, f), join(dest, f));
   return dest;
 }
