@@ -4,7 +4,7 @@ import { batchSizeFor } from '../api/batch-size';
 import { decodeRecords, decodeTokens, type RgbImage } from '../api/decode';
 import { decodePrefix, prefixFillOf } from '../api/prefix';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
-import { inputError, usageError } from '../errors';
+import { inputError, interruptedError, terminatedError, usageError } from '../errors';
 import { resizeRgb } from '../image';
 import { encodeImageBytes } from '../image/write';
 import type { Model } from '../model/model';
@@ -221,9 +221,22 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
 
     const names = outputNames(output, input.count);
     for (const name of names) await checkOutputPath(name, [argv.tokens], 'output', { overwrite: argv.overwrite });
-    const written = new OutputSet();
+    // Staged: nothing at an output path changes unless every image is decoded and written (issue 15.11).
+    const written = new OutputSet({ overwrite: argv.overwrite });
     const outputs: { source: string; output: string }[] = [];
     const bar = progressBar(argv, input.count, 'decode');
+    // Ctrl-C / SIGTERM: stop at the next image and remove this run's temporaries (a second signal quits at once).
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      stoppedBy ??= signal;
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const stopIfAsked = () => {
+      if (!stoppedBy) return;
+      const message = `${stoppedBy}: stopped; no image was written (outputs appear only when all are decoded)`;
+      throw stoppedBy === 'SIGTERM' ? terminatedError(message) : interruptedError(message);
+    };
     try {
       const size = await batchSizeFor(
         model,
@@ -232,25 +245,31 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
       );
       for await (const batch of input.batches(size)) {
         for (const { source, image } of batch) {
+          stopIfAsked();
           let { rgb, width, height } = image;
           if (argv.size) {
             rgb = await resizeRgb(rgb, width, height, argv.size[0], argv.size[1]);
             [width, height] = argv.size;
           }
           const name = names[outputs.length];
-          await writeOutput(name, await encodeImageBytes(rgb, width, height, format, {}, name));
-          if (name !== STDIO) written.add(name);
+          const data = await encodeImageBytes(rgb, width, height, format, {}, name);
+          if (name === STDIO) await writeOutput(name, data);
+          else await written.write(name, data);
           outputs.push({ source, output: name });
-          say(argv, `${name}  <-  ${source}`);
         }
         bar.update(outputs.length, input.count);
       }
+      stopIfAsked();
+      await written.commit();
     } catch (err) {
       await written.rollback();
       throw err;
     } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       bar.stop();
     }
+    for (const { source, output } of outputs) say(argv, `${output}  <-  ${source}`);
     announce(argv, model.execution);
     if (argv.json) printJson({ outputs, skipped: input.skipped, execution: model.execution });
   });
