@@ -37,6 +37,13 @@ export const DEFAULTS = {
    * the header, before decoding (decompression bombs). sharp's own default: 16383 x 16383.
    */
   maxPixels: 0x3fff * 0x3fff,
+  /**
+   * Longest token record (one JSON value, or one line of a JSONL file, a batch journal or a
+   * `split` input) any reader accepts: far above a real record (a record with latents is
+   * about 100 KB), far below what makes a reader slow or a string fail. A longer one is an
+   * error naming the file and line, raised as soon as the limit is passed.
+   */
+  maxRecordBytes: 64 * 1024 * 1024,
   /** Transparency: dropped like PIL's convert('RGB') (colour under transparent pixels kept). */
   alpha: 'drop' as const,
   /** Written images (image/write.ts): JPEG/WebP quality, and sideBySide's gap and background. */

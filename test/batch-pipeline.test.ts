@@ -184,6 +184,10 @@ describe('resume', () => {
       'a zero-filled hole followed by a complete line (power cut)',
       (r) => `${r.slice(0, 5).join('\n')}\n${'\0'.repeat(300)}\n${r[7]}\n`,
     ],
+    [
+      'a 70 MB run of zero bytes, over the record limit, then a complete line (issue 15.15: skipped, not held)',
+      (r) => `${r.slice(0, 5).join('\n')}\n${'\0'.repeat(70 * 1024 * 1024)}\n${r[7]}\n`,
+    ],
     ['a complete last line without its newline', (r) => r.slice(0, 12).join('\n')],
     ['an empty file', () => ''],
   ];

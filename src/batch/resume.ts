@@ -51,8 +51,10 @@ export async function recoverLog(
   let count = 0;
   let failed = 0;
   let trustedBytes = 0;
-  for await (const line of readLines(path)) {
-    if (!line.terminated) break;
+  // A line over the record limit can only be an interrupted write (a run of zero bytes left by a
+  // crash): skipped without being held, and cut like any torn tail.
+  for await (const line of readLines(path, { tooLong: 'yield' })) {
+    if (!line.terminated || line.tooLong) break;
     let raw: unknown;
     try {
       raw = JSON.parse(line.text);

@@ -22,7 +22,7 @@ import { ensureParentDir } from '../io/output-path';
 import { describeErrno, ioError } from '../io/io-errors';
 import { AtomicStreamWriter } from '../io/atomic-stream';
 import { syncDir } from '../io/atomic-write';
-import { readLines } from '../io/line-reader';
+import { readLines, recordTooLongError } from '../io/line-reader';
 import { readStdin, STDIO } from '../io/stdio';
 import { readSequences } from './combined-record';
 import { stemOf } from './external-codes';
@@ -83,7 +83,11 @@ async function findLayout(input: string, explicit?: string): Promise<string> {
 /** Lines of the input, streamed; `-` is stdin (read once, so both passes can use it). */
 async function* inputLines(input: string): AsyncGenerator<string> {
   if (input === STDIO) {
-    yield* (await readStdin()).toString('utf8').split('\n');
+    const max = DEFAULTS.maxRecordBytes;
+    for (const [i, line] of (await readStdin()).toString('utf8').split('\n').entries()) {
+      if (line.length * 3 > max && Buffer.byteLength(line) > max) throw recordTooLongError('stdin', i + 1, max);
+      yield line;
+    }
     return;
   }
   const stat = await fs.stat(input).catch(() => null);

@@ -6,8 +6,10 @@
  * size stream with flat memory.
  */
 import { createReadStream } from 'node:fs';
+import { DEFAULTS } from '../defaults';
 import { inputError } from '../errors';
 import { ioError } from '../io/io-errors';
+import { recordTooLongError } from '../io/line-reader';
 
 export interface JsonValueText {
   /** The value's JSON text. */
@@ -18,8 +20,8 @@ export interface JsonValueText {
   line: number;
 }
 
-/** Longest single value accepted: far above any record, far below what a string can hold. */
-export const MAX_VALUE_BYTES = 256 * 1024 * 1024;
+/** Longest single value accepted: the record limit shared by every reader of token records. */
+export const MAX_VALUE_BYTES = DEFAULTS.maxRecordBytes;
 
 const LF = 0x0a;
 const QUOTE = 0x22;
@@ -63,6 +65,7 @@ export class JsonSplitter {
           const nl = chunk.indexOf(LF, i);
           let end = nl - 1;
           while (end > i && (chunk[end] === 0x0d || chunk[end] === 0x20 || chunk[end] === 0x09)) end--;
+          if (nl > 0 && end + 1 - i > this.maxBytes) throw recordTooLongError(this.name, this.line, this.maxBytes);
           if (nl > 0 && chunk[end] === CLOSE_BRACE) {
             const text = chunk.toString('utf8', i, end + 1);
             let value: unknown;
@@ -102,6 +105,8 @@ export class JsonSplitter {
         this.depth--;
         if (this.depth === 0) {
           const tail = chunk.subarray(from, i + 1);
+          if (this.partBytes + tail.length > this.maxBytes)
+            throw recordTooLongError(this.name, this.startLine, this.maxBytes);
           const text = this.parts.length
             ? Buffer.concat([...this.parts, tail], this.partBytes + tail.length).toString('utf8')
             : tail.toString('utf8');
@@ -116,12 +121,7 @@ export class JsonSplitter {
       const rest = Buffer.from(chunk.subarray(from));
       this.parts.push(rest);
       this.partBytes += rest.length;
-      if (this.partBytes > this.maxBytes) {
-        throw inputError(
-          `${this.name} line ${this.startLine}: a record longer than ${this.maxBytes} bytes (not a styled-vq ` +
-            `record; is the file corrupt?)`,
-        );
-      }
+      if (this.partBytes > this.maxBytes) throw recordTooLongError(this.name, this.startLine, this.maxBytes);
     }
     return out;
   }
