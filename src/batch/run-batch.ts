@@ -56,7 +56,7 @@ import {
   writeDoneMarker,
 } from './done-marker';
 import { engineIds, shardOf, shardOutputPath, type ShardSpec, validateShard } from './shard';
-import { verifyJsonl, verifyNpy } from './verify-output';
+import { npyArraysProblem, verifyJsonl, verifyNpy } from './verify-output';
 
 export interface RunBatchOptions extends ImageOptions {
   /** Folders, quoted globs, list files (.txt) or image files, listed in this order. */
@@ -313,7 +313,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
   const listing = new Peekable<ListedInput>(tallied(s.list(), tally));
   try {
     if (resume && s.paths.format === 'npy' && (await npyComplete(s.paths))) {
-      const summary = await alreadyComplete(s, s.paths, listing, base);
+      const summary = await alreadyComplete(model, s, s.paths, listing, base);
       return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
     }
 
@@ -556,6 +556,7 @@ async function pump(
 
 /** resume on a finished npy output: nothing to do if it holds exactly the inputs listed now. */
 async function alreadyComplete(
+  model: Model,
   s: Settings,
   paths: NpyPaths,
   listing: Peekable<ListedInput>,
@@ -570,6 +571,12 @@ async function alreadyComplete(
   }
   if (s.latents !== (sidecar.latents !== null))
     throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
+  // The sidecar is written last, but the arrays can be lost or cut afterwards: never call a damaged output complete.
+  const damaged = await npyArraysProblem(paths, model, sidecar.sources.length, s.latents);
+  if (damaged)
+    throw inputError(
+      msg`${damaged}, while ${paths.sidecar} records a finished run of ${sidecar.sources.length} rows: the output is damaged and its journal is gone, so resume cannot repair it; run again with ${opt('overwrite', true)} to redo it`,
+    );
   for (let i = 0; i < sidecar.sources.length; i++) {
     const input = await listing.next();
     if (input?.source !== sidecar.sources[i]) {

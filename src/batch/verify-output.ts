@@ -52,21 +52,47 @@ export async function verifyJsonl(path: string, model: ModelShape, expected: Sou
   return { files: [await digestFile(path)], records: got.count, failed, sources: got };
 }
 
-async function checkNpyFile(path: string, header: Buffer, dataBytes: number): Promise<void> {
-  const fh = await fs.open(path, 'r').catch((err: Error) => {
-    throw inputError(`Cannot read ${path}: ${err.message}`, err);
-  });
+/**
+ * What is wrong with a finished .npy array, or null when it is whole: it must exist and
+ * hold exactly the header this run writes and `dataBytes` after it (the row count comes
+ * from the sources sidecar). Read once before marking done, and again before a resume
+ * trusts a finished output that has no done marker (issue 15.10).
+ */
+export async function npyFileProblem(path: string, header: Buffer, dataBytes: number): Promise<string | null> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${path} is missing` : `${path} cannot be read (${code ?? (err as Error).message})`;
+  }
   try {
     const size = (await fh.stat()).size;
     const head = Buffer.alloc(header.length);
-    await fh.read(head, 0, head.length, 0);
-    if (!head.equals(header))
-      throw inputError(`${path}: its .npy header is not the one this run writes; not marked done`);
-    if (size !== header.length + dataBytes)
-      throw inputError(`${path} has ${size} bytes, expected ${header.length + dataBytes}; not marked done`);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    if (bytesRead < head.length || !head.equals(header))
+      return `${path}: its .npy header is not the one this run writes`;
+    const want = header.length + dataBytes;
+    if (size !== want) return `${path} has ${size} bytes, expected ${want} (cut off or changed)`;
+    return null;
   } finally {
     await fh.close();
   }
+}
+
+/** The arrays of a finished .npy output of `rows` rows against their headers and sizes: the first problem, or null. */
+export async function npyArraysProblem(
+  paths: NpyPaths,
+  model: Pick<ModelShape, 'numTokens' | 'latentDim'>,
+  rows: number,
+  latents: boolean,
+): Promise<string | null> {
+  const t = model.numTokens;
+  const d = model.latentDim;
+  return (
+    (await npyFileProblem(paths.tokens, npyHeader('int32', [rows, t]), rows * t * 4)) ??
+    (latents ? await npyFileProblem(paths.latents, npyHeader('float32', [rows, t, d]), rows * t * d * 4) : null)
+  );
 }
 
 /** Check a finished .npy output: both arrays' headers and sizes, and the sidecar's sources. */
@@ -86,10 +112,8 @@ export async function verifyNpy(
   const got = tally.digest();
   if (got.count !== expected.count || got.sha256 !== expected.sha256) throw differs(paths.sidecar, got, expected);
   const n = got.count;
-  const t = model.numTokens;
-  await checkNpyFile(paths.tokens, npyHeader('int32', [n, t]), n * t * 4);
-  if (latents)
-    await checkNpyFile(paths.latents, npyHeader('float32', [n, t, model.latentDim]), n * t * model.latentDim * 4);
+  const problem = await npyArraysProblem(paths, model, n, latents);
+  if (problem) throw inputError(`${problem}; not marked done`);
   const files = [await digestFile(paths.tokens)];
   if (latents) files.push(await digestFile(paths.latents));
   files.push(await digestFile(paths.sidecar));
