@@ -4,13 +4,15 @@
  * it complete (15.10). A small folder of the fixture model's images, the CLI run in this
  * process (messages and exit codes, not process behaviour).
  */
-import { existsSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBatch, type RunBatchOptions } from '../src/batch/run-batch';
 import { Model } from '../src/model/model';
 import { errorLines, runCliInProcess } from './helpers/cli';
 import { FIXTURE_MODEL, tempDir } from './helpers/fixtures';
-import { writeImageFolder } from './helpers/image-folder';
+import sharp from 'sharp';
+import { encodeImages } from '../src/api/encode';
+import { prng, randomRgb, writeImageFolder } from './helpers/image-folder';
 
 const M = ['--model', FIXTURE_MODEL, '--device', 'cpu'];
 
@@ -27,7 +29,20 @@ const batch = (options: Partial<RunBatchOptions> & { output: string }) =>
 beforeAll(async () => {
   tmp = tempDir('styled-vq-integrity-');
   photos = join(tmp.dir, 'photos');
-  await writeImageFolder(photos, { count: 6, seed: 3 });
+  await writeImageFolder(photos, { count: 4, seed: 3 });
+  // Two with transparency: --background changes their tokens.
+  const rand = prng(8);
+  for (const name of ['img-100.png', 'img-101.png']) {
+    const rgb = randomRgb(80, 60, rand);
+    const rgba = Buffer.alloc(80 * 60 * 4);
+    for (let i = 0; i < 80 * 60; i++) {
+      rgb.copy(rgba, i * 4, i * 3, i * 3 + 3);
+      rgba[i * 4 + 3] = i % 80 < 40 ? 0 : 255; // left half fully transparent
+    }
+    await sharp(rgba, { raw: { width: 80, height: 60, channels: 4 } })
+      .png()
+      .toFile(join(photos, name));
+  }
   model = await Model.open({ model: FIXTURE_MODEL, device: 'cpu' });
 });
 afterAll(async () => {
@@ -76,5 +91,69 @@ describe('integrity 15.10: resume verifies a finished .npy output before calling
       /the done marker of .* did not hold \(out-\d+\.npy has \d+ bytes, the marker says \d+\); redone/,
     );
     expect(readFileSync(o)).toEqual(whole);
+  });
+});
+
+const WHITE = { background: [255, 255, 255] as const };
+const jsonLines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+
+describe('integrity 15.8: the options that change tokens are recorded and checked on resume', () => {
+  test('records say how alpha was handled (encode and batch); --background changes the tokens of transparent images', async () => {
+    const dropped = out();
+    const white = out();
+    await batch({ output: dropped });
+    await batch({ output: white, alpha: WHITE });
+    const [a, b] = [jsonLines(dropped), jsonLines(white)];
+    expect(a.map((r) => r.preprocessing.alpha)).toEqual(Array(6).fill('drop'));
+    expect(b.map((r) => r.preprocessing.alpha)).toEqual(Array(6).fill('background:255,255,255'));
+    expect(b.slice(0, 4).map((r) => r.tokens)).toEqual(a.slice(0, 4).map((r) => r.tokens)); // opaque: the same
+    expect(b[4].tokens).not.toEqual(a[4].tokens);
+    const { records } = await encodeImages(model, [join(photos, 'img-100.png')], { alpha: { background: [0, 0, 0] } });
+    expect(records[0].preprocessing?.alpha).toBe('background:0,0,0');
+    // The done marker records it too, and a rerun with other options is refused, naming the flag.
+    const r = await cli('batch', photos, '-o', white);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /was marked done with another --background \(alpha: \{"background":\[255,255,255\]\} then, "drop" now\)/,
+      ),
+    ]);
+  });
+
+  test('--resume with another --background is refused in one line naming the flag; with the same it finishes', async () => {
+    const o = out();
+    await batch({ output: o, alpha: WHITE });
+    const whole = readFileSync(o, 'utf8');
+    rmSync(`${o}.done.json`);
+    writeFileSync(o, `${whole.split('\n').slice(0, 2).join('\n')}\n`); // an interrupted run: 2 of 6 records
+    let r = await cli('batch', photos, '-o', o, '--resume');
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /out-\d+\.jsonl line 1 was made with --background 255,255,255, this run is without --background \(alpha dropped\); resume with the same --background as the first run, or/,
+      ),
+    ]);
+    r = await cli('batch', photos, '-o', o, '--resume', '--background', '0,0,0');
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/this run is with --background 0,0,0;/)]);
+    r = await cli('batch', photos, '-o', o, '--resume', '--background', 'white', '-q');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(o, 'utf8')).toEqual(whole);
+  });
+
+  test('a finished .npy output records it in its sidecar, and a resume checks it', async () => {
+    const o = out('npy');
+    await batch({ output: o, alpha: WHITE });
+    const sidecar = JSON.parse(readFileSync(o.replace(/\.npy$/, '.sources.json'), 'utf8'));
+    expect(sidecar.alpha).toBe('background:255,255,255');
+    rmSync(`${o}.done.json`);
+    const r = await cli('batch', photos, '-o', o, '--resume');
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(/sources\.json was made with --background 255,255,255, this run is without --background/),
+    ]);
   });
 });

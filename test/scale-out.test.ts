@@ -259,7 +259,7 @@ describe('done markers', () => {
     expect(existsSync(`${out}.done.json`)).toBe(true);
 
     expect((await failure(batch({ ...opts, latents: true }))).message).toMatch(
-      /marked done with other options.*overwrite: true/,
+      /marked done with another latents \(latents: false then, true now\).*overwrite: true/,
     );
     const forced = await batch({ ...opts, overwrite: true });
     expect(forced.done + forced.failed).toBe(12);

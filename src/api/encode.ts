@@ -5,7 +5,7 @@
 import { batchSizeFor } from './batch-size';
 import { inputError, StyledVqError, firstLine } from '../errors';
 import { DEFAULTS } from '../defaults';
-import { type AlphaMode, preprocessImage, toModelInput } from '../image';
+import { type AlphaMode, alphaText, preprocessImage, toModelInput } from '../image';
 import type { FloatBatch, Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
 import { type AnyRecord, makeErrorRecord, makeRecord, type TokenRecord } from '../tokens/record';
@@ -122,9 +122,10 @@ export interface PreparedImage {
 export async function tokenizeImages(
   model: Model,
   images: readonly PreparedImage[],
-  options: { latents?: boolean } = {},
+  options: { latents?: boolean; alpha?: AlphaMode } = {},
 ): Promise<TokenRecord[]> {
   if (!images.length) return [];
+  const alpha = alphaText(options.alpha);
   const latents = await model.encode(
     packImages(
       images.map((p) => p.rgb),
@@ -139,6 +140,7 @@ export async function tokenizeImages(
       originalSize: p.originalSize,
       tokens: tokens.subarray(i * t, (i + 1) * t),
       latents: options.latents ? latentRows(latents, i) : undefined,
+      alpha,
     }),
   );
 }

@@ -446,6 +446,7 @@ async function mergeNpy(
       latents: latents ? basename(paths.latents) : null,
       shape: [n, t],
       fill: sidecars[0].fill,
+      ...(sidecars[0].alpha ? { alpha: sidecars[0].alpha } : {}), // the shards' markers agree on it
     };
     await sidecar.write(formatPretty(head).replace(/\n}$/, ',\n  "sources": [\n'));
     const failed: SourcesSidecar['failed'] = [];

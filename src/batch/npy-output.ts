@@ -21,6 +21,8 @@ export interface NpyShape {
   model: ModelRef;
   numTokens: number;
   latentDim: number;
+  /** How alpha was handled (alphaText), recorded in the sidecar. */
+  alpha: string;
 }
 
 async function* journalRecords(journal: string): AsyncGenerator<AnyRecord> {
@@ -60,6 +62,7 @@ export async function finishNpyOutput(
       latents: latents ? basename(paths.latents) : null,
       shape: [n, t],
       fill: { tokens: FAILED_TOKEN, latents: 'NaN' },
+      alpha: shape.alpha,
     };
     await sidecar.write(formatPretty(head).replace(/\n}$/, ',\n  "sources": [\n'));
     for await (const rec of journalRecords(paths.log)) {

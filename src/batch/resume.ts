@@ -12,7 +12,7 @@
  * throwing away data the user may care about.
  */
 import { promises as fs } from 'node:fs';
-import { usageError, msg, opt } from '../errors';
+import { type MessageText, type StyledVqError, usageError, msg, opt } from '../errors';
 import { checkRecordForModel, isErrorRecord, type ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
@@ -32,9 +32,22 @@ export interface RecoveredLog {
 export interface RecoverOptions {
   /** Whether this run stores latents: a resumed run must match the first one. */
   latents: boolean;
+  /** How this run handles alpha (alphaText): it changes tokens, so it must match the records' (issue 15.8). */
+  alpha: string;
 }
 
 const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
+
+/** A resumed run that handles alpha differently from the run that wrote `where` (one line, naming the flag). */
+export function alphaDiffers(where: MessageText, before: string, now: string): StyledVqError {
+  const how = (a: string) =>
+    a === 'drop'
+      ? msg`without ${opt('background')} (alpha dropped)`
+      : msg`with ${opt('background', a.replace(/^background:/, ''))}`;
+  return usageError(
+    msg`${where} was made ${how(before)}, this run is ${how(now)}; resume with the same ${opt('background')} as the first run, or ${restart}`,
+  );
+}
 
 /**
  * Scan `path` and consume from `inputs` every input it already holds. A missing file is
@@ -87,6 +100,8 @@ export async function recoverLog(
         throw usageError(
           msg`${where} has latents: the first run used ${opt('latents', true)}; resume with ${opt('latents', true)} too`,
         );
+      const alpha = record.preprocessing?.alpha;
+      if (typeof alpha === 'string' && alpha !== options.alpha) throw alphaDiffers(where, alpha, options.alpha);
       checkRecordForModel(record, model, where, { needLatents: options.latents });
     }
     await inputs.next();

@@ -11,9 +11,10 @@
  * with `resume`: see resume.ts for which records it trusts.
  */
 import { basename, dirname, join } from 'node:path';
-import { inputError, usageError, msg, opt } from '../errors';
+import { inputError, type MessageText, usageError, msg, opt } from '../errors';
 import { OutputLock } from '../io/output-lock';
 import type { ImageOptions } from '../api/encode';
+import { alphaText } from '../image';
 import type { Model } from '../model/model';
 import type { ExecutionInfo } from '../runtime/onnx';
 import { formatRecordsJsonl } from '../tokens/token-file';
@@ -41,7 +42,7 @@ import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
 import type { PreprocessOutcome } from './preprocess-job';
 import { createPreprocessor, type PreprocessMode, type Preprocessor } from './preprocess-pool';
-import { recoverLog, type RecoveredLog } from './resume';
+import { alphaDiffers, recoverLog, type RecoveredLog } from './resume';
 import { type ChunkItem, tokenizeChunk } from './tokenize-chunk';
 import {
   checkMarkerFiles,
@@ -229,6 +230,24 @@ async function settle(options: RunBatchOptions): Promise<Settings> {
   };
 }
 
+/** The option field each marked option comes from, to name it (as a flag, in the CLI) when a rerun differs. */
+const MARKED_FIELDS: Record<string, string> = {
+  latents: 'latents',
+  alpha: 'background',
+  limitInputPixels: 'maxPixels',
+  recursive: 'recursive',
+  shard_inputs: 'inputsAreShard',
+};
+
+/** The first marked option on which two runs differ, named and with both values; null when they agree. */
+function optionDiffers(before: Record<string, unknown>, now: Record<string, unknown>): MessageText | null {
+  for (const key of new Set([...Object.keys(before), ...Object.keys(now)])) {
+    const [a, b] = [JSON.stringify(before[key] ?? null), JSON.stringify(now[key] ?? null)];
+    if (a !== b) return msg`${opt(MARKED_FIELDS[key] ?? key)} (${key}: ${a} then, ${b} now)`;
+  }
+  return null;
+}
+
 /** The options that change tokens: recorded in the marker, and a finished output must agree on them. */
 function markedOptions(options: RunBatchOptions, s: Settings): Record<string, unknown> {
   return {
@@ -313,12 +332,16 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
   const listing = new Peekable<ListedInput>(tallied(s.list(), tally));
   try {
     if (resume && s.paths.format === 'npy' && (await npyComplete(s.paths))) {
-      const summary = await alreadyComplete(model, s, s.paths, listing, base);
+      const summary = await alreadyComplete(model, options, s, s.paths, listing, base);
       return await markDone(model, options, s, lock, summary, tally, marked, markerInvalid);
     }
 
     let recovered: RecoveredLog = { count: 0, failed: 0, trustedBytes: 0, droppedBytes: 0 };
-    if (resume) recovered = await recoverLog(s.paths.log, listing, model, { latents: s.latents });
+    if (resume)
+      recovered = await recoverLog(s.paths.log, listing, model, {
+        latents: s.latents,
+        alpha: alphaText(options.alpha),
+      });
     // An empty shard of a non-empty listing is fine (more shards than inputs): it is marked done empty.
     const nothing = recovered.count === 0 && !(await listing.peek()); // (peeking counts a sharded listing)
     const emptyShard = s.shard !== null && !options.inputsAreShard && (s.whole?.count ?? 0) > 0;
@@ -362,7 +385,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     if (!interrupted && s.paths.format === 'npy') {
       await finishNpyOutput(
         s.paths,
-        { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim },
+        { model: base.model, numTokens: model.numTokens, latentDim: model.latentDim, alpha: alphaText(options.alpha) },
         { rows: progress.written, latents: s.latents },
       );
       files.splice(0, 1, s.paths.tokens, ...(s.latents ? [s.paths.latents] : []), s.paths.sidecar);
@@ -449,8 +472,9 @@ async function checkDone(
       msg`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`,
     );
   }
-  if (JSON.stringify(marker.options) !== JSON.stringify(marked))
-    throw usageError(msg`${what} with other options (${JSON.stringify(marker.options)}); ${restart}`);
+  const differs = optionDiffers(marker.options, marked);
+  if (differs)
+    throw usageError(msg`${what} with another ${differs}; rerun with the options it was made with, or ${restart}`);
   if (JSON.stringify(marker.shard) !== JSON.stringify(s.shard))
     throw usageError(
       msg`${what} as shard ${JSON.stringify(marker.shard)}, this run is ${JSON.stringify(s.shard)}; ${restart}`,
@@ -530,7 +554,7 @@ async function pump(
       const chunk = await untilAborted(taking, signal);
       if (chunk === 'aborted') return true; // the chunk being assembled is redone on resume
       if (!chunk.length) break;
-      const records = await tokenizeChunk(model, chunk, { latents: s.latents });
+      const records = await tokenizeChunk(model, chunk, { latents: s.latents, alpha: options.alpha });
       await writing; // one write in flight: back-pressure if the disk is slower than inference
       writing = log.append(formatRecordsJsonl(records));
       // A failed write (disk full) surfaces at the next await of `writing`, not as an unhandled rejection meanwhile.
@@ -557,6 +581,7 @@ async function pump(
 /** resume on a finished npy output: nothing to do if it holds exactly the inputs listed now. */
 async function alreadyComplete(
   model: Model,
+  options: RunBatchOptions,
   s: Settings,
   paths: NpyPaths,
   listing: Peekable<ListedInput>,
@@ -571,6 +596,8 @@ async function alreadyComplete(
   }
   if (s.latents !== (sidecar.latents !== null))
     throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
+  const alpha = alphaText(options.alpha);
+  if ((sidecar.alpha ?? 'drop') !== alpha) throw alphaDiffers(paths.sidecar, sidecar.alpha ?? 'drop', alpha);
   // The sidecar is written last, but the arrays can be lost or cut afterwards: never call a damaged output complete.
   const damaged = await npyArraysProblem(paths, model, sidecar.sources.length, s.latents);
   if (damaged)

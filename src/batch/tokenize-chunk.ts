@@ -4,6 +4,7 @@
  * error records in their place.
  */
 import { tokenizeImages } from '../api/encode';
+import type { AlphaMode } from '../image';
 import type { Model } from '../model/model';
 import { type AnyRecord, makeErrorRecord } from '../tokens/record';
 import type { PreprocessOutcome } from './preprocess-job';
@@ -16,7 +17,7 @@ export interface ChunkItem {
 export async function tokenizeChunk(
   model: Model,
   items: readonly ChunkItem[],
-  options: { latents: boolean },
+  options: { latents: boolean; alpha?: AlphaMode },
 ): Promise<AnyRecord[]> {
   const good = items.flatMap((item) =>
     item.outcome.ok ? [{ source: item.source, rgb: item.outcome.rgb, originalSize: item.outcome.originalSize }] : [],

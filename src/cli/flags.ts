@@ -33,6 +33,7 @@ export const FLAGS: Readonly<Record<string, string>> = {
   shardFromEnv: '--shard-from-env',
   'model.vocabSize': '--styled-vocab',
   inputsAreShard: '--inputs-are-shard',
+  recursive: '--recursive',
   // prefixes: decode --prefix, explain, evaluate, mix
   prefix: '--prefix',
   ks: '--ks',

@@ -5,7 +5,7 @@
  * - toModelInput / fromModelOutput: uint8 HWC RGB <-> float32 [B, 3, H, W] in [-1, 1].
  * - writeImage / resizeRgb / sideBySide: the output side.
  */
-export { preprocessImage, loadRgb, PREPROCESS_DEFAULTS } from './preprocess';
+export { preprocessImage, loadRgb, PREPROCESS_DEFAULTS, alphaText } from './preprocess';
 export type { PreprocessOptions, PreprocessedImage } from './preprocess';
 export type { AlphaMode } from './decode';
 export { toModelInput, fromModelOutput } from './model-tensor';

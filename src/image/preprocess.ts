@@ -34,6 +34,16 @@ export interface PreprocessedImage {
   originalHeight: number;
 }
 
+/**
+ * How transparent pixels were handled, as records and sidecars write it (`preprocessing.alpha`):
+ * "drop", or "background:R,G,B" for a composite on that colour (`--background R,G,B`).
+ * It changes the tokens of any image with alpha, so a resumed run must use the same.
+ */
+export function alphaText(alpha: AlphaMode | undefined): string {
+  const mode = normaliseAlpha(alpha);
+  return mode === 'drop' ? 'drop' : `background:${mode.background.join(',')}`;
+}
+
 function normaliseAlpha(alpha: unknown): AlphaMode {
   if (alpha === undefined) return PREPROCESS_DEFAULTS.alpha;
   if (alpha === 'drop') return alpha;

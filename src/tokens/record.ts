@@ -50,7 +50,14 @@ export interface ModelShape {
 
 export function makeRecord(
   model: ModelRef & { preprocessing?: Preprocessing },
-  fields: { source: string; tokens: ArrayLike<number>; originalSize?: [number, number]; latents?: number[][] },
+  fields: {
+    source: string;
+    tokens: ArrayLike<number>;
+    originalSize?: [number, number];
+    latents?: number[][];
+    /** How alpha was handled when it differs from the manifest's (alphaText: "background:R,G,B"). */
+    alpha?: string;
+  },
 ): TokenRecord {
   const rec: TokenRecord = {
     format: TOKENS_FORMAT,
@@ -59,7 +66,12 @@ export function makeRecord(
     source: fields.source,
   } as TokenRecord;
   if (fields.originalSize) rec.original_size = fields.originalSize;
-  if (model.preprocessing) rec.preprocessing = model.preprocessing;
+  // The manifest's preprocessing, with what this run did to alpha (issue 15.8: it changes the tokens).
+  if (model.preprocessing)
+    rec.preprocessing =
+      fields.alpha && fields.alpha !== model.preprocessing.alpha
+        ? { ...model.preprocessing, alpha: fields.alpha }
+        : model.preprocessing;
   rec.tokens = Array.from(fields.tokens);
   if (fields.latents) rec.latents = fields.latents;
   return rec;

@@ -25,6 +25,11 @@ export interface SourcesSidecar {
   /** Rows that hold no tokens (FAILED_TOKEN / NaN), with the reason. */
   failed: { row: number; source: string; error: string }[];
   fill: { tokens: number; latents: 'NaN' };
+  /**
+   * How alpha was handled ("drop", or "background:R,G,B" with --background): it changes
+   * tokens, so a resume compares it (issue 15.8). Absent in sidecars of older versions: "drop".
+   */
+  alpha?: string;
   /** N sources, row order. */
   sources: string[];
 }
