@@ -7,6 +7,8 @@ import { buildParser } from '../src/cli/parser';
 import { setDebug } from '../src/debug';
 import { exitCodeFor, StyledVqError } from '../src/errors';
 import { ioError, isErrnoError } from '../src/io/io-errors';
+import { offerSignal, signalExitLine } from '../src/cli/interrupts';
+import { removeLiveTemps } from '../src/io/temp-files';
 
 /** The one-line message for an error (also for one that escaped every await: see below). */
 function report(caught: unknown, debug: boolean): number {
@@ -29,6 +31,18 @@ function report(caught: unknown, debug: boolean): number {
 }
 
 /**
+ * SIGINT / SIGTERM: a command that stops gracefully takes the first (batch); otherwise the
+ * temporaries being written are removed and the process ends with the README's exit code,
+ * 130 for SIGINT, 143 for SIGTERM (issue 15.17).
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  if (offerSignal(signal)) return;
+  const removed = removeLiveTemps();
+  process.stderr.write(signalExitLine(signal, removed));
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
+/**
  * Run the CLI on `args`; resolves to the exit code. `catchEscaped: false` leaves the
  * process-wide error handlers alone (tests that run commands in their own process).
  */
@@ -40,6 +54,8 @@ export async function main(args: string[], options: { catchEscaped?: boolean } =
   if (options.catchEscaped !== false) {
     process.on('uncaughtException', escaped);
     process.on('unhandledRejection', escaped);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   }
   try {
     await buildParser(args).parseAsync();

@@ -13,6 +13,7 @@
 import { basename, dirname, join } from 'node:path';
 import { inputError, type MessageText, usageError, msg, opt } from '../errors';
 import { OutputLock } from '../io/output-lock';
+import { removeStaleTemps } from '../io/temp-files';
 import type { ImageOptions } from '../api/encode';
 import { alphaText } from '../image';
 import type { Model } from '../model/model';
@@ -129,6 +130,8 @@ export interface BatchSummary extends BatchProgress {
   markerInvalid?: string;
   /** A stale lock of a dead writer was taken over (whose, and why it was judged stale). */
   lockTakenOver?: string;
+  /** Temporaries of this output that a run killed outright had left (e.g. in the .npy finishing step), removed first. */
+  removedTemps: string[];
   /** Every input failed: no marker is written (the CLI exits 2). */
   allFailed: boolean;
   format: BatchFormat;
@@ -153,7 +156,10 @@ export interface BatchSummary extends BatchProgress {
   execution?: ExecutionInfo;
 }
 
-type SummaryBase = Pick<BatchSummary, 'output' | 'format' | 'batchSize' | 'model' | 'execution' | 'shard'>;
+type SummaryBase = Pick<
+  BatchSummary,
+  'output' | 'format' | 'batchSize' | 'model' | 'execution' | 'shard' | 'removedTemps'
+>;
 
 interface Settings {
   inputs: InputList;
@@ -287,11 +293,20 @@ export async function runBatch(model: Model, options: RunBatchOptions): Promise<
     staleMs: options.lock?.staleMs ?? DEFAULTS.lock.staleMs,
   });
   try {
-    const summary = await runLocked(model, options, s, lock);
+    // Only now, holding the lock: no live writer of this output can own them (issue 15.17).
+    const removedTemps: string[] = [];
+    for (const target of outputTargets(s)) removedTemps.push(...(await removeStaleTemps(target)));
+    const summary: BatchSummary = { ...(await runLocked(model, options, s, lock)), removedTemps };
     return lock.tookOver ? { ...summary, lockTakenOver: lock.tookOver } : summary;
   } finally {
     await lock.release();
   }
+}
+
+/** Every file of the output that is written through a temporary (temp-files.ts): the arrays, the sidecar, the marker. */
+function outputTargets(s: Settings): string[] {
+  const files = s.paths.format === 'npy' ? [s.paths.tokens, s.paths.latents, s.paths.sidecar] : [s.paths.log];
+  return [...files, donePathFor(s.output)];
 }
 
 async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lock: OutputLock): Promise<BatchSummary> {
@@ -302,6 +317,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     model: { name: model.name, fingerprint: model.fingerprint },
     execution: undefined,
     shard: s.shard,
+    removedTemps: [], // runBatch fills it in
   };
   const marked = markedOptions(options, s);
 

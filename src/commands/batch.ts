@@ -8,6 +8,7 @@ import { type BatchSummary, runBatch } from '../batch/run-batch';
 import { parseShard, SHARD_INDEX_VARIABLES, shardFromEnvironment, shardRange, type ShardSpec } from '../batch/shard';
 import { announce, type GlobalArgs, notice, integerArg, printJson, withModel } from '../cli/globals';
 import { IMAGE_READ_OPTIONS, type ImageReadArgs, imageOptions } from '../cli/image-options';
+import { removedTempsNotice, stopGracefully } from '../cli/interrupts';
 
 export interface BatchArgs extends GlobalArgs, ImageReadArgs {
   inputs: string[];
@@ -170,8 +171,8 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
     );
     controller.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // bin/ hands the first signal here; a second one ends the process (removing the temporaries being written).
+  const stopHandling = stopGracefully(onSignal);
   try {
     await withModel(argv, async (model) => {
       const view = progressView({ stream: process.stderr, quiet: argv.quiet });
@@ -209,6 +210,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
       }
       announce(argv, summary.execution);
       if (summary.lockTakenOver) notice(argv, `took over the stale lock of ${summary.lockTakenOver}`);
+      if (summary.removedTemps.length) notice(argv, removedTempsNotice(summary.removedTemps));
       if (summary.markerInvalid)
         notice(argv, `the done marker of ${summary.output} did not hold (${summary.markerInvalid}); redone`);
       if (summary.repairedBytes)
@@ -236,8 +238,7 @@ export async function handler(argv: ArgumentsCamelCase<BatchArgs>): Promise<void
       }
     });
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    stopHandling();
   }
 }
 

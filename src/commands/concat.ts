@@ -8,6 +8,7 @@ import { type MatchBy, MATCH_MODES, sample } from '../concat/match';
 import { type GlobalArgs, notice, integerArg, printJson, say } from '../cli/globals';
 import { OVERWRITE_OPTION, type OverwriteArgs } from '../cli/output-options';
 import { type Progress, progressBar } from '../cli/progress';
+import { removedTempsNotice } from '../cli/interrupts';
 
 export interface ConcatArgs extends GlobalArgs, OverwriteArgs {
   styled: string;
@@ -187,6 +188,7 @@ export async function handler(argv: ArgumentsCamelCase<ConcatArgs>): Promise<voi
       bar.update(seen, total);
     },
   }).finally(() => bar?.stop());
+  if (summary.removedTemps.length) notice(argv, removedTempsNotice(summary.removedTemps));
   if (argv.json) printJson(summary);
   else report(argv, summary);
 }

@@ -4,6 +4,7 @@ import { sample } from '../concat/match';
 import { type GlobalArgs, notice, printJson, say } from '../cli/globals';
 import { OVERWRITE_OPTION, type OverwriteArgs } from '../cli/output-options';
 import { DEFAULTS } from '../defaults';
+import { removedTempsNotice } from '../cli/interrupts';
 
 export interface SplitArgs extends GlobalArgs, OverwriteArgs {
   combined: string;
@@ -67,6 +68,7 @@ export async function handler(argv: ArgumentsCamelCase<SplitArgs>): Promise<void
     skipInvalid: argv['skip-invalid'],
     overwrite: argv.overwrite,
   });
+  if (s.removedTemps.length) notice(argv, removedTempsNotice(s.removedTemps));
   if (argv.json) printJson(s);
   else say(argv, `wrote ${s.written} images to ${s.outDir}: ${s.files.tokens}, ${s.files.external}`);
   if (s.skipped.length)

@@ -11,6 +11,7 @@ import { formatPretty } from '../tokens/token-file';
 import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { inArray, positiveInteger, isInteger, invalidParameter } from '../util/checks';
 import { AtomicStreamWriter } from '../io/atomic-stream';
+import { removeStaleTemps } from '../io/temp-files';
 import { CombinedLineEncoder } from './combined-record';
 import { type ExternalCodes, readExternalCodes, stemOf } from './external-codes';
 import { buildLayout, type Layout, type LayoutKind, LAYOUT_KINDS, type Special } from './layout';
@@ -58,6 +59,8 @@ export interface ConcatSummary {
   failed: string[];
   unmatchedStyled: string[];
   unmatchedExternal: string[];
+  /** Temporary files an interrupted concat into the same output had left, removed first. */
+  removedTemps: string[];
 }
 
 export function defaultLayoutPath(output: string): string {
@@ -80,6 +83,9 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
   await checkOutputPath(layoutOutput, [options.styled, options.external], 'layoutFile', {
     overwrite: options.overwrite,
   });
+
+  // What a concat killed outright into the same files left behind (issue 15.17).
+  const removedTemps = [...(await removeStaleTemps(options.output)), ...(await removeStaleTemps(layoutOutput))];
 
   const vocabSize = positiveInteger('model.vocabSize', options.model.vocabSize);
   const ref = options.model.ref;
@@ -219,6 +225,7 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
       failed,
       unmatchedStyled,
       unmatchedExternal,
+      removedTemps,
     };
   } catch (err) {
     await out.abort();

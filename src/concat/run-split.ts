@@ -11,8 +11,7 @@
  * left out). The folder appears whole: it is built next to the target and renamed.
  */
 import { promises as fs } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname, extname, join, resolve } from 'node:path';
 import { inputError, StyledVqError, usageError, msg, opt, firstLine } from '../errors';
 import { encodeNpy, npyHeader, type NpyData, type NpyDtype } from '../tokens/npy';
 import { makeRecord } from '../tokens/record';
@@ -22,6 +21,7 @@ import { ensureParentDir } from '../io/output-path';
 import { describeErrno, ioError } from '../io/io-errors';
 import { AtomicStreamWriter } from '../io/atomic-stream';
 import { syncDir } from '../io/atomic-write';
+import { removeStaleTemps, tempPathFor, trackTemp, untrackTemp } from '../io/temp-files';
 import { readLines, recordTooLongError } from '../io/line-reader';
 import { readStdin, STDIO } from '../io/stdio';
 import { readSequences } from './combined-record';
@@ -55,6 +55,8 @@ export interface SplitSummary {
   written: number;
   skipped: { where: string; error: string }[];
   files: { tokens: string; external: string; manifest: string };
+  /** Temporary folders an interrupted split into the same folder had left, removed first. */
+  removedTemps: string[];
 }
 
 interface Item {
@@ -181,6 +183,8 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
   const externalOut = inArray('externalOut', options.externalOut ?? DEFAULTS.concat.externalOut, EXTERNAL_OUTS);
   const target = options.outDir;
   const existing = await checkOutputFolder(target, !!options.overwrite);
+  // What a split killed outright into this folder left behind (issue 15.17).
+  const removedTemps = await removeStaleTemps(target);
   const layoutFile = await findLayout(options.input, options.layout);
   const layout = await readLayout(layoutFile);
 
@@ -209,9 +213,13 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
     );
 
   // Pass 2: read again and build the folder next to the target, then rename it into place.
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(target);
   await ensureParentDir(target);
-  await fs.mkdir(tmp).catch((err) => Promise.reject(ioError(err, tmp, 'create folder')));
+  trackTemp(tmp); // an interrupt removes it (bin/ on SIGINT / SIGTERM)
+  await fs.mkdir(tmp).catch((err) => {
+    untrackTemp(tmp);
+    return Promise.reject(ioError(err, tmp, 'create folder'));
+  });
   try {
     const tokensFile = 'tokens.jsonl';
     const tokens = await AtomicStreamWriter.open(join(tmp, tokensFile));
@@ -259,9 +267,11 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
     await fs.writeFile(join(tmp, 'split.json'), `${formatPretty(manifest)}\n`);
     if (existing) await replaceFolder(target, tmp);
     else await fs.rename(tmp, target);
+    untrackTemp(tmp);
     await syncDir(dirname(resolve(target)));
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    untrackTemp(tmp);
     // Name the folder the user asked for, not our temporary one.
     const cause = err instanceof StyledVqError ? (err.cause as NodeJS.ErrnoException | undefined) : err;
     throw cause && describeErrno(cause) ? ioError(cause, target, 'write') : ioError(err, target, 'write');
@@ -276,6 +286,7 @@ export async function splitSequences(options: SplitOptions): Promise<SplitSummar
       external: join(target, externalOut === 'per-image' ? 'external' : 'external.npy'),
       manifest: join(target, 'split.json'),
     },
+    removedTemps,
   };
 }
 
@@ -312,5 +323,8 @@ async function replaceFolder(target: string, built: string): Promise<void> {
     await fs.rename(old, target).catch(() => undefined);
     throw err;
   }
+  untrackTemp(built);
+  trackTemp(old); // garbage now: an interrupt while it is removed removes the rest
   await fs.rm(old, { recursive: true, force: true });
+  untrackTemp(old);
 }

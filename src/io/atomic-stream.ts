@@ -5,7 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import { ioError } from './io-errors';
-import { commitTempFile, tempPathFor } from './atomic-write';
+import { commitTempFile } from './atomic-write';
+import { tempPathFor, trackTemp, untrackTemp } from './temp-files';
 
 export class AtomicStreamWriter {
   private buffered: Buffer[] = [];
@@ -20,9 +21,11 @@ export class AtomicStreamWriter {
 
   static async open(target: string): Promise<AtomicStreamWriter> {
     const tmp = tempPathFor(target);
+    trackTemp(tmp); // an interrupt removes it (temp-files.ts)
     try {
       return new AtomicStreamWriter(target, tmp, await fs.open(tmp, 'wx'));
     } catch (err) {
+      untrackTemp(tmp);
       throw ioError(err, target, 'write');
     }
   }
@@ -74,6 +77,7 @@ export class AtomicStreamWriter {
     try {
       await this.flush();
       await commitTempFile(this.fh, this.tmp, this.target);
+      untrackTemp(this.tmp);
     } catch (err) {
       await this.abort();
       throw ioError(err, this.target, 'write');
@@ -84,6 +88,7 @@ export class AtomicStreamWriter {
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
     await fs.rm(this.tmp, { force: true });
+    untrackTemp(this.tmp);
   }
 
   private encodeText(): void {

@@ -10,15 +10,12 @@
  * the link's target is never written through.
  */
 import { promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { ioError } from './io-errors';
 import { ensureParentDir } from './output-path';
+import { tempPathFor, trackTemp, untrackTemp } from './temp-files';
 
-/** A fresh temporary name next to `target` (hidden, with pid and random suffix). */
-export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
+export { tempPathFor };
 
 /** Codes of file systems that cannot fsync a folder: the rename is as durable as they allow. */
 const NO_DIR_SYNC = ['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM', 'EACCES'];
@@ -59,6 +56,7 @@ export async function commitTempFile(fh: fs.FileHandle, tmp: string, target: str
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await ensureParentDir(target);
   const tmp = tempPathFor(target);
+  trackTemp(tmp); // an interrupt removes it (temp-files.ts)
   try {
     const fh = await fs.open(tmp, 'wx');
     try {
@@ -71,6 +69,8 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
   } catch (err) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(err, target, 'write');
+  } finally {
+    untrackTemp(tmp);
   }
 }
 

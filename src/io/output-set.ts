@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { usageError, msg, opt } from '../errors';
 import { syncDir, tempPathFor } from './atomic-write';
+import { trackTemp, untrackTemp } from './temp-files';
 import { ioError } from './io-errors';
 import { ensureParentDir } from './output-path';
 
@@ -46,6 +47,7 @@ export class OutputSet {
   async write(target: string, data: string | Uint8Array): Promise<void> {
     await ensureParentDir(target);
     const tmp = tempPathFor(target);
+    trackTemp(tmp); // SIGINT / SIGTERM remove it (temp-files.ts)
     try {
       const fh = await fs.open(tmp, 'wx');
       try {
@@ -56,6 +58,7 @@ export class OutputSet {
       }
     } catch (err) {
       await fs.rm(tmp, { force: true }).catch(() => undefined);
+      untrackTemp(tmp);
       throw ioError(err, target, 'write');
     }
     this.staged.push({ target, tmp });
@@ -85,8 +88,10 @@ export class OutputSet {
     } catch (err) {
       for (const p of done.reverse()) await undo(p);
       await Promise.all(staged.map((s) => fs.rm(s.tmp, { force: true }).catch(() => undefined)));
+      for (const s of staged) untrackTemp(s.tmp);
       throw ioError(err, current, 'write');
     }
+    for (const s of staged) untrackTemp(s.tmp); // published: no longer temporaries
     // Every new file is in place and on disk: the replaced ones can go.
     await Promise.all(done.map((p) => p.backup && fs.rm(p.backup, { force: true }).catch(() => undefined)));
     this.committed.push(...staged.map((s) => s.target));
@@ -97,6 +102,7 @@ export class OutputSet {
     const staged = this.staged;
     this.staged = [];
     await Promise.all(staged.map((s) => fs.rm(s.tmp, { force: true }).catch(() => undefined)));
+    for (const s of staged) untrackTemp(s.tmp);
   }
 
   private async publish(tmp: string, target: string): Promise<Published> {
