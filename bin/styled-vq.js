@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// Thin launcher: the CLI is TypeScript compiled to dist/ by `npm ci` / `npm install`
-// `npm run build` (and `npm pack`, before packing).
+// Thin launcher: the CLI is TypeScript compiled to dist/ by `npm run build` in a checkout;
+// the package made by `npm pack` ships dist/ already built (users run no build).
 let cli;
 try {
   cli = require('../dist/bin/cli.js');
