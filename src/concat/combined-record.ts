@@ -25,6 +25,17 @@ export function makeCombined(
   };
 }
 
+/** Bytes per block handed to the sink. */
+const BLOCK_BYTES = 1 << 20;
+
+/** One sequence of the layout, resolved once: its field name and what fills it, in order. */
+interface SequencePlan {
+  /** `,"name":[` */
+  label: Buffer;
+  /** Per part: the input it copies (with the offset added), or a special id. */
+  parts: ({ codes: 'styled' | 'external'; offset: number } | { id: number })[];
+}
+
 /**
  * Writes combined lines as bytes, the same bytes as `JSON.stringify(makeCombined(...)) +
  * "\n"`, without the intermediate object, arrays and number-to-string conversions: concat
@@ -32,30 +43,39 @@ export function makeCombined(
  * table of their decimal digits; full blocks go to `sink`.
  */
 export class CombinedLineEncoder {
-  private buf = Buffer.allocUnsafe(1 << 20);
+  private buf: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private pos = 0;
+  /**
+   * Blocks whose writes have finished, for reuse: a fresh megabyte per block cost page
+   * faults and made V8 run full GCs (external memory pressure).
+   */
+  private spare: Buffer[] = [];
   /** Id v's decimal digits and a comma, as two little-endian words (8 bytes, written at once). */
   private readonly low: Uint32Array;
   private readonly high: Uint32Array;
-  /** Bytes of digits + comma of id v. */
+  /** Bytes of digits + comma of id v; 0 where v takes the general path. */
   private readonly lengths: Uint8Array;
-  private readonly maxId: number;
-  private readonly names: Buffer[];
-  private ids = new Int32Array(0);
+  private readonly plan: SequencePlan[];
+  /** `{"format":"styled-vq-combined","version":1,"source":` */
+  private readonly head = Buffer.from(
+    `{"format":${JSON.stringify(COMBINED_FORMAT)},"version":${COMBINED_VERSION},"source":`,
+  );
+  private readonly externalLabel = Buffer.from(',"external_source":');
   private inflight: Promise<void> = Promise.resolve();
-  private readonly idBytes: number;
-  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  /** Most bytes a line takes apart from its two names. */
+  private readonly fixedBytes: number;
 
   constructor(
-    private readonly layout: Layout,
+    layout: Layout,
     private readonly sink: (bytes: Uint8Array) => Promise<void>,
   ) {
-    this.maxId = Math.max(...Object.values(layout.sequences).map((q) => q.vocab_size));
-    this.low = new Uint32Array(this.maxId);
-    this.high = new Uint32Array(this.maxId);
-    this.lengths = new Uint8Array(this.maxId);
+    const maxId = Math.max(...Object.values(layout.sequences).map((q) => q.vocab_size));
+    this.low = new Uint32Array(maxId);
+    this.high = new Uint32Array(maxId);
+    this.lengths = new Uint8Array(maxId);
     const bytes = Buffer.alloc(8);
-    for (let v = 0; v < this.maxId; v++) {
+    for (let v = 0; v < maxId; v++) {
       const t = `${v},`;
       if (t.length > 8) break; // ids of 8+ digits take the general path
       bytes.fill(0);
@@ -64,9 +84,18 @@ export class CombinedLineEncoder {
       this.high[v] = bytes.readUInt32LE(4);
       this.lengths[v] = t.length;
     }
-    this.names = Object.keys(layout.sequences).map((name) => Buffer.from(`,${JSON.stringify(name)}:[`));
-    // 8 bytes per id (the words may overrun by up to 7) and room for the field names.
-    this.idBytes = Object.values(layout.sequences).reduce((n, q) => n + 40 + q.length * 8, 0);
+    this.plan = Object.entries(layout.sequences).map(([name, seq]) => ({
+      label: Buffer.from(`,${JSON.stringify(name)}:[`),
+      parts: seq.parts.map((p) =>
+        p === 'styled' || p === 'external' ? { codes: p, offset: seq.offsets[p]! } : { id: seq.special[p]! },
+      ),
+    }));
+    // 8 bytes per id (the words may overrun by up to 7), the field names, "}\n".
+    this.fixedBytes =
+      this.head.length +
+      this.externalLabel.length +
+      Object.values(layout.sequences).reduce((n, q) => n + 40 + q.length * 8, 0) +
+      8;
   }
 
   /**
@@ -79,70 +108,70 @@ export class CombinedLineEncoder {
     styled: ArrayLike<number>;
     external: ArrayLike<number>;
   }): Promise<void> | undefined {
-    const head = `{"format":"${COMBINED_FORMAT}","version":${COMBINED_VERSION},"source":${JSON.stringify(fields.source)},"external_source":${JSON.stringify(fields.externalSource)}`;
-    const need = head.length * 3 + 2 + this.idBytes; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const source = JSON.stringify(fields.source);
+    const externalSource = JSON.stringify(fields.externalSource);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const need = (source.length + externalSource.length) * 3 + this.fixedBytes;
     if (this.pos + need > this.buf.length) {
       const block = this.take();
       if (need > this.buf.length) {
         this.buf = Buffer.allocUnsafe(need);
         this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
       }
-      this.write(head, fields);
+      this.write(source, externalSource, fields);
       return this.handOver(block);
     }
-    this.write(head, fields);
+    this.write(source, externalSource, fields);
     return undefined;
   }
 
-  private write(head: string, fields: { styled: ArrayLike<number>; external: ArrayLike<number> }): void {
+  private write(
+    source: string,
+    externalSource: string,
+    fields: { styled: ArrayLike<number>; external: ArrayLike<number> },
+  ): void {
     const buf = this.buf;
-    const view = this.view;
-    const { low, high, lengths, maxId } = this;
-    let o = this.pos + buf.write(head, this.pos);
-    let n = 0;
-    for (const name in this.layout.sequences) {
-      const seq = this.layout.sequences[name];
-      const label = this.names[n++];
-      label.copy(buf, o);
-      o += label.length;
-      // Gather the ids first (one monomorphic Int32Array loop below, whatever the inputs' array types).
-      const ids = this.ids.length >= seq.length ? this.ids : (this.ids = new Int32Array(seq.length));
-      let k = 0;
-      let odd = false;
-      for (const p of seq.parts) {
-        if (p === 'styled' || p === 'external') {
-          const codes = p === 'styled' ? fields.styled : fields.external;
-          const off = seq.offsets[p]!;
-          for (let i = 0; i < codes.length; i++) {
-            const v = codes[i] + off;
-            if (!(v >= 0 && v < maxId && v === Math.floor(v) && lengths[v])) odd = true;
-            ids[k++] = v;
-          }
-        } else ids[k++] = seq.special[p]!;
+    let o = put(buf, this.pos, this.head);
+    o += buf.write(source, o);
+    o = put(buf, o, this.externalLabel);
+    o += buf.write(externalSource, o);
+    for (const seq of this.plan) {
+      const start = o;
+      o = put(buf, o, seq.label);
+      for (const part of seq.parts) {
+        if ('id' in part) o = this.putIds([part.id], 0, o);
+        else o = this.putIds(part.codes === 'styled' ? fields.styled : fields.external, part.offset, o);
+        if (o < 0) break;
       }
-      if (odd) {
-        // Not an id of this layout (never from checked inputs): the slow, general path.
+      if (o < 0) {
+        // An id outside the table (never from checked inputs): the slow, general path.
+        o = put(buf, start, seq.label);
         const values: number[] = [];
-        for (const p of seq.parts) {
-          if (p === 'styled' || p === 'external')
-            for (const c of Array.from(p === 'styled' ? fields.styled : fields.external))
-              values.push(c + seq.offsets[p]!);
-          else values.push(seq.special[p]!);
+        for (const part of seq.parts) {
+          if ('id' in part) values.push(part.id);
+          else for (const c of Array.from(fields[part.codes])) values.push(c + part.offset);
         }
-        o += buf.write(`${values.join(',')}]`, o, 'latin1');
-      } else {
-        for (let i = 0; i < k; i++) {
-          const v = ids[i];
-          view.setUint32(o, low[v], true);
-          view.setUint32(o + 4, high[v], true);
-          o += lengths[v];
-        }
-        buf[o - 1] = 0x5d; // ] in place of the last comma
+        o += buf.write(`${values.join(',')},`, o, 'latin1');
       }
+      buf[o - 1] = 0x5d; // ] in place of the last comma
     }
     buf[o++] = 0x7d; // }
     buf[o++] = 0x0a; // \n
     this.pos = o;
+  }
+
+  /** Ids (codes + offset) with a comma after each, from `o`; -1 when one is not in the table. */
+  private putIds(codes: ArrayLike<number>, offset: number, o: number): number {
+    const { view, low, high, lengths } = this;
+    for (let i = 0; i < codes.length; i++) {
+      const v = codes[i] + offset;
+      const n = lengths[v]; // undefined for anything but an integer in the table
+      if (!(n > 0)) return -1;
+      view.setUint32(o, low[v], true);
+      view.setUint32(o + 4, high[v], true);
+      o += n;
+    }
+    return o;
   }
 
   /**
@@ -152,7 +181,11 @@ export class CombinedLineEncoder {
    */
   private handOver(block: Buffer): Promise<void> {
     const previous = this.inflight;
-    this.inflight = previous.then(() => this.sink(block));
+    this.inflight = previous.then(async () => {
+      await this.sink(block);
+      if (block.buffer.byteLength === BLOCK_BYTES && this.spare.length < 2)
+        this.spare.push(Buffer.from(block.buffer, 0, BLOCK_BYTES));
+    });
     this.inflight.catch(() => undefined); // reported through the next add() or flush()
     return previous;
   }
@@ -163,14 +196,20 @@ export class CombinedLineEncoder {
     await this.inflight;
   }
 
-  /** The buffered lines, leaving a fresh buffer (the sink keeps the old one: no copy). */
+  /** The buffered lines, leaving another buffer (the sink keeps the old one: no copy). */
   private take(): Buffer {
     const block = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
     this.pos = 0;
     return block;
   }
+}
+
+/** Copy small constant bytes (a loop beats Buffer#copy's call overhead at this size). */
+function put(buf: Buffer, o: number, bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) buf[o + i] = bytes[i];
+  return o + bytes.length;
 }
 
 export interface Sequences {

@@ -22,9 +22,10 @@ export interface ExternalEntry {
   label: string;
   /**
    * The image's codes (one augmentation), checked to be integers in [0, V). For rows of one
-   * .npy the array is reused by the next load(): copy it to keep it.
+   * .npy the array is reused by the next load(): copy it to keep it. A promise only when a
+   * read is needed (rows of one .npy mostly come from memory: no await per row).
    */
-  load(): Promise<Int32Array>;
+  load(): Int32Array | Promise<Int32Array>;
 }
 
 export interface ExternalCodes {
@@ -241,31 +242,49 @@ async function readOneNpy(path: string, options: ExternalOptions): Promise<Exter
     const a = s.length === 3 ? s[1] : 1;
     // Checks --aug-index once, against the first row's shape (every row has the same).
     const probe = pickAugmentation(a, n, 0, [], `${path} row 0`, options.augIndex, s.length === 3);
-    // Rows are read in blocks (records usually come in row order): one read per BLOCK rows.
+    // Rows are read in blocks (records usually come in row order): one read per BLOCK rows,
+    // and the next block is read while this one is used.
     const BLOCK = Math.max(1, Math.floor((4 << 20) / (a * n * 8)));
-    let cached: { first: number; data: ArrayLike<number | bigint> } | undefined;
-    const rowData = async (row: number): Promise<{ data: ArrayLike<number | bigint>; offset: number }> => {
-      if (!cached || row < cached.first || row >= cached.first + BLOCK) {
-        const first = row - (row % BLOCK);
-        const m = Math.min(BLOCK, s[0] - first);
-        cached = { first, data: (await rows.read(first * a * n, m * a * n)) as ArrayLike<number | bigint> };
+    type Block = { first: number; data: ArrayLike<number | bigint> };
+    const readBlock = async (first: number): Promise<Block> => ({
+      first,
+      data: (await rows.read(first * a * n, Math.min(BLOCK, s[0] - first) * a * n)) as ArrayLike<number | bigint>,
+    });
+    let cached: Block | undefined;
+    let ahead: { first: number; block: Promise<Block> } | undefined;
+    const fetchBlock = async (row: number): Promise<Block> => {
+      const first = row - (row % BLOCK);
+      const block = ahead?.first === first ? ahead.block : readBlock(first);
+      ahead = undefined;
+      cached = await block;
+      if (first + BLOCK < s[0]) {
+        ahead = { first: first + BLOCK, block: readBlock(first + BLOCK) };
+        ahead.block.catch(() => undefined); // a failed read ahead is reported when (if) its rows are loaded
       }
-      return { data: cached.data, offset: (row - cached.first) * a * n + probe.offset };
+      return cached;
     };
     const scratch = new Int32Array(n); // one row at a time: no allocation per row
+    const rowCodes = (block: Block, row: number, where: string): Int32Array =>
+      checkedCodes(
+        {
+          data: block.data,
+          offset: (row - block.first) * a * n + probe.offset,
+          length: n,
+          shape: [n],
+          augmentations: null,
+        },
+        options.vocabSize,
+        where,
+        scratch,
+      );
     const entry = (row: number): ExternalEntry => {
       const where = `${path} row ${row}`;
       return {
         label: where,
-        load: async () => {
-          const { data, offset } = await rowData(row);
-          return checkedCodes(
-            { data, offset, length: n, shape: [n], augmentations: null },
-            options.vocabSize,
-            where,
-            scratch,
-          );
-        },
+        load: () =>
+          cached && row >= cached.first && row < cached.first + BLOCK
+            ? rowCodes(cached, row, where)
+            : fetchBlock(row).then((block) => rowCodes(block, row, where)),
       };
     };
     return {

@@ -159,11 +159,12 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
           special: options.special ?? {},
         });
         encoder ??= new CombinedLineEncoder(layout, (bytes) => out.write(bytes));
+        const codes = entry.load();
         const pending = encoder.add({
           source: s.source,
           externalSource: entry.label,
           styled: s.tokens!,
-          external: await entry.load(),
+          external: codes instanceof Promise ? await codes : codes, // no await per row when it is in memory
         });
         if (pending) await pending;
         written++;

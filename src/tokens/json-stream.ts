@@ -168,8 +168,16 @@ export function bytesSource(bytes: Buffer, name: string): ByteSource {
   };
 }
 
+/**
+ * Bytes per read. Every value of a chunk is parsed before the first is used, so a chunk's
+ * records are alive together: at 1 MiB (about 3,000 records) they outlived V8's young
+ * generation and a full GC ran every few hundred milliseconds (a third of concat's time);
+ * at 128 KiB they die young.
+ */
+const READ_CHUNK_BYTES = 128 * 1024;
+
 async function* readFileChunks(path: string, name: string): AsyncGenerator<Buffer> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
   } catch (err) {

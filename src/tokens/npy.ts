@@ -270,6 +270,9 @@ export async function openNpyRows(path: string): Promise<NpyRows> {
     if (have > h.byteLength)
       throw fail(`${have - h.byteLength} bytes follow the data (shape (${h.shape.join(', ')}) needs ${h.byteLength})`);
     let whole: NpyReadData | undefined;
+    // The raw bytes of a read, reused: convert() copies them out, and a fresh megabyte per
+    // read costs page faults and GC pressure (concat reads a large .npy this way).
+    let scratch = Buffer.allocUnsafe(0);
     if (h.fortranOrder && h.shape.length > 1) {
       const all = Buffer.alloc(h.byteLength);
       await fh.read(all, 0, h.byteLength, h.dataStart);
@@ -280,10 +283,15 @@ export async function openNpyRows(path: string): Promise<NpyRows> {
       shape: h.shape,
       read: async (start, count) => {
         if (whole) return whole.subarray(start, start + count) as NpyReadData;
-        const bytes = Buffer.alloc(count * h.type.bytes);
-        const { bytesRead } = await fh.read(bytes, 0, bytes.length, h.dataStart + start * h.type.bytes);
-        if (bytesRead !== bytes.length) throw fail(`data is truncated at element ${start}`);
-        return convert(bytes, h, count, [count]);
+        const length = count * h.type.bytes;
+        // Taken while in use, so that overlapping reads never share it.
+        const bytes = scratch.length >= length ? scratch : Buffer.allocUnsafe(length);
+        scratch = Buffer.allocUnsafe(0);
+        const { bytesRead } = await fh.read(bytes, 0, length, h.dataStart + start * h.type.bytes);
+        if (bytesRead !== length) throw fail(`data is truncated at element ${start}`);
+        const data = convert(bytes, h, count, [count]);
+        scratch = bytes;
+        return data;
       },
       close: () => fh.close(),
     };
