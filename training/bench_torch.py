@@ -126,13 +126,13 @@ def _load_v2_leftovers(pkg: str, files: dict, model: StyledVQ) -> set[str]:
     decoder keeps `m.skip.scale` by name, and the per-position codebook is the dequantize
     graph's one [T*K, D] table. Found by shape, each exactly once."""
     done = set()
-    t, d = model.cfg.num_tokens, model.cfg.latent_dim
+    d = model.cfg.latent_dim
     enc = {tuple(x.dims): x for x in onnx.load(os.path.join(pkg, files["encoder"]["path"])).graph.initializer}
     dec = {x.name: x for x in onnx.load(os.path.join(pkg, files["decoder"]["path"])).graph.initializer}
     deq = list(onnx.load(os.path.join(pkg, files["dequantize"]["path"])).graph.initializer)
-    f = model.skip.enc.shape[1]
-    if (f, t * d) in enc:
-        model.skip.enc.copy_(torch.from_numpy(to_array(enc[(f, t * d)]).T.copy()))
+    n, f = model.skip.enc.shape  # n = T*D, or sum(token_dims) (v3: only used directions stored)
+    if (f, n) in enc:
+        model.skip.enc.copy_(torch.from_numpy(to_array(enc[(f, n)]).T.copy()))
         done.add("skip.enc")
     if "m.skip.scale" in dec:
         model.skip.scale.copy_(torch.from_numpy(to_array(dec["m.skip.scale"]).copy()))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write MODEL_CARD.md for a v2 package (train_v2.py) from structured records only: the
+"""Write MODEL_CARD.md for a v2 (train_v2.py) or v3 (train_pca_code.py) package from structured records only: the
 run's log.jsonl, one evaluation.json per evaluation set (training/evaluate.py --final),
 and the package's model.json. No log text is parsed. Copies each set's prefix curve and
 reconstruction grid into the package as <set>_prefix_curve.png / <set>_reconstructions.png.
@@ -40,7 +40,70 @@ def records(log: list[dict], kind: str) -> list[dict]:
     return [r for r in log if r["kind"] == kind]
 
 
+def trainer(log: list[dict]) -> str:
+    return records(log, "args")[0].get("trainer", "train_v2")
+
+
+def pca_code_training_section(log: list[dict]) -> list[str]:
+    """train_pca_code.py: PCA, the allocation of directions to tokens, k-means; no SGD."""
+    args = records(log, "args")[0]
+    al = records(log, "allocation")[0]
+    lat = records(log, "latents")[0]
+    km = records(log, "kmeans_done")[0]
+    bound = al["variance_removed_bound"]
+    total = al["variance_total"]
+    c = km["val_quantized"]
+    cc = km["val_continuous"]
+    return [
+        "## Training",
+        "",
+        f"One run of `training/train_pca_code.py` on CPU (torch {args['torch']}, {args['threads'] or 'all'} "
+        "thread(s)); no gradient steps:",
+        "",
+        "| phase | what | seconds |",
+        "|---|---|---:|",
+        f"| PCA + allocation | randomized SVD of the training crops and their mirror images; token_dims by reverse "
+        f"water-filling at 12 bits per token, at most {args['max_dim']} directions per token, at least "
+        f"{args['min_first_dims']} in the first | {al['seconds']:.0f} |",
+        f"| latents | {lat['count']:,} training latents: crops, mirrors and {args['aug_rounds']} rounds of random "
+        f"resized crops (75-100 % of the side) of the 128 px crops | {lat['seconds']:.0f} |",
+        f"| k-means | {args['codebook_size']} codes per position (36 tables), {args['kmeans_iters']} Lloyd iterations | "
+        f"{km['seconds']:.0f} |",
+        "",
+        f"Directions per token (`token_dims`, {al['directions']} in all): {', '.join(map(str, al['token_dims']))}.",
+        "",
+        f"Gaussian rate-distortion bound on the training spectrum (variance removed of {total:.0f}, pixel units "
+        f"in [-1, 1]): this allocation {bound['chosen']:.0f}, 8 directions per token (v2's layout) "
+        f"{bound['uniform']:.0f}.",
+        "",
+        f"Validation at the end of the run (full split): quantized k = 1 / 8 / 36: {c['1']['psnr']:.2f} / "
+        f"{c['8']['psnr']:.2f} / {c['36']['psnr']:.2f} dB; continuous k = 36: {cc['36']['psnr']:.2f} dB.",
+        "",
+    ]
+
+
+def pca_code_design() -> list[str]:
+    return [
+        "## Design (v3: the PCA code, bits where the variance is)",
+        "",
+        "- **latents = P (image − mean)**, **image = mean + Pᵀ latents**: P holds principal directions of the "
+        "training crops, no networks (config `residual: false`). PCA is the optimal ordered linear code (nested "
+        "dropout on a linear autoencoder recovers it), so tokens are ordered coarse to fine by construction.",
+        "- **Bits where the variance is**: token j holds the next `token_dims[j]` principal directions. Every "
+        "token costs 12 bits, so early tokens hold few high-variance directions and late tokens many "
+        "low-variance ones (reverse water-filling on the spectrum, `styled_vq/allocation.py`); unused slots of "
+        "the [36, latent_dim] latents are always 0.",
+        "- **Per-position codebooks**: one table of 4096 codes for each of the 36 positions "
+        "(`codebook.per_position` in model.json). Ids stay in [0, 4096); an id means a different vector at "
+        "each position, which autoregressive models see through their position embeddings.",
+        "- **Prefix fill**: positions after k are decoded from 0 (the mean image's coefficients), stored as "
+        "`prefix_fill` in model.json (docs/model-package.md).",
+    ]
+
+
 def training_section(log: list[dict]) -> list[str]:
+    if trainer(log) == "train_pca_code":
+        return pca_code_training_section(log)
     args = records(log, "args")[0]
     model = records(log, "model")[0]
     s1 = records(log, "stage1_done")[0]
@@ -97,7 +160,7 @@ def training_section(log: list[dict]) -> list[str]:
     return lines
 
 
-def eval_section(name: str, ev: dict) -> list[str]:
+def eval_section(name: str, ev: dict, continuous_floats: str) -> list[str]:
     q, curve = ev["quality"], ev["prefix_curve"]
     usage = ev.get("codebook_usage")
     if usage is not None and "per_position_codebooks" in usage and "train" not in usage:
@@ -112,7 +175,7 @@ def eval_section(name: str, ev: dict) -> list[str]:
         "",
         "| model | bits per image | PSNR (dB) | SSIM |",
         "|---|---|---:|---:|",
-        f"| continuous latents (same decoder, no quantization) | 36 × 8 float32 | {q['continuous']['psnr']:.2f} | "
+        f"| continuous latents (same decoder, no quantization) | {continuous_floats} | {q['continuous']['psnr']:.2f} | "
         f"{q['continuous']['ssim']:.4f} |",
         f"| **quantized: 36 tokens** | {b['bits']:.0f} | **{q['quantized']['psnr']:.2f}** | "
         f"**{q['quantized']['ssim']:.4f}** |",
@@ -154,6 +217,28 @@ def eval_section(name: str, ev: dict) -> list[str]:
     return lines
 
 
+def v2_design(cfg: dict, p: dict, size: int, manifest: dict) -> list[str]:
+    return [
+        "## Design (v2)",
+        "",
+        "- **latents = PCA(image) + gated network residual**; **image = PCA⁻¹(latents) + decoder(latents)**. "
+        "Token j holds the coefficients of principal directions 8j..8j+7 of the training crops (both projections "
+        "trainable from there), so the order is coarse-to-fine by construction, and nested dropout trains the "
+        "networks to make the best image from any prefix.",
+        "- **Per-position codebooks**: one table of 4096 codes for each of the 36 positions "
+        "(`codebook.per_position` in model.json). Ids stay in [0, 4096); an id means a different vector at "
+        "each position, which autoregressive models see through their position embeddings.",
+        "- **Prefix fill**: positions after k are decoded from 0 (the mean image's coefficients), stored as "
+        "`prefix_fill` in model.json (docs/model-package.md).",
+        f"- Sizes: encoder ViT width {cfg['enc_width']} (patch {cfg['patch_size']}, {cfg['enc_dense_blocks']} dense + "
+        f"{cfg['enc_expert_blocks']} expert blocks), decoder width {cfg['dec_width']} ({cfg['dec_cond_blocks']} "
+        f"conditional + {cfg['dec_plain_blocks']} plain blocks, {cfg['conv_channels']}-channel conv head). "
+        f"Parameters: encoder {p.get('encoder', 0):,}, decoder {p.get('decoder', 0):,}, codebook "
+        f"{p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. Fingerprint `{manifest['fingerprint']}`.",
+        "",
+    ]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--package", required=True)
@@ -172,6 +257,8 @@ def main(argv=None) -> int:
         for png in ("prefix_curve.png", "reconstructions.png"):
             shutil.copyfile(os.path.join(folder, png), os.path.join(a.package, f"{name}_{png}"))
     cfg = manifest["config"]
+    dims = cfg.get("token_dims") or [cfg["latent_dim"]] * cfg["num_tokens"]
+    floats = f"{sum(dims)} float32" if cfg.get("token_dims") else f"{cfg['num_tokens']} × {cfg['latent_dim']} float32"
     size = sum(e["bytes"] + (e["data"]["bytes"] if e.get("data") else 0) for e in manifest["files"].values())
     p = manifest.get("parameters", {})
     lines = [
@@ -183,23 +270,10 @@ def main(argv=None) -> int:
         "A styled-vq image tokenizer: a 64×64 RGB image becomes 36 discrete tokens (ids in [0, 4096), 432 bits), "
         "ordered from coarse to fine, and back.",
         "",
-        "## Design (v2)",
-        "",
-        "- **latents = PCA(image) + gated network residual**; **image = PCA⁻¹(latents) + decoder(latents)**. "
-        "Token j holds the coefficients of principal directions 8j..8j+7 of the training crops (both projections "
-        "trainable from there), so the order is coarse-to-fine by construction, and nested dropout trains the "
-        "networks to make the best image from any prefix.",
-        "- **Per-position codebooks**: one table of 4096 codes for each of the 36 positions "
-        "(`codebook.per_position` in model.json). Ids stay in [0, 4096); an id means a different vector at "
-        "each position, which autoregressive models see through their position embeddings.",
-        "- **Prefix fill**: positions after k are decoded from 0 (the mean image's coefficients), stored as "
-        "`prefix_fill` in model.json (docs/model-package.md).",
-        f"- Sizes: encoder ViT width {cfg['enc_width']} (patch {cfg['patch_size']}, {cfg['enc_dense_blocks']} dense + "
-        f"{cfg['enc_expert_blocks']} expert blocks), decoder width {cfg['dec_width']} ({cfg['dec_cond_blocks']} "
-        f"conditional + {cfg['dec_plain_blocks']} plain blocks, {cfg['conv_channels']}-channel conv head). "
-        f"Parameters: encoder {p.get('encoder', 0):,}, decoder {p.get('decoder', 0):,}, codebook "
-        f"{p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. Fingerprint `{manifest['fingerprint']}`.",
-        "",
+        *(pca_code_design() + [f"- Parameters: {p.get('encoder', 0) + p.get('decoder', 0):,} in the two "
+                                 f"projections, codebook {p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. "
+                                 f"Fingerprint `{manifest['fingerprint']}`.", ""]
+          if trainer(log) == "train_pca_code" else v2_design(cfg, p, size, manifest)),
         "## Intended use and limits",
         "",
         "- First-stage tokens for autoregressive image models and experiments with ordered 1D tokens; 64 px only "
@@ -212,10 +286,10 @@ def main(argv=None) -> int:
     lines += training_section(log)
     for name in ("val", "photos", "holdout"):
         if name in evals:
-            lines += eval_section(name, evals[name])
+            lines += eval_section(name, evals[name], floats)
     for name, ev in evals.items():
         if name not in ("val", "photos", "holdout"):
-            lines += eval_section(name, ev)
+            lines += eval_section(name, ev, floats)
     if a.notes:
         with open(a.notes) as f:
             lines += [f.read().rstrip(), ""]

@@ -187,7 +187,7 @@ def kmeans_per_position(lat: torch.Tensor, k: int, iters: int, gen: torch.Genera
     return c
 
 
-def assign(x: torch.Tensor, c: torch.Tensor, chunk: int = 8192):
+def assign(x: torch.Tensor, c: torch.Tensor, chunk: int = 2048):
     """x [T, N, D], c [T, K, D] -> (ids [T, N], squared distance [T, N])."""
     cn = (c * c).sum(-1).unsqueeze(1)
     ids, ds = [], []

@@ -39,6 +39,13 @@ class ModelConfig:
     # autoencoder recovers it), so the tokens are ordered from the first step on.
     skip: str = "none"
     skip_gate: float = 0.1
+    # PCA design only. token_dims: how many of a token's latent_dim slots hold principal
+    # directions (each 1..latent_dim; None: all). Token j takes the next token_dims[j]
+    # directions, so a token holding few high-variance directions spends its 12 bits on
+    # them (reverse water-filling, styled_vq/allocation.py); unused slots are always 0.
+    # residual: False drops both networks, leaving the PCA code alone.
+    token_dims: tuple | None = None
+    residual: bool = True
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -53,6 +60,13 @@ class ModelConfig:
             raise ValueError(f"skip must be 'none' or 'pca', not {self.skip!r}")
         if self.skip == "pca" and self.head != "noise":
             raise ValueError("the PCA skip path needs the linear 'noise' head (the soft-anchor head LayerNorms latents)")
+        if self.token_dims is not None:
+            if self.skip != "pca":
+                raise ValueError("token_dims needs the PCA skip path (skip: 'pca')")
+            if len(self.token_dims) != self.num_tokens or not all(1 <= d <= self.latent_dim for d in self.token_dims):
+                raise ValueError(f"token_dims must be {self.num_tokens} numbers in 1..{self.latent_dim}")
+        if not self.residual and self.skip != "pca":
+            raise ValueError("residual: false needs the PCA skip path (skip: 'pca')")
         if self.conv_kernel % 2 == 0:
             raise ValueError("conv_kernel must be odd ('same' padding)")
 
@@ -73,6 +87,8 @@ class ModelConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        if d.get("token_dims") is not None:
+            d = {**d, "token_dims": tuple(int(x) for x in d["token_dims"])}
         return cls(**d)
 
 

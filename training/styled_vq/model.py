@@ -16,22 +16,27 @@ class StyledVQ(nn.Module):
                  codebook_per_position: bool = False):
         super().__init__()
         self.cfg = cfg
-        build_encoder_parts(self, cfg)
-        if cfg.head == "soft_anchor":
-            self.head = SoftAnchorHead(cfg.latent_dim)
-        self.afer_progject = nn.Linear(cfg.latent_dim, cfg.dec_width)
-        self.decoder = Decoder(cfg)
-        self.skip = PCASkip(cfg.num_tokens, cfg.latent_dim, cfg.image_size) if cfg.skip == "pca" else None
+        if cfg.residual:
+            build_encoder_parts(self, cfg)
+            if cfg.head == "soft_anchor":
+                self.head = SoftAnchorHead(cfg.latent_dim)
+            self.afer_progject = nn.Linear(cfg.latent_dim, cfg.dec_width)
+            self.decoder = Decoder(cfg)
+        self.skip = (PCASkip(cfg.num_tokens, cfg.latent_dim, cfg.image_size, cfg.token_dims)
+                     if cfg.skip == "pca" else None)
         self.codebook = (Codebook(codebook_size, cfg.latent_dim, codebook_metric,
                                   positions=cfg.num_tokens if codebook_per_position else 0)
                          if codebook_size else None)
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """image [B,3,S,S] in [-1,1] -> latents [B,36,D]."""
+        if not self.cfg.residual:
+            return self.skip.encode(image)
         mu = encoder_forward(self, image)
         if self.skip is not None:
-            # The network predicts a whitened residual on top of the PCA coefficients.
-            return self.skip.encode(image) + self.cfg.skip_gate * self.skip.scale * mu
+            # The network predicts a whitened residual on top of the PCA coefficients
+            # (never in the unused slots of token_dims: those latents stay 0).
+            return self.skip.encode(image) + self.cfg.skip_gate * self.skip.scale * self.skip.mask * mu
         if self.cfg.head == "soft_anchor":
             return self.head(mu)
         if self.training and self.cfg.noise_std > 0:
@@ -40,6 +45,8 @@ class StyledVQ(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents [B,36,D] -> image [B,3,S,S] (unbounded)."""
+        if not self.cfg.residual:
+            return self.skip.decode(latents)
         if self.skip is not None:
             net = self.decoder(self.afer_progject(latents / self.skip.scale))
             return self.skip.decode(latents) + net

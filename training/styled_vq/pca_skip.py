@@ -42,28 +42,57 @@ def fit_pca(images: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, 
 
 
 class PCASkip(nn.Module):
-    def __init__(self, num_tokens: int, dim: int, image_size: int):
+    """enc/dec hold one row per principal direction. Without token_dims every slot of the
+    [T, D] latent holds one (n = T*D rows, the v2 layout). With token_dims, token j holds
+    token_dims[j] directions and its other slots are always 0: only the n = sum(token_dims)
+    used rows are stored, and a constant 0/1 matrix `place` [n, T*D] puts them in their
+    slots (a MatMul in the ONNX graph; storing zero rows would double the package)."""
+
+    def __init__(self, num_tokens: int, dim: int, image_size: int, token_dims=None):
         super().__init__()
         f = 3 * image_size * image_size
         self.t, self.d, self.s = num_tokens, dim, image_size
+        dims = list(token_dims) if token_dims else [dim] * num_tokens
+        mask = (torch.arange(dim)[None] < torch.tensor(dims)[:, None]).float()
+        n = int(mask.sum())
         self.mean = nn.Parameter(torch.zeros(f))
-        self.enc = nn.Parameter(torch.zeros(num_tokens * dim, f))
-        self.dec = nn.Parameter(torch.zeros(num_tokens * dim, f))
+        self.enc = nn.Parameter(torch.zeros(n, f))
+        self.dec = nn.Parameter(torch.zeros(n, f))
         self.register_buffer("scale", torch.ones(num_tokens, dim))
+        # Derived from the config, not weights: not in the state dict.
+        self.register_buffer("mask", mask, persistent=False)
+        if token_dims:
+            place = torch.zeros(n, num_tokens * dim)
+            place[torch.arange(n), torch.nonzero(mask.reshape(-1)).squeeze(1)] = 1.0
+            self.register_buffer("place", place, persistent=False)
+        else:
+            self.place = None
 
     @torch.no_grad()
     def init_from(self, mean: torch.Tensor, comps: torch.Tensor, std: torch.Tensor) -> None:
+        """comps [n, F] and std [n] for the n stored directions, in order (token by token)."""
+        n = self.enc.shape[0]
+        if comps.shape[0] != n:
+            raise ValueError(f"{n} directions needed, got {comps.shape[0]}")
         self.mean.copy_(mean)
         self.enc.copy_(comps)
         self.dec.copy_(comps)
-        self.scale.copy_(std.reshape(self.t, self.d))
+        scale = torch.ones(self.t * self.d)
+        scale[torch.nonzero(self.mask.reshape(-1)).squeeze(1)] = std.to(scale)
+        self.scale.copy_(scale.reshape(self.t, self.d))
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         x = image.reshape(image.shape[0], -1) - self.mean
-        return (x @ self.enc.t()).reshape(-1, self.t, self.d)
+        y = x @ self.enc.t()
+        if self.place is not None:
+            y = y @ self.place
+        return y.reshape(-1, self.t, self.d)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        x = latents.reshape(latents.shape[0], -1) @ self.dec + self.mean
+        z = latents.reshape(latents.shape[0], -1)
+        if self.place is not None:
+            z = z @ self.place.t()
+        x = z @ self.dec + self.mean
         return x.reshape(-1, 3, self.s, self.s)
 
 
