@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os';
 export const DEFAULTS = {
   /** Execution device: 'auto' tries CUDA and falls back to CPU, announcing the fallback. */
   device: 'auto' as const,
+  /** Graph precision: the package's float32 graphs; 'fp16' runs its optional float16 variant. */
+  dtype: 'fp32' as const,
   /** ONNX Runtime intra-op threads when none are asked for: all cores. */
   threads: (): number => availableParallelism(),
   /** Prefix lengths that `explain` and `evaluate` decode by default (then all num_tokens). */

@@ -16,9 +16,12 @@ export { DEFAULTS, BATCH_DEFAULTS, LOCK_DEFAULTS, EXTERNAL_DEFAULTS } from './de
 // Model packages
 export { Model } from './model/model';
 export type { FloatBatch, TokenBatch, ModelOptions, OpenOptions } from './model/model';
-export { readManifest, validateManifest, GRAPH_ROLES, MODEL_FORMAT, MODEL_VERSION } from './model/manifest';
+export { readManifest, validateManifest, GRAPH_ROLES, DTYPES, MODEL_FORMAT, MODEL_VERSION } from './model/manifest';
+export { parseDtype } from './model/variant';
 export type {
   Manifest,
+  Dtype,
+  Variant,
   PrefixFill,
   GraphRole,
   Preprocessing,

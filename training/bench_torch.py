@@ -23,6 +23,7 @@ same weights (ONNX Runtime's output on the same input).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -228,17 +229,30 @@ def cmd_run(a) -> dict:
     model = build_random(a.random, a.seed) if a.random else load_from_package(a.model)
     load_s = time.perf_counter() - t0
     cfg = model.cfg
-    with torch.inference_mode():
+    device = torch.device(a.device)
+    model = model.to(device)
+    # bf16: autocast (matrix products and convolutions in bfloat16, normalisations and
+    # softmax in float32), the usual way to run a float32 model in bf16 on a GPU.
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if a.dtype == "bf16"
+                else contextlib.nullcontext())
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.inference_mode(), autocast:
         if a.graph == "encoder":
-            x = smooth_images(a.batch, cfg.image_size)
-            fn = lambda: model.encode(x)  # noqa: E731
+            x = smooth_images(a.batch, cfg.image_size).to(device)
+            step = lambda: model.encode(x)  # noqa: E731
         else:
             g = torch.Generator().manual_seed(1)
-            x = torch.randn(a.batch, cfg.num_tokens, cfg.latent_dim, generator=g)
-            fn = lambda: model.decode(x)  # noqa: E731
+            x = torch.randn(a.batch, cfg.num_tokens, cfg.latent_dim, generator=g).to(device)
+            step = lambda: model.decode(x)  # noqa: E731
+
+        def fn():
+            step()
+            sync()  # a GPU call returns before the kernels finish: time them to the end
+
         times = time_it(fn, a.min_time, a.min_iters, a.max_iters, a.warmup)
     med = statistics.median(times)
     return {"what": "run", "framework": "pytorch", "graph": a.graph, "batch": a.batch, "threads": a.threads,
+            "device": a.device, "dtype": a.dtype,
             "iters": len(times), "median_s": med, "min_s": min(times), "images_per_s": a.batch / med,
             "load_s": load_s, "max_rss_mb": max_rss_mb()}
 
@@ -296,6 +310,8 @@ def main(argv=None) -> int:
     r.add_argument("--min-iters", type=int, default=3)
     r.add_argument("--max-iters", type=int, default=10000)
     r.add_argument("--warmup", type=int, default=1)
+    r.add_argument("--device", default="cpu", help="torch device: cpu or cuda (bench/gpu/)")
+    r.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: torch.autocast")
     c = sub.add_parser("check", help="write input + outputs for the weight check")
     csrc = c.add_mutually_exclusive_group(required=True)
     csrc.add_argument("--model", help="package directory: weights read from its ONNX graphs")

@@ -8,6 +8,8 @@ Examples:
   /usr/bin/python3 training/export.py --checkpoint seed.pth --preset seed --out /tmp/seed-pkg --name seed
   # random weights (the test fixture, benchmarks)
   /usr/bin/python3 training/export.py --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2 --prefix-fill mean
+  # with the fp16 variant (`--dtype fp16`; or add it later with training/fp16.py)
+  /usr/bin/python3 training/export.py --random --preset tiny --out /tmp/tiny16 --name tiny16 --fp16
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from styled_vq.checkpoint import load_model  # noqa: E402
 from styled_vq.config import PRESETS, preset  # noqa: E402
 from styled_vq.export import export_package  # noqa: E402
+from styled_vq.fp16 import add_fp16_variant  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 
 
@@ -70,6 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prefix-fill", choices=["auto", "zero", "mean", "none"], default="auto",
                     help="what decodes after a token prefix (model.json prefix_fill): 'auto' = the checkpoint's own "
                          "(train_v2.py writes it), 'zero', 'mean' = the mean latent of smooth random images, 'none'")
+    ap.add_argument("--fp16", action="store_true",
+                    help="also write the fp16 variant (encoder.fp16.onnx, decoder.fp16.onnx; training/fp16.py)")
     a = ap.parse_args(argv)
 
     t0 = time.time()
@@ -100,6 +105,8 @@ def main(argv=None) -> int:
             fill = (ck["prefix_fill"]["kind"], ck["prefix_fill"]["values"].float().numpy())
     manifest = export_package(model, a.out, a.name, a.description, training, quality, a.parity_batch, a.seed,
                               prefix_fill=fill)
+    if a.fp16:
+        manifest["variants"] = {"fp16": add_fp16_variant(a.out)}
     sizes = {k: v["bytes"] + (v["data"]["bytes"] if v["data"] else 0) for k, v in manifest["files"].items()}
     print(json.dumps({"out": a.out, "fingerprint": manifest["fingerprint"], "bytes": sizes,
                       "parameters": manifest["parameters"], "seconds": round(time.time() - t0, 1)}))

@@ -8,6 +8,8 @@ export interface ModelInfo {
   dir: string;
   source: string;
   fingerprint: string;
+  /** The graph precisions the package holds ('fp32', plus 'fp16' where it has that variant), and their fingerprints. */
+  dtypes: { dtype: string; fingerprint: string }[];
   verified: true;
   imageSize: number;
   numTokens: number;
@@ -32,12 +34,23 @@ export function modelInfo(model: Model): ModelInfo {
     files.push({ role, path: f.path, bytes: f.bytes, sha256: f.sha256 });
     if (f.data) files.push({ role: `${role} data`, path: f.data.path, bytes: f.data.bytes, sha256: f.data.sha256 });
   }
+  for (const [dtype, v] of Object.entries(m.variants ?? {})) {
+    for (const [role, f] of Object.entries(v.files)) {
+      files.push({ role: `${role} ${dtype}`, path: f.path, bytes: f.bytes, sha256: f.sha256 });
+      if (f.data)
+        files.push({ role: `${role} ${dtype} data`, path: f.data.path, bytes: f.data.bytes, sha256: f.data.sha256 });
+    }
+  }
   return {
     name: m.name,
     description: m.description,
     dir: model.dir,
     source: model.source,
     fingerprint: m.fingerprint,
+    dtypes: [
+      { dtype: 'fp32', fingerprint: m.fingerprint },
+      ...Object.entries(m.variants ?? {}).map(([dtype, v]) => ({ dtype, fingerprint: v.fingerprint })),
+    ],
     verified: true,
     imageSize: model.imageSize,
     numTokens: model.numTokens,

@@ -10,6 +10,7 @@ export const FLAGS: Readonly<Record<string, string>> = {
   // Global options
   model: '--model',
   device: '--device',
+  dtype: '--dtype',
   threads: '--threads',
   // Inputs and outputs
   output: '-o',

@@ -5,7 +5,9 @@
 import type { Options } from 'yargs';
 import { DEFAULTS } from '../defaults';
 import { usageError } from '../errors';
+import { DTYPES, type Dtype } from '../model/manifest';
 import { Model } from '../model/model';
+import { parseDtype } from '../model/variant';
 import { type Device, DEVICE_NAMES, type ExecutionInfo, parseDevice } from '../runtime/onnx';
 import { invalidParameter } from '../util/checks';
 import { cliMessage } from './flags';
@@ -13,6 +15,7 @@ import { cliMessage } from './flags';
 export interface GlobalArgs {
   model?: string;
   device: Device;
+  dtype: Dtype;
   threads?: number;
   quiet: boolean;
   json: boolean;
@@ -31,6 +34,13 @@ export const GLOBAL_OPTIONS: { [K in keyof GlobalArgs]-?: Options } = {
     describe: `Execution provider: ${DEVICE_NAMES.join(' | ')}; auto uses CUDA where it is set up (\`setup cuda\`) and loads, else CPU`,
     requiresArg: true,
     coerce: parseDevice,
+  },
+  dtype: {
+    type: 'string',
+    default: DEFAULTS.dtype,
+    describe: `Graph precision: ${DTYPES.join(' | ')}; fp16 runs the package's float16 encoder and decoder (made by training/fp16.py; for GPUs)`,
+    requiresArg: true,
+    coerce: parseDtype,
   },
   threads: {
     type: 'string',
@@ -98,7 +108,7 @@ export function announce(argv: GlobalArgs, execution: ExecutionInfo | undefined)
 
 /** Open the model the flags name, run `fn`, and release every session, also on failure. */
 export async function withModel<T>(argv: GlobalArgs, fn: (model: Model) => Promise<T>): Promise<T> {
-  const model = await Model.open({ model: argv.model, device: argv.device, threads: argv.threads });
+  const model = await Model.open({ model: argv.model, device: argv.device, dtype: argv.dtype, threads: argv.threads });
   try {
     return await fn(model);
   } finally {

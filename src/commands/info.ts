@@ -27,6 +27,7 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
       `name          ${info.name}${info.description ? `  (${info.description})` : ''}`,
       `directory     ${info.dir}  [${info.source === 'option' ? '--model' : info.source === 'env' ? `$${DEFAULTS.modelEnv}` : 'default'}]`,
       `fingerprint   ${info.fingerprint}  (all files verified)`,
+      `dtypes        ${info.dtypes.map((d) => (d.dtype === 'fp32' ? 'fp32' : `${d.dtype} (fingerprint ${d.fingerprint})`)).join(', ')}`,
       `image size    ${info.imageSize}x${info.imageSize}`,
       `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
       `codebook      ${fmtCount(info.codebook.size)} entries x ${info.codebook.dim}, ${info.codebook.metric}`,

@@ -41,6 +41,26 @@ export interface ModelConfig {
   [size: string]: unknown;
 }
 
+/**
+ * Numeric precisions a package's graphs may come in. fp32 is the package itself; fp16 is
+ * an optional variant (`variants.fp16`: encoder and decoder in float16, the codebook
+ * graphs shared), written by training/fp16.py (docs/model-package.md, "fp16 variant").
+ */
+export const DTYPES = ['fp32', 'fp16'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+/** Graphs that replace the package's own for one dtype, and the fingerprint they make. */
+export interface Variant {
+  files: Partial<Record<GraphRole, GraphFileEntry>>;
+  fingerprint: string;
+  description?: string;
+  /** ONNX op types kept in float32 inside the fp16 graphs. */
+  keep_fp32?: string[];
+}
+
+/** The graphs a variant may replace. */
+export const VARIANT_ROLES = ['encoder', 'decoder'] as const satisfies readonly GraphRole[];
+
 export interface PrefixFill {
   kind: 'zero' | 'mean_latent' | 'learned';
   /** float32 values, num_tokens rows of latent_dim. */
@@ -61,6 +81,8 @@ export interface Manifest {
   fingerprint: string;
   /** What positions after a token prefix decode from (docs/model-package.md, "Prefix fill"). */
   prefix_fill?: PrefixFill;
+  /** Optional graph variants by dtype (only fp16 so far); absent in most packages. */
+  variants?: Partial<Record<Exclude<Dtype, 'fp32'>, Variant>>;
   training?: unknown;
   quality?: unknown;
 }
@@ -185,18 +207,46 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   for (const role of GRAPH_ROLES) {
     const entry = files[role];
     if (!isObject(entry)) throw fail(`files.${role} is missing`);
-    checkFileEntry(entry, `files.${role}`, fail);
-    if (entry.data !== undefined && entry.data !== null) {
-      if (!isObject(entry.data)) throw fail(`files.${role}.data must be an object or null`);
-      checkFileEntry(entry.data, `files.${role}.data`, fail);
-    }
+    checkGraphEntry(entry, `files.${role}`, fail);
   }
 
   if (typeof raw.fingerprint !== 'string' || !HEX16.test(raw.fingerprint))
     throw fail('fingerprint must be 16 lowercase hex characters');
   if (raw.prefix_fill !== undefined)
     checkPrefixFill(raw.prefix_fill, config.num_tokens as number, config.latent_dim as number, fail);
+  if (raw.variants !== undefined) checkVariants(raw.variants, fail);
   return raw as unknown as Manifest;
+}
+
+function checkVariants(variants: unknown, fail: (what: string) => Error): void {
+  if (!isObject(variants)) throw fail('variants must be an object');
+  for (const [name, v] of Object.entries(variants)) {
+    const where = `variants.${name}`;
+    if (!(DTYPES as readonly string[]).includes(name) || name === 'fp32')
+      throw fail(`${where}: unknown variant (expected ${DTYPES.filter((d) => d !== 'fp32').join(', ')})`);
+    if (!isObject(v) || !isObject(v.files)) throw fail(`${where}.files must be an object`);
+    const roles = Object.keys(v.files);
+    if (roles.length === 0) throw fail(`${where}.files lists no graph`);
+    for (const role of roles) {
+      // The codebook graphs are never replaced: an id means the same row in every variant,
+      // so tokens of one dtype decode with another.
+      if (!(VARIANT_ROLES as readonly string[]).includes(role))
+        throw fail(`${where}.files.${role}: a variant replaces only ${VARIANT_ROLES.join(' and ')}`);
+      const entry = v.files[role];
+      if (!isObject(entry)) throw fail(`${where}.files.${role} must be an object`);
+      checkGraphEntry(entry, `${where}.files.${role}`, fail);
+    }
+    if (typeof v.fingerprint !== 'string' || !HEX16.test(v.fingerprint))
+      throw fail(`${where}.fingerprint must be 16 lowercase hex characters`);
+  }
+}
+
+function checkGraphEntry(entry: Json, where: string, fail: (what: string) => Error): void {
+  checkFileEntry(entry, where, fail);
+  if (entry.data !== undefined && entry.data !== null) {
+    if (!isObject(entry.data)) throw fail(`${where}.data must be an object or null`);
+    checkFileEntry(entry.data, `${where}.data`, fail);
+  }
 }
 
 function checkPrefixFill(fill: unknown, tokens: number, dim: number, fail: (what: string) => Error): void {

@@ -5,7 +5,7 @@
  * open on first use, so `info` never pays for them and `encode` never opens the decoder.
  */
 import { join } from 'node:path';
-import { inputError, modelError } from '../errors';
+import { deviceError, firstLine, inputError, modelError, msg, opt, StyledVqError } from '../errors';
 import {
   type Device,
   type ExecutionInfo,
@@ -14,10 +14,11 @@ import {
   parseDevice,
   type TensorData,
 } from '../runtime/onnx';
-import { type GraphRole, type Manifest, type Preprocessing, readManifest } from './manifest';
+import { type Dtype, type GraphRole, type Manifest, type Preprocessing, readManifest } from './manifest';
 import { resolveModelDir, type ModelSource } from './resolve';
 import { IO } from './graph-check';
-import { inspectGraph, readVerifiedFile, verifyFile, verifyPackage } from './verify';
+import { type GraphSet, graphSet, packageFingerprints, parseDtype } from './variant';
+import { inspectGraph, readVerifiedFile, verifyFile, verifyPackage, verifyVariant } from './verify';
 import { DEFAULTS } from '../defaults';
 
 export type FloatBatch = TensorData<Float32Array>;
@@ -28,6 +29,12 @@ export interface ModelOptions {
   device?: Device;
   /** ONNX Runtime intra-op threads; default all cores. */
   threads?: number;
+  /**
+   * 'fp32' (default): the package's graphs. 'fp16': its float16 encoder and decoder
+   * (`variants.fp16`, made by training/fp16.py), for GPUs; tokens carry that variant's
+   * fingerprint. The codebook search stays float32 either way.
+   */
+  dtype?: Dtype;
 }
 
 export interface OpenOptions extends ModelOptions {
@@ -56,7 +63,9 @@ export class Model {
     readonly manifest: Manifest,
     options: ModelOptions,
     /** How the directory was chosen. */
-    readonly source: ModelSource = 'option',
+    readonly source: ModelSource,
+    /** The graphs of the chosen dtype. */
+    private readonly graphs: GraphSet,
   ) {
     this.device = parseDevice(options.device ?? DEFAULTS.device);
     this.threads = options.threads;
@@ -65,9 +74,12 @@ export class Model {
   /** Load and verify a package (format, version, sizes, sha256 of every file, fingerprint). */
   static async load(dir: string, options: ModelOptions = {}, source: ModelSource = 'option'): Promise<Model> {
     parseDevice(options.device ?? DEFAULTS.device);
+    const dtype = parseDtype(options.dtype ?? DEFAULTS.dtype);
     const manifest = await readManifest(dir);
+    const graphs = graphSet(dir, manifest, dtype);
     await verifyPackage(dir, manifest);
-    return new Model(dir, manifest, options, source);
+    await verifyVariant(dir, manifest, graphs);
+    return new Model(dir, manifest, options, source, graphs);
   }
 
   /** Resolve the package (--model, $STYLED_VQ_MODEL, shipped default), then {@link load} it. */
@@ -79,8 +91,16 @@ export class Model {
   get name(): string {
     return this.manifest.name;
   }
+  /** The fingerprint of the graphs that run: the package's, or its fp16 variant's. */
   get fingerprint(): string {
-    return this.manifest.fingerprint;
+    return this.graphs.fingerprint;
+  }
+  /** Every fingerprint of the package (fp32 and variants): tokens of each decode with any. */
+  get fingerprints(): string[] {
+    return packageFingerprints(this.manifest);
+  }
+  get dtype(): Dtype {
+    return this.graphs.dtype;
   }
   get imageSize(): number {
     return this.manifest.config.image_size;
@@ -174,7 +194,20 @@ export class Model {
   }
 
   private fileOf(role: GraphRole): string {
-    return this.manifest.files[role].path;
+    return this.graphs.files[role].path;
+  }
+
+  /**
+   * A graph of a reduced-precision variant that does not load (a provider without float16
+   * kernels for one of its ops) is the dtype's fault, not the package's: say so, and how
+   * to run anyway. Errors about the provider itself (CUDA missing) pass unchanged.
+   */
+  private dtypeFailure(err: unknown, device: Device): unknown {
+    if (this.dtype === 'fp32' || !(err instanceof StyledVqError) || err.kind !== 'model') return err;
+    return deviceError(
+      msg`${this.dtype} graphs do not run on ${device === 'auto' ? 'this machine' : device}: ${firstLine(err)}; use ${opt('dtype', 'fp32')}`,
+      err,
+    );
   }
 
   private session(role: GraphRole): Promise<GraphSession> {
@@ -196,9 +229,9 @@ export class Model {
     // the graph is checked against the manifest again on those bytes: what runs is what was
     // verified, even if a file is replaced in between (issue 15.2). Its external data, the
     // one file the manifest lists for it, comes from memory too (issue 15.1).
-    const entry = this.manifest.files[role];
+    const entry = this.graphs.files[role];
     const graph = await readVerifiedFile(this.dir, entry, role);
-    const locations = inspectGraph(this.dir, role, this.manifest, graph);
+    const locations = inspectGraph(this.dir, role, this.graphs.manifest, graph);
     let source: string | Uint8Array = graph;
     let externalData: { path: string; data: Uint8Array }[] | undefined;
     if (entry.data && locations.length > 0) {
@@ -216,6 +249,8 @@ export class Model {
       threads: this.threads,
       label: this.fileOf(role),
       externalData,
+    }).catch((err) => {
+      throw this.dtypeFailure(err, device);
     });
     if (!this.executionInfo) this.executionInfo = { ...execution, device: this.device };
     return session;

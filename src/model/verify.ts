@@ -9,6 +9,7 @@ import { firstLine, modelError } from '../errors';
 import { checkGraph } from './graph-check';
 import { type FileEntry, GRAPH_ROLES, type GraphRole, type Manifest } from './manifest';
 import { type GraphInfo, readGraphInfo } from './onnx-graph';
+import type { GraphSet } from './variant';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -183,6 +184,34 @@ export async function verifyPackage(dir: string, manifest: Manifest): Promise<vo
     throw modelError(
       `Model package ${dir}: model.json fingerprint ${manifest.fingerprint} does not match its files (computed ` +
         `${expected})`,
+    );
+  }
+}
+
+/**
+ * Check the files of a variant's graphs, then its fingerprint: the v1 fingerprint of the
+ * package with those graphs in place (the fp32 files were checked by {@link verifyPackage}).
+ */
+export async function verifyVariant(dir: string, manifest: Manifest, set: GraphSet): Promise<void> {
+  if (set.dtype === 'fp32') return;
+  const replaced = Object.keys(manifest.variants?.[set.dtype]?.files ?? {}) as GraphRole[];
+  // Read, hashed and checked against the manifest like the package's own graphs (same
+  // inputs, outputs and shapes; external data only the listed file).
+  await Promise.all(
+    replaced.map(async (role) => {
+      const entry = set.files[role];
+      const what = `${set.dtype} ${role}`;
+      inspectGraph(dir, role, set.manifest, await readVerifiedFile(dir, entry, what));
+      if (entry.data) await verifyFile(dir, entry.data, `${what} external data`);
+    }),
+  );
+  const hashes = {} as Record<GraphRole, { sha256: string; data?: string | null }>;
+  for (const role of GRAPH_ROLES) hashes[role] = { sha256: set.files[role].sha256, data: set.files[role].data?.sha256 };
+  const expected = computeFingerprint(hashes, manifest.prefix_fill?.values);
+  if (expected !== set.fingerprint) {
+    throw modelError(
+      `Model package ${dir}: model.json variants.${set.dtype}.fingerprint ${set.fingerprint} does not match its ` +
+        `files (computed ${expected})`,
     );
   }
 }

@@ -43,6 +43,8 @@ export const isErrorRecord = (r: AnyRecord): r is ErrorRecord => typeof (r as Er
 export interface ModelShape {
   name: string;
   fingerprint: string;
+  /** Every fingerprint of the package (fp32 and its variants), when it has several: all decode alike. */
+  fingerprints?: readonly string[];
   numTokens: number;
   codebookSize: number;
   latentDim: number;
@@ -143,7 +145,8 @@ export function checkRecordForModel(
   options: CheckOptions = {},
 ): void {
   const fail = (what: MessageText) => inputError(msg`${where}: ${what}`);
-  if (rec.model.fingerprint !== model.fingerprint && !options.force) {
+  const known = model.fingerprints ?? [model.fingerprint];
+  if (!known.includes(rec.model.fingerprint) && !options.force) {
     throw fail(
       msg`made by model "${rec.model.name}" (fingerprint ${rec.model.fingerprint}), but the loaded model is "${model.name}" (fingerprint ${model.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)} to use it anyway`,
     );
