@@ -8,6 +8,7 @@ import { setDebug } from '../src/debug';
 import { exitCodeFor, StyledVqError } from '../src/errors';
 import { ioError, isErrnoError } from '../src/io/io-errors';
 import { offerSignal, signalExitLine } from '../src/cli/interrupts';
+import { recoverRawArgs } from '../src/cli/raw-args';
 import { removeLiveTemps } from '../src/io/temp-files';
 
 /** The one-line message for an error (also for one that escaped every await: see below). */
@@ -58,7 +59,7 @@ export async function main(args: string[], options: { catchEscaped?: boolean } =
     process.on('SIGTERM', onSignal);
   }
   try {
-    await buildParser(args).parseAsync();
+    await buildParser(recoverRawArgs(args)).parseAsync();
     return 0;
   } catch (caught) {
     return report(caught, debug);

@@ -104,6 +104,8 @@ export type { NpyArray, NpyData, NpyDtype } from './tokens/npy';
 export { readLatents, readTokens } from './tokens/arrays';
 export type { ArraysFrom } from './tokens/arrays';
 export { writeFileAtomic } from './io/atomic-write';
+// File names that are not valid UTF-8, as records write them (surrogateescape): to bytes and back.
+export { decodeName, encodeName, fsPath } from './io/byte-names';
 export { checkOutputPath } from './io/output-path';
 export { OutputSet } from './io/output-set';
 

@@ -1,15 +1,27 @@
 /**
  * Integrity of batch outputs (issue 15): the options that change tokens are recorded and
  * checked on resume (15.8), and a finished .npy output is verified before a resume calls
- * it complete (15.10). A small folder of the fixture model's images, the CLI run in this
+ * it complete (15.10), and file names that are not valid UTF-8 are listed, read and
+ * recorded in a reversible form (15.9). A small folder of the fixture model's images, the CLI run in this
  * process (messages and exit codes, not process behaviour).
  */
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { runBatch, type RunBatchOptions } from '../src/batch/run-batch';
 import { Model } from '../src/model/model';
+import { decodeName, encodeName } from '../src/io/byte-names';
 import { errorLines, runCliInProcess } from './helpers/cli';
-import { FIXTURE_MODEL, tempDir } from './helpers/fixtures';
+import { FIXTURE_MODEL, ROOT, tempDir } from './helpers/fixtures';
 import sharp from 'sharp';
 import { encodeImages } from '../src/api/encode';
 import { prng, randomRgb, writeImageFolder } from './helpers/image-folder';
@@ -155,5 +167,77 @@ describe('integrity 15.8: the options that change tokens are recorded and checke
     expect(errorLines(r.stderr)).toEqual([
       expect.stringMatching(/sources\.json was made with --background 255,255,255, this run is without --background/),
     ]);
+  });
+});
+
+describe('integrity 15.9: file names that are not valid UTF-8', () => {
+  test('the escape: bytes -> name -> the same bytes; valid UTF-8 names are unchanged', () => {
+    const rand = prng(42);
+    for (let k = 0; k < 500; k++) {
+      const bytes = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * 256)));
+      expect(encodeName(decodeName(bytes))).toEqual(bytes);
+    }
+    for (const name of ['plain.png', 'café.jpg', '写真.png', 'emoji-😀.png', '\uFFFD.png'])
+      expect(decodeName(Buffer.from(name))).toBe(name);
+    // Python's surrogateescape: 0xNN -> U+DCNN (a CESU-8 surrogate is not UTF-8 either).
+    expect(decodeName(Buffer.from([0x61, 0xff, 0xed, 0xa0, 0x80, 0x62]))).toBe('a\udcff\udced\udca0\udc80b');
+  });
+
+  test('batch lists, reads and records them (folder, list file, resume); encode reads one named on the command line', async () => {
+    const dir = join(tmp.dir, 'bytes');
+    mkdirSync(dir);
+    const png = readFileSync(join(photos, 'img-000.png'));
+    const raw = Buffer.concat([Buffer.from(dir), Buffer.from('/a'), Buffer.from([0xff, 0xfe]), Buffer.from('b.png')]);
+    writeFileSync(raw, png); // a real file whose name is not UTF-8 (Linux allows any bytes)
+    writeFileSync(Buffer.concat([Buffer.from(dir), Buffer.from('/c'), Buffer.from([0xe9]), Buffer.from('.png')]), png);
+    copyFileSync(join(photos, 'img-000.png'), join(dir, 'plain.png'));
+    expect(readdirSync(dir)).toHaveLength(3);
+
+    const o = out();
+    const s = await batch({ inputs: [dir], output: o });
+    expect(s).toMatchObject({ done: 3, failed: 0 });
+    const recs = jsonLines(o);
+    expect(recs.map((r) => r.source)).toEqual([
+      join(dir, 'a\udcff\udcfeb.png'),
+      join(dir, 'c\udce9.png'),
+      join(dir, 'plain.png'),
+    ]);
+    expect(encodeName(recs[0].source)).toEqual(raw); // reversible: the exact bytes
+    expect(readFileSync(o, 'latin1')).toContain('a\\udcff\\udcfeb.png'); // written as JSON escapes, plain ASCII
+    expect(recs[0].tokens).toEqual(recs[2].tokens); // the same image bytes, read through the byte name
+
+    // --resume trusts the records of such names; a list file may name them too.
+    writeFileSync(o, `${readFileSync(o, 'utf8').split('\n')[0]}\n`);
+    expect(await batch({ inputs: [dir], output: o, resume: true })).toMatchObject({ skipped: 1, done: 2 });
+    const list = join(tmp.dir, 'bytes.txt');
+    writeFileSync(
+      list,
+      Buffer.concat([Buffer.from('bytes/a'), Buffer.from([0xff, 0xfe]), Buffer.from('b.png\nbytes/plain.png\n')]),
+    );
+    const fromList = out();
+    expect(await batch({ inputs: [list], output: fromList })).toMatchObject({ done: 2, failed: 0 });
+    expect(jsonLines(fromList).map((r) => r.source)).toEqual([
+      join(tmp.dir, 'bytes/a\udcff\udcfeb.png'),
+      join(tmp.dir, 'bytes/plain.png'),
+    ]);
+
+    // The CLI receives the name as bytes (the shell builds it): encode reads the file, not "not found".
+    const bin = join(ROOT, 'bin', 'styled-vq.js');
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `exec "$0" "$1" encode "$(printf 'bytes/a\\377\\376b.png')" --model "$2" --device cpu`,
+        process.execPath,
+        bin,
+        FIXTURE_MODEL,
+      ],
+      { cwd: tmp.dir, encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.source).toBe('bytes/a\udcff\udcfeb.png');
+    expect(rec.tokens).toEqual(recs[2].tokens);
   });
 });

@@ -2,10 +2,12 @@
  * A lazy, deterministic directory walk: one directory's names are read at a time, sorted
  * by code point (the same order on every machine and locale), and yielded depth-first.
  * Hidden entries (".name") are skipped. Symbolic links are followed; a link back to a
- * directory being walked is not entered twice.
+ * directory being walked is not entered twice. Names are read as bytes: one that is not
+ * valid UTF-8 is listed in its escaped form (io/byte-names.ts), never dropped.
  */
 import { promises as fs, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { decodeName, fsPath } from '../io/byte-names';
 
 /** One listed path, or a directory that could not be read (reported, never dropped). */
 export type WalkEntry = { path: string; error?: undefined } | { path: string; error: string };
@@ -25,7 +27,7 @@ const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 async function statOrNull(path: string): Promise<Stats | null> {
   try {
-    return await fs.stat(path);
+    return await fs.stat(fsPath(path));
   } catch {
     return null; // a dangling link: nothing to list
   }
@@ -33,7 +35,7 @@ async function statOrNull(path: string): Promise<Stats | null> {
 
 export async function* walkSorted(root: string, options: WalkOptions): AsyncGenerator<WalkEntry> {
   const ancestors = new Set<string>();
-  const rootStat = await fs.stat(root);
+  const rootStat = await fs.stat(fsPath(root));
   yield* walkDir(root, '', rootStat, ancestors, options);
 }
 
@@ -48,7 +50,11 @@ async function* walkDir(
   if (ancestors.has(key)) return; // a symlink cycle
   let names: string[];
   try {
-    names = (await fs.readdir(dir)).filter((n) => !n.startsWith('.')).sort(byCodePoint);
+    // As bytes: Node's own decoding turns every byte that is not UTF-8 into U+FFFD, and the file is lost (issue 15.9).
+    names = (await fs.readdir(fsPath(dir), { encoding: 'buffer' }))
+      .map(decodeName)
+      .filter((n) => !n.startsWith('.'))
+      .sort(byCodePoint);
   } catch (err) {
     yield {
       path: dir,

@@ -13,6 +13,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { inputError } from '../errors';
 import { removeDurable, writeFileAtomic } from '../io/atomic-write';
+import { encodeName } from '../io/byte-names';
 import type { ModelRef } from '../tokens/record';
 import { formatPretty } from '../tokens/token-file';
 import type { ShardSpec } from './shard';
@@ -69,7 +70,7 @@ export class SourceTally {
   count = 0;
 
   add(source: string): void {
-    this.hash.update(source);
+    this.hash.update(encodeName(source)); // the name's bytes: two names that are not UTF-8 never hash alike
     this.hash.update('\n');
     this.count++;
   }

@@ -13,6 +13,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, extname, isAbsolute, join, normalize } from 'node:path';
 import { createInterface } from 'node:readline';
 import { usageError } from '../errors';
+import { decodeName, fsPath } from '../io/byte-names';
 import { walkSorted, type WalkEntry } from './dir-walk';
 import { hasGlobMagic, planGlob } from './glob';
 import { checkTarArchive, tarMembers } from './tar-input';
@@ -61,7 +62,7 @@ export interface ListOptions {
 /** Decide what a spec is; cheap mistakes (nothing there) are refused before any slow work. */
 export async function specKind(spec: string): Promise<SpecKind> {
   if (!spec) throw usageError('An input spec is empty');
-  const stat = await fs.stat(spec).catch(() => null);
+  const stat = await fs.stat(fsPath(spec)).catch(() => null);
   if (stat?.isDirectory()) return 'folder';
   if (stat && LIST_EXTENSIONS.includes(extname(spec).toLowerCase())) return 'list';
   if (stat?.isFile() && TAR_EXTENSIONS.includes(extname(spec).toLowerCase())) return 'tar';
@@ -125,7 +126,7 @@ export class InputList implements AsyncIterable<ListedInput> {
 
   private async *glob(pattern: string): AsyncGenerator<ListedInput> {
     const plan = planGlob(pattern);
-    const stat = await fs.stat(plan.base).catch(() => null);
+    const stat = await fs.stat(fsPath(plan.base)).catch(() => null);
     if (!stat?.isDirectory()) return; // nothing can match under a missing folder
     yield* fromWalk(
       walkSorted(plan.base, { recursive: true, accept: (rel) => plan.match.test(rel), enter: plan.enter }),
@@ -140,9 +141,10 @@ async function* fromWalk(walk: AsyncGenerator<WalkEntry>): AsyncGenerator<Listed
 
 async function* listFile(list: string): AsyncGenerator<ListedInput> {
   const base = dirname(list);
-  const lines = createInterface({ input: createReadStream(list, 'utf8'), crlfDelay: Infinity });
+  // latin1 keeps every byte as one char: a listed name that is not UTF-8 is escaped, not lost (io/byte-names.ts).
+  const lines = createInterface({ input: createReadStream(fsPath(list), 'latin1'), crlfDelay: Infinity });
   for await (const raw of lines) {
-    const line = raw.trim();
+    const line = decodeName(Buffer.from(raw, 'latin1')).trim();
     if (!line || line.startsWith('#')) continue;
     yield { source: isAbsolute(line) ? normalize(line) : join(base, line) };
   }

@@ -11,6 +11,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { inputError, msg, opt } from '../errors';
+import { fsPath } from '../io/byte-names';
 import { readGifFirstFrameInfo } from './gif-first-frame';
 import { cmykToRgb, compositeOnBackground, dropAlpha, type RgbaPixelsData, sixteenBitToRgb } from './pil-modes';
 
@@ -43,7 +44,7 @@ async function readInputBytes(input: string | Uint8Array): Promise<Buffer> {
   }
   let stat: Stats;
   try {
-    stat = await fs.stat(input);
+    stat = await fs.stat(fsPath(input));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw inputError(`${input}: file not found`, err);
@@ -53,7 +54,7 @@ async function readInputBytes(input: string | Uint8Array): Promise<Buffer> {
   if (!stat.isFile()) throw inputError(`${input}: not a regular file`);
   if (stat.size === 0) throw inputError(`${input}: file is empty (0 bytes)`);
   try {
-    return await fs.readFile(input);
+    return await fs.readFile(fsPath(input));
   } catch (err) {
     throw inputError(`${input}: cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
   }

@@ -5,6 +5,7 @@
  * Outputs are written by atomic-write.ts, which replaces a symlink at the output path by a
  * file rather than writing through it.
  */
+import { fsPath } from './byte-names';
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { usageError, msg, opt } from '../errors';
@@ -49,7 +50,7 @@ export interface OutputCheckOptions {
 /** Same file: same resolved path, or the same inode (hard links, symlinks, `./a` vs `a`). */
 async function sameFile(a: string, b: string): Promise<boolean> {
   if (resolve(a) === resolve(b)) return true;
-  const [sa, sb] = await Promise.all([fs.stat(a).catch(() => null), fs.stat(b).catch(() => null)]);
+  const [sa, sb] = await Promise.all([fs.stat(fsPath(a)).catch(() => null), fs.stat(fsPath(b)).catch(() => null)]);
   return !!sa && !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 

@@ -1,4 +1,5 @@
 /** `-` as a file name: stdin for inputs (read once, kept in memory), stdout for outputs. */
+import { fsPath } from './byte-names';
 import { promises as fs, type Stats } from 'node:fs';
 import { inputError, usageError } from '../errors';
 import { ioError } from './io-errors';
@@ -30,7 +31,7 @@ export function writeStdout(data: string | Uint8Array): Promise<void> {
 export async function checkReadableFile(path: string, what = 'file'): Promise<void> {
   let stat: Stats;
   try {
-    stat = await fs.stat(path);
+    stat = await fs.stat(fsPath(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw inputError(`Cannot read ${what} ${path}: no such file`, err);
