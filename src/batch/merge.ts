@@ -22,6 +22,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { inputError, StyledVqError, usageError, msg, opt } from '../errors';
 import { OutputLock } from '../io/output-lock';
+import { removeStaleTemps } from '../io/temp-files';
 import { npyHeader } from '../tokens/npy';
 import { checkOutputPath, ensureParentDir } from '../io/output-path';
 import { AtomicStreamWriter } from '../io/atomic-stream';
@@ -66,6 +67,8 @@ export interface MergeSummary {
   failed: number;
   bytes: number;
   elapsedSeconds: number;
+  /** Temporaries of this output that a merge killed outright had left, removed first. */
+  removedTemps: string[];
 }
 
 /** Shard indices as a Slurm `--array` list: [3, 17, 40, 41, 42] -> "3,17,40-42". */
@@ -306,6 +309,10 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
   const paths = batchPaths(options.output, format);
   const lock = await OutputLock.acquire(options.output);
   try {
+    // Holding the lock: what a merge killed outright left next to this output (issue 15.17).
+    const removedTemps: string[] = [];
+    const written = paths.format === 'jsonl' ? [paths.log] : [paths.tokens, paths.latents, paths.sidecar];
+    for (const p of [...written, donePathFor(options.output)]) removedTemps.push(...(await removeStaleTemps(p)));
     const shards = await collectShards(options.shards, options.output);
     const first = shards[0].marker;
     if (first.output_format !== format)
@@ -391,6 +398,7 @@ export async function mergeShards(options: MergeOptions): Promise<MergeSummary> 
       failed,
       bytes: files.reduce((a, f) => a + f.bytes, 0),
       elapsedSeconds: (Date.now() - started) / 1000,
+      removedTemps,
     };
   } finally {
     await lock.release();

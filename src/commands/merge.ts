@@ -2,6 +2,7 @@ import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { StyledVqError } from '../errors';
 import { IncompleteShardsError, mergeShards } from '../batch/merge';
 import { type GlobalArgs, io, notice, printJson } from '../cli/globals';
+import { removedTempsNotice } from '../cli/interrupts';
 
 export interface MergeArgs extends GlobalArgs {
   shards: string[];
@@ -49,6 +50,7 @@ const FLAGS: [RegExp, string][] = [
 export async function handler(argv: ArgumentsCamelCase<MergeArgs>): Promise<void> {
   try {
     const s = await mergeShards({ shards: argv.shards, output: argv.output, overwrite: argv.overwrite });
+    if (s.removedTemps.length) notice(argv, removedTempsNotice(s.removedTemps));
     if (argv.json) printJson(s);
     notice(
       argv,
