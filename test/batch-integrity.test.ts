@@ -154,6 +154,17 @@ describe('integrity 15.8: the options that change tokens are recorded and checke
     r = await cli('batch', photos, '-o', o, '--resume', '--background', 'white', '-q');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(readFileSync(o, 'utf8')).toEqual(whole);
+    // The rest of the preprocessing too: a record made with another resize is not this run's.
+    rmSync(`${o}.done.json`);
+    const first = JSON.parse(whole.split('\n')[0]);
+    first.preprocessing.resize = 'bilinear';
+    writeFileSync(o, `${JSON.stringify(first)}\n`);
+    r = await cli('batch', photos, '-o', o, '--resume', '--background', 'white');
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /line 1 was made with other preprocessing \(.*"bilinear".*\) than the loaded model's .*resume with the same --model/,
+      ),
+    ]);
   });
 
   test('a finished .npy output records it in its sidecar, and a resume checks it', async () => {

@@ -13,6 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { type MessageText, type StyledVqError, usageError, msg, opt } from '../errors';
+import type { Preprocessing } from '../model/manifest';
 import { checkRecordForModel, isErrorRecord, type ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
@@ -34,7 +35,18 @@ export interface RecoverOptions {
   latents: boolean;
   /** How this run handles alpha (alphaText): it changes tokens, so it must match the records' (issue 15.8). */
   alpha: string;
+  /** The loaded model's preprocessing: the records' must be the same (apart from alpha, checked above). */
+  preprocessing?: Preprocessing;
 }
+
+/** Preprocessing without alpha, keys sorted: two records were made alike iff these are equal. */
+const preprocessingKey = (p: Preprocessing) =>
+  JSON.stringify(
+    Object.keys(p)
+      .filter((k) => k !== 'alpha')
+      .sort()
+      .map((k) => [k, p[k]]),
+  );
 
 const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
 
@@ -102,6 +114,13 @@ export async function recoverLog(
         );
       const alpha = record.preprocessing?.alpha;
       if (typeof alpha === 'string' && alpha !== options.alpha) throw alphaDiffers(where, alpha, options.alpha);
+      if (record.preprocessing && options.preprocessing) {
+        const [was, now] = [preprocessingKey(record.preprocessing), preprocessingKey(options.preprocessing)];
+        if (was !== now)
+          throw usageError(
+            msg`${where} was made with other preprocessing (${was}) than the loaded model's (${now}); resume with the same ${opt('model')}, or ${restart}`,
+          );
+      }
       checkRecordForModel(record, model, where, { needLatents: options.latents });
     }
     await inputs.next();

@@ -357,6 +357,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
       recovered = await recoverLog(s.paths.log, listing, model, {
         latents: s.latents,
         alpha: alphaText(options.alpha),
+        preprocessing: model.preprocessing,
       });
     // An empty shard of a non-empty listing is fine (more shards than inputs): it is marked done empty.
     const nothing = recovered.count === 0 && !(await listing.peek()); // (peeking counts a sharded listing)
