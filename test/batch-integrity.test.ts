@@ -106,6 +106,27 @@ describe('integrity 15.10: resume verifies a finished .npy output before calling
   });
 });
 
+/** A ustar archive of (name bytes, data) members, built by hand so a name can hold any bytes. */
+function ustar(members: [Buffer, Buffer][]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const [name, data] of members) {
+    const h = Buffer.alloc(512);
+    name.copy(h, 0);
+    h.write('0000644\0', 100, 'latin1');
+    h.write('0000000\0', 108, 'latin1');
+    h.write('0000000\0', 116, 'latin1');
+    h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+    h.write('00000000000\0', 136, 'latin1');
+    h.write('        ', 148, 'latin1');
+    h.write('0', 156, 'latin1');
+    h.write('ustar\0' + '00', 257, 'latin1');
+    const sum = h.reduce((a, b) => a + b, 0);
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  return Buffer.concat([...blocks, Buffer.alloc(1024)]);
+}
+
 const WHITE = { background: [255, 255, 255] as const };
 const jsonLines = (path: string) =>
   readFileSync(path, 'utf8')
@@ -231,6 +252,21 @@ describe('integrity 15.9: file names that are not valid UTF-8', () => {
       join(tmp.dir, 'bytes/a\udcff\udcfeb.png'),
       join(tmp.dir, 'bytes/plain.png'),
     ]);
+
+    // A webdataset tar member whose name is not UTF-8 (a ustar header holds bytes).
+    const tar = join(tmp.dir, 'shard.tar');
+    writeFileSync(
+      tar,
+      ustar([
+        [Buffer.from([0x61, 0xff, 0x2e, 0x70, 0x6e, 0x67]), png],
+        [Buffer.from('ok.png'), png],
+      ]),
+    );
+    const fromTar = out();
+    expect(await batch({ inputs: [tar], output: fromTar })).toMatchObject({ done: 2, failed: 0 });
+    const tarRecs = jsonLines(fromTar);
+    expect(tarRecs.map((r) => r.source)).toEqual([`${tar}/a\udcff.png`, `${tar}/ok.png`]);
+    expect(tarRecs[0].tokens).toEqual(recs[2].tokens);
 
     // The CLI receives the name as bytes (the shell builds it): encode reads the file, not "not found".
     const bin = join(ROOT, 'bin', 'styled-vq.js');

@@ -12,8 +12,9 @@
  * block, so a truncated shard is refused before any work instead of silently missing ids.
  */
 import { createReadStream, promises as fs } from 'node:fs';
-import { extract } from 'tar-stream';
+import { extract, type Header } from 'tar-stream';
 import { inputError } from '../errors';
+import { decodeName, fsPath } from '../io/byte-names';
 
 const BLOCK = 512;
 
@@ -45,7 +46,7 @@ function checksumOk(h: Buffer): boolean {
  * Throws a one-line input error naming what is wrong.
  */
 export async function checkTarArchive(path: string): Promise<{ members: number }> {
-  const fh = await fs.open(path, 'r').catch((err: Error) => {
+  const fh = await fs.open(fsPath(path), 'r').catch((err: Error) => {
     throw inputError(`Cannot read ${path}: ${err.message}`, err);
   });
   try {
@@ -78,6 +79,12 @@ export async function checkTarArchive(path: string): Promise<{ members: number }
   }
 }
 
+/** A member's name: a pax path is UTF-8 text already; a ustar / GNU name arrives as latin1 bytes. */
+function memberName(h: Header): string {
+  const pax = h.pax as { path?: string } | null | undefined;
+  return pax?.path !== undefined ? h.name : decodeName(Buffer.from(h.name, 'latin1'));
+}
+
 export interface TarMember {
   /** Member path inside the archive. */
   name: string;
@@ -94,13 +101,15 @@ export async function* tarMembers(
   path: string,
   options: { accept: (name: string) => boolean; onRejected?: (name: string) => void; withData?: boolean },
 ): AsyncGenerator<TarMember> {
-  const source = createReadStream(path);
-  const ex = extract();
+  const source = createReadStream(fsPath(path));
+  // latin1 keeps the bytes of a ustar / GNU name: one that is not UTF-8 is escaped, not lost (io/byte-names.ts).
+  // (tar-stream's types omit the option its extract() reads.)
+  const ex = extract({ filenameEncoding: 'latin1' } as Parameters<typeof extract>[0]);
   source.on('error', (err) => ex.destroy(err));
   source.pipe(ex);
   try {
     for await (const entry of ex) {
-      const h = entry.header;
+      const h = { ...entry.header, name: memberName(entry.header) };
       if ((h.type !== 'file' && h.type !== 'contiguous-file') || !options.accept(h.name)) {
         if (h.type === 'file' || h.type === 'contiguous-file') options.onRejected?.(h.name);
         entry.resume();
