@@ -391,6 +391,34 @@ describe('mismatches are reported, never dropped silently', () => {
     expect(uniqueNames(['a', 'a-2', 'a'])).toEqual(uniqueNames(['a', 'a-2', 'a']));
   });
 
+  test('integrity 15.9: per-image codes whose file names are not UTF-8 pair with the records of those images', async () => {
+    const dir = fresh('byte-codes');
+    mkdirSync(dir);
+    const raw = Buffer.concat([Buffer.from(`${dir}/a`), Buffer.from([0xff]), Buffer.from('.npy')]);
+    const [ca, cb] = [randomCodes(), randomCodes()];
+    writeFileSync(
+      raw,
+      encodeNpy(
+        BigInt64Array.from(ca, (v) => BigInt(v)),
+        [1, 256],
+      ),
+    );
+    writeInt64Npy(join(dir, 'b.npy'), cb, [1, 256]);
+    // Records as batch writes them for photos/a\xff.png and photos/b.png (the source escaped, io/byte-names.ts).
+    const styled = `${fresh('byte-tokens')}.jsonl`;
+    writeFileSync(
+      styled,
+      [good[0], good[1]]
+        .map((r, i) => `${JSON.stringify({ ...r, source: i ? 'photos/b.png' : 'photos/a\udcff.png' })}\n`)
+        .join(''),
+    );
+    const s = await concat({ styled, external: dir });
+    expect(s).toMatchObject({ written: 2, matchedBy: 'stem' });
+    const lines = jsonLines(s.output);
+    expect(lines.map((l) => l.external_source)).toEqual([join(dir, 'a\udcff.npy'), join(dir, 'b.npy')]);
+    expect(lines[0].tokens.slice(-256)).toEqual(ca.map((c) => c + K));
+  });
+
   test('integrity 15.12: when the layout cannot be written, no combined file is left behind', async () => {
     const output = `${fresh('nolayout')}.jsonl`;
     const layoutDir = join(tmp.dir, 'layout-dir');

@@ -11,6 +11,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { decodeName, fsPath } from '../io/byte-names';
 import { inputError, usageError, msg, opt } from '../errors';
 import { type NpyArray, type NpyDtype, openNpyRows, readNpy } from '../tokens/npy';
 import { readText } from '../tokens/token-file';
@@ -146,7 +147,7 @@ function checkDtype(arr: NpyArray, where: string): asserts arr is NpyArray & { d
 }
 
 export async function readExternalCodes(path: string, options: ExternalOptions): Promise<ExternalCodes> {
-  const stat = await fs.stat(path).catch(() => null);
+  const stat = await fs.stat(fsPath(path)).catch(() => null);
   if (!stat) throw usageError(`External codes ${path}: no such file or folder`);
   if (stat.isDirectory()) return readFolder(path, options);
   // A FIFO or device would block the read forever (issue 15.16): only regular files are opened.
@@ -158,12 +159,15 @@ export async function readExternalCodes(path: string, options: ExternalOptions):
 }
 
 async function readFolder(dir: string, options: ExternalOptions): Promise<ExternalCodes> {
-  const names = (await fs.readdir(dir)).filter((n) => extname(n).toLowerCase() === '.npy' && !n.startsWith('.'));
+  // Names as bytes: one that is not UTF-8 keeps them, escaped as batch records it (io/byte-names.ts, issue 15.9).
+  const names = (await fs.readdir(fsPath(dir), { encoding: 'buffer' }))
+    .map(decodeName)
+    .filter((n) => extname(n).toLowerCase() === '.npy' && !n.startsWith('.'));
   if (!names.length) throw inputError(`External codes folder ${dir} holds no .npy files`);
   // A FIFO named *.npy would block the read forever (issue 15.16): refuse anything that is not
   // a regular file (symlinks are followed) before opening any of them.
   for (const n of names) {
-    const st = await fs.stat(join(dir, n)).catch(() => null);
+    const st = await fs.stat(fsPath(join(dir, n))).catch(() => null);
     if (!st?.isFile())
       throw inputError(`External codes ${join(dir, n)} is not a regular file${st ? '' : ' (a broken link)'}`);
   }

@@ -5,9 +5,9 @@
  * Outputs are written by atomic-write.ts, which replaces a symlink at the output path by a
  * file rather than writing through it.
  */
-import { fsPath } from './byte-names';
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fsPath } from './byte-names';
 import { usageError, msg, opt } from '../errors';
 import { ioError } from './io-errors';
 import { STDIO } from './stdio';

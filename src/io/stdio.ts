@@ -1,6 +1,6 @@
 /** `-` as a file name: stdin for inputs (read once, kept in memory), stdout for outputs. */
-import { fsPath } from './byte-names';
 import { promises as fs, type Stats } from 'node:fs';
+import { fsPath } from './byte-names';
 import { inputError, usageError } from '../errors';
 import { ioError } from './io-errors';
 

@@ -6,6 +6,7 @@
  * Format: numpy.lib.format in the NumPy documentation.
  */
 import { promises as fs } from 'node:fs';
+import { fsPath } from '../io/byte-names';
 import yauzl from 'yauzl';
 import { inputError, StyledVqError, msg, opt } from '../errors';
 import { ioError } from '../io/io-errors';
@@ -253,7 +254,7 @@ export interface NpyRows {
 export async function openNpyRows(path: string): Promise<NpyRows> {
   let fh: fs.FileHandle;
   try {
-    fh = await fs.open(path, 'r');
+    fh = await fs.open(fsPath(path), 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw code === 'ENOENT' ? inputError(`Cannot read ${path}: no such file`, err) : ioError(err, path, 'read');
@@ -304,7 +305,7 @@ export async function openNpyRows(path: string): Promise<NpyRows> {
 export async function readNpy(path: string): Promise<NpyArray> {
   let buf: Buffer;
   try {
-    buf = await fs.readFile(path);
+    buf = await fs.readFile(fsPath(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
