@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from styled_vq.checkpoint import legacy_name  # noqa: E402
 from styled_vq.config import ModelConfig  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 
@@ -79,26 +80,29 @@ def _gemm_trans_b(node) -> int:
 
 def _load_graph(path: str, prefix: str, params: dict[str, torch.Tensor]) -> set[str]:
     """Copy the graph's weights into `params` (full names without the wrapper prefix).
-    Returns the names it set."""
+    Returns the names it set. Packages exported before issue 14.5 name initializers and
+    scopes by the research names (`m.afer_progject.bias`, `/progject_mean/MatMul`): each
+    parameter is looked for under its name and its checkpoint.legacy_name."""
     proto, tensors, alias, consumers, to_array = _onnx_tensors(path)
     done = set()
     unnamed = [k for k in tensors if not k.startswith(prefix)]
     for name, p in params.items():
-        key = prefix + name
-        key = alias.get(key, key)
-        if key in tensors:
+        names = [name] if legacy_name(name) == name else [name, legacy_name(name)]
+        keys = [alias.get(prefix + n, prefix + n) for n in names]
+        key = next((k for k in keys if k in tensors), None)
+        if key is not None:
             a = to_array(tensors[key])
             if a.size != p.numel():
                 raise ValueError(f"{path}: {key} has shape {a.shape}, the model's {name} {tuple(p.shape)}")
             p.copy_(torch.from_numpy(a.copy()).reshape(p.shape))
             done.add(name)
             continue
-        module, _, leaf = name.rpartition(".")
-        is_bias = leaf.endswith("bias")
+        modules = {n.rpartition(".")[0] for n in names}
+        is_bias = name.rpartition(".")[2].endswith("bias")
         found = []
         for k in unnamed:
             for node, idx in consumers.get(k, []):
-                if _scope(node.name) != module:
+                if _scope(node.name) not in modules:
                     continue
                 a = to_array(tensors[k])
                 if a.size != p.numel():
@@ -155,8 +159,9 @@ def load_from_package(pkg: str) -> StyledVQ:
     files = manifest["files"]
     with torch.no_grad():
         state = dict(model.named_parameters())
-        state.update(dict(model.named_buffers()))
-        dec_names = {n for n in state if n.startswith("decoder.") or n.startswith("afer_progject.") or n == "skip.dec"}
+        persistent = model.state_dict().keys()  # non-persistent buffers (skip.mask) are derived from the config
+        state.update({n: b for n, b in model.named_buffers() if n in persistent})
+        dec_names = {n for n in state if n.split(".")[0] in ("decoder", "decoder_in") or n == "skip.dec"}
         enc = {n: t for n, t in state.items() if n not in dec_names and not n.startswith("codebook.")}
         dec = {n: t for n, t in state.items() if n in dec_names}
         done = _load_graph(os.path.join(pkg, files["encoder"]["path"]), "m.", enc)

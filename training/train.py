@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from styled_vq.checkpoint import model_from_state_dict  # noqa: E402
+from styled_vq.checkpoint import model_from_state_dict, ours_names  # noqa: E402
 from styled_vq.config import PRESETS, ModelConfig, preset  # noqa: E402
 from styled_vq.data import Batches, load_crops, to_batch  # noqa: E402
 from styled_vq.kmeans import kmeans  # noqa: E402
@@ -92,7 +92,7 @@ def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: st
     step = 0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu")
-        model.load_state_dict(ck["model"])
+        model.load_state_dict(ours_names(ck["model"]))  # a .ckpt of either naming (checkpoint.RENAMES)
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         batches.load_state(ck["batches"])
@@ -200,12 +200,12 @@ def stage2(a) -> None:
         save_atomic(cb, cb_path)
     model = StyledVQ(cfg, codebook_size=cb["embedding"].shape[0], codebook_metric=cb["metric"])
     # --init continues the decoder fine-tune of a finished stage 2 (same frozen encoder).
-    sd = dict(torch.load(a.init, map_location="cpu")["model"] if a.init else s1["model"])
+    sd = ours_names(torch.load(a.init, map_location="cpu")["model"] if a.init else s1["model"])
     sd["codebook.embedding"] = cb["embedding"]
     model.load_state_dict(sd)
     for p in model.parameters():
         p.requires_grad_(False)
-    dec_params = list(model.decoder.parameters()) + list(model.afer_progject.parameters())
+    dec_params = list(model.decoder.parameters()) + list(model.decoder_in.parameters())
     for p in dec_params:
         p.requires_grad_(True)
 

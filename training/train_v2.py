@@ -234,8 +234,8 @@ def make_model(a, train: torch.Tensor, log) -> StyledVQ:
     mean, comps, std = fit_pca(to_float(sub), cfg.num_tokens * cfg.latent_dim, seed=a.seed)
     model.skip.init_from(mean.cpu(), comps.cpu(), std.cpu())
     # Start exactly at the PCA code: both network outputs begin at zero.
-    torch.nn.init.zeros_(model.progject_mean.weight)
-    torch.nn.init.zeros_(model.progject_mean.bias)
+    torch.nn.init.zeros_(model.encoder.to_latent.weight)
+    torch.nn.init.zeros_(model.encoder.to_latent.bias)
     torch.nn.init.zeros_(model.decoder.conv_out.weight)
     torch.nn.init.zeros_(model.decoder.conv_out.bias)
     n = sum(p.numel() for p in model.parameters())

@@ -1,9 +1,15 @@
 """Conversion between our module layout and the research checkpoint layout, and loading.
 
-Research layout (shared/reference/seed-checkpoint-layout.tsv) differs from ours in three
-places only: the soft-anchor head's parameters sit at top level (`V2`, `ln_cosin.*`), the
-36 experts of each expert block are separate `layers.i.c_fc/c_proj` Linears (we stack and
-pre-transpose them), and the codebook is `quantize.embedding.weight`.
+Research layout (shared/reference/seed-checkpoint-layout.tsv) differs from ours in four
+places: the names in RENAMES (the research code's, typos included: the encoder sits at
+top level, the latent->width Linear is `afer_progject`), the soft-anchor head's parameters
+sit at top level (`V2`, `ln_cosin.*`), the 36 experts of each expert block are separate
+`layers.i.c_fc/c_proj` Linears (we stack and pre-transpose them), and the codebook is
+`quantize.embedding.weight`.
+
+Our model used the research names (RENAMES' right column) until issue 14.5: checkpoints
+(final.pt, stage*.pt, *.ckpt) and ONNX packages (styled-vq-skip64) from before then carry
+them. `ours_names` / `legacy_name` translate those (bench_torch.load_from_package too).
 """
 from __future__ import annotations
 
@@ -15,6 +21,47 @@ import torch
 from .config import ModelConfig, preset
 from .model import StyledVQ
 
+# (our name, the research checkpoint's = our model's before issue 14.5); a name matches an
+# entry when it equals it or continues it with "." (prefixes of whole components).
+RENAMES: tuple[tuple[str, str], ...] = (
+    ("encoder.patch_embed", "patch_embed"),
+    ("encoder.class_embedding", "class_embedding"),
+    ("encoder.positional_embedding", "positional_embedding"),
+    ("encoder.query_embedding", "query_embedding"),
+    ("encoder.ln_pre", "ln_ecoder_1"),
+    ("encoder.blocks", "resblocks"),
+    ("encoder.expert_blocks", "resblocks_exper"),
+    ("encoder.ln_post", "ln_before_project_"),
+    ("encoder.to_latent", "progject_mean"),
+    ("decoder_in", "afer_progject"),
+    ("decoder.conv_in", "decoder.cov"),
+    ("decoder.resnet", "decoder.ResnetBlock"),
+)
+
+
+def _rename(name: str, pairs) -> str:
+    for src, dst in pairs:
+        if name == src or name.startswith(src + "."):
+            return dst + name[len(src):]
+    return name
+
+
+def legacy_name(name: str) -> str:
+    """Our parameter name -> the research / pre-14.5 name (unchanged if not renamed)."""
+    return _rename(name, RENAMES)
+
+
+def our_name(name: str) -> str:
+    """Research / pre-14.5 name -> ours. Our own names pass unchanged (none starts with a
+    legacy name), so this is safe on any checkpoint of either age."""
+    return _rename(name, [(b, a) for a, b in RENAMES])
+
+
+def ours_names(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict of our layout saved before or after issue 14.5 -> today's names."""
+    return {our_name(k): v for k, v in sd.items()}
+
+
 _EXPERT = re.compile(r"^(resblocks_exper\.\d+)\.experts_(fc|proj)_(weight|bias)$")
 _RESEARCH_EXPERT = re.compile(r"^(resblocks_exper\.\d+)\.layers\.(\d+)\.c_(fc|proj)\.(weight|bias)$")
 
@@ -22,6 +69,7 @@ _RESEARCH_EXPERT = re.compile(r"^(resblocks_exper\.\d+)\.layers\.(\d+)\.c_(fc|pr
 def to_research(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for k, v in sd.items():
+        k = legacy_name(k)
         m = _EXPERT.match(k)
         if m:
             block, layer, kind = m.groups()
@@ -58,7 +106,7 @@ def from_research(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ts = [parts[i] for i in range(len(parts))]
         stacked = torch.stack([t.t() for t in ts]) if kind == "weight" else torch.stack(ts).unsqueeze(1)
         out[f"{block}.experts_{layer}_{kind}"] = stacked
-    return out
+    return ours_names(out)
 
 
 def is_research_layout(sd: Mapping[str, torch.Tensor]) -> bool:
@@ -87,8 +135,7 @@ def load_model(path: str, config: ModelConfig | str | None = None, codebook_metr
 
 
 def model_from_state_dict(sd: Mapping[str, torch.Tensor], cfg: ModelConfig, codebook_metric: str = "l2") -> StyledVQ:
-    if is_research_layout(sd):
-        sd = from_research(sd)
+    sd = from_research(sd) if is_research_layout(sd) else ours_names(sd)
     cb = sd.get("codebook.embedding")
     model = StyledVQ(cfg, codebook_size=0 if cb is None else cb.shape[-2], codebook_metric=codebook_metric,
                      codebook_per_position=cb is not None and cb.dim() == 3)

@@ -1,5 +1,6 @@
-"""Image -> 36 latent vectors (docs/architecture.md, encoder). Parameters live at the top
-level of the research checkpoint (no `encoder.` prefix); StyledVQ registers them there."""
+"""Image -> 36 latent vectors (docs/architecture.md, encoder). The research checkpoint keeps
+these parameters at its top level under other names; styled_vq/checkpoint.py (RENAMES)
+translates at the checkpoint boundary."""
 from __future__ import annotations
 
 import torch
@@ -28,32 +29,38 @@ class SoftAnchorHead(nn.Module):
         return self.ln_cosin(w @ self.V2)
 
 
-def encoder_forward(m, image: torch.Tensor) -> torch.Tensor:
-    """m is the StyledVQ module (research names live at its top level)."""
-    x = m.patch_embed(image)  # [B, W, g, g]
-    b = x.shape[0]
-    x = x.flatten(2).transpose(1, 2)  # [B, N, W], row-major patches
-    cls = m.class_embedding.unsqueeze(0).expand(b, -1, -1)
-    x = torch.cat([cls, x], dim=1) + m.positional_embedding
-    q = m.query_embedding.unsqueeze(0).expand(b, -1, -1)
-    x = m.ln_ecoder_1(torch.cat([x, q], dim=1))
-    for blk in m.resblocks:
-        x = blk(x)
-    for blk in m.resblocks_exper:
-        x = blk(x)
-    x = m.ln_before_project_(x)[:, -m.cfg.num_tokens:]
-    return m.progject_mean(x)
+class Encoder(nn.Module):
+    """ViT over the patches plus a class token and 36 learned query tokens; the queries'
+    outputs, projected to the latent dim, are the latents (before the head)."""
 
+    def __init__(self, cfg):
+        super().__init__()
+        w = cfg.enc_width
+        self.num_tokens = cfg.num_tokens
+        # Creation order is the research code's (same random initialisation for a seed).
+        self.patch_embed = nn.Conv2d(3, w, cfg.patch_size, stride=cfg.patch_size)
+        self.class_embedding = nn.Parameter(torch.randn(1, w) * 0.02)
+        self.positional_embedding = nn.Parameter(torch.randn(cfg.num_patches + 1, w) * 0.02)
+        self.query_embedding = nn.Parameter(torch.randn(cfg.num_tokens, w) * 0.02)
+        self.ln_pre = nn.LayerNorm(w)
+        self.blocks = nn.ModuleList(Block(w, cfg.enc_heads, cfg.mlp_ratio) for _ in range(cfg.enc_dense_blocks))
+        self.expert_blocks = nn.ModuleList(
+            ExpertBlock(w, cfg.enc_heads, cfg.mlp_ratio, cfg.num_tokens) for _ in range(cfg.enc_expert_blocks))
+        self.ln_post = nn.LayerNorm(w)
+        self.to_latent = nn.Linear(w, cfg.latent_dim)
 
-def build_encoder_parts(m, cfg) -> None:
-    w = cfg.enc_width
-    m.patch_embed = nn.Conv2d(3, w, cfg.patch_size, stride=cfg.patch_size)
-    m.class_embedding = nn.Parameter(torch.randn(1, w) * 0.02)
-    m.positional_embedding = nn.Parameter(torch.randn(cfg.num_patches + 1, w) * 0.02)
-    m.query_embedding = nn.Parameter(torch.randn(cfg.num_tokens, w) * 0.02)
-    m.ln_ecoder_1 = nn.LayerNorm(w)
-    m.resblocks = nn.ModuleList(Block(w, cfg.enc_heads, cfg.mlp_ratio) for _ in range(cfg.enc_dense_blocks))
-    m.resblocks_exper = nn.ModuleList(
-        ExpertBlock(w, cfg.enc_heads, cfg.mlp_ratio, cfg.num_tokens) for _ in range(cfg.enc_expert_blocks))
-    m.ln_before_project_ = nn.LayerNorm(w)
-    m.progject_mean = nn.Linear(w, cfg.latent_dim)
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image [B,3,S,S] -> [B,36,D]."""
+        x = self.patch_embed(image)  # [B, W, g, g]
+        b = x.shape[0]
+        x = x.flatten(2).transpose(1, 2)  # [B, N, W], row-major patches
+        cls = self.class_embedding.unsqueeze(0).expand(b, -1, -1)
+        x = torch.cat([cls, x], dim=1) + self.positional_embedding
+        q = self.query_embedding.unsqueeze(0).expand(b, -1, -1)
+        x = self.ln_pre(torch.cat([x, q], dim=1))
+        for blk in self.blocks:
+            x = blk(x)
+        for blk in self.expert_blocks:
+            x = blk(x)
+        x = self.ln_post(x)[:, -self.num_tokens:]
+        return self.to_latent(x)

@@ -7,7 +7,7 @@ from torch import nn
 from .codebook import Codebook
 from .config import ModelConfig
 from .decoder import Decoder
-from .encoder import SoftAnchorHead, build_encoder_parts, encoder_forward
+from .encoder import Encoder, SoftAnchorHead
 from .pca_skip import PCASkip
 
 
@@ -17,10 +17,13 @@ class StyledVQ(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.residual:
-            build_encoder_parts(self, cfg)
+            self.encoder = Encoder(cfg)
             if cfg.head == "soft_anchor":
                 self.head = SoftAnchorHead(cfg.latent_dim)
-            self.afer_progject = nn.Linear(cfg.latent_dim, cfg.dec_width)
+            # Top level (not inside Decoder), before it: parameter order, hence the random
+            # initialisation, the optimizer state of a .ckpt and clip_grad_norm's sum, stay
+            # the research code's.
+            self.decoder_in = nn.Linear(cfg.latent_dim, cfg.dec_width)
             self.decoder = Decoder(cfg)
         self.skip = (PCASkip(cfg.num_tokens, cfg.latent_dim, cfg.image_size, cfg.token_dims)
                      if cfg.skip == "pca" else None)
@@ -32,7 +35,7 @@ class StyledVQ(nn.Module):
         """image [B,3,S,S] in [-1,1] -> latents [B,36,D]."""
         if not self.cfg.residual:
             return self.skip.encode(image)
-        mu = encoder_forward(self, image)
+        mu = self.encoder(image)
         if self.skip is not None:
             # The network predicts a whitened residual on top of the PCA coefficients
             # (never in the unused slots of token_dims: those latents stay 0).
@@ -48,9 +51,9 @@ class StyledVQ(nn.Module):
         if not self.cfg.residual:
             return self.skip.decode(latents)
         if self.skip is not None:
-            net = self.decoder(self.afer_progject(latents / self.skip.scale))
+            net = self.decoder(self.decoder_in(latents / self.skip.scale))
             return self.skip.decode(latents) + net
-        return self.decoder(self.afer_progject(latents))
+        return self.decoder(self.decoder_in(latents))
 
     def tokenize(self, image):
         return self.codebook.quantize(self.encode(image))
