@@ -36,8 +36,6 @@ import onnx
 from onnx.numpy_helper import to_array
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from styled_vq.checkpoint import legacy_name  # noqa: E402
 from styled_vq.config import ModelConfig  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402

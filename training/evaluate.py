@@ -13,11 +13,11 @@ prints a summary table. Measured:
 
 Examples:
   # the shipped model (after both stages)
-  /usr/bin/python3 training/evaluate.py --stage1 RUN/stage1.pt --stage2 RUN/stage2.pt --out RUN/eval
+  python3 -m training.evaluate --stage1 RUN/stage1.pt --stage2 RUN/stage2.pt --out RUN/eval
   # development: an in-progress stage-1 checkpoint, a quick k-means codebook, 256 val crops
-  /usr/bin/python3 training/evaluate.py --stage1 /tmp/stage1.ckpt --dev-codebook 1024 --limit 256 --threads 1 --out /tmp/eval
+  python3 -m training.evaluate --stage1 /tmp/stage1.ckpt --dev-codebook 1024 --limit 256 --threads 1 --out /tmp/eval
   # stage 1 + the stage-2 codebook before the decoder fine-tune
-  /usr/bin/python3 training/evaluate.py --stage1 RUN/stage1.pt --codebook RUN/codebook.pt --out /tmp/eval
+  python3 -m training.evaluate --stage1 RUN/stage1.pt --codebook RUN/codebook.pt --out /tmp/eval
 """
 from __future__ import annotations
 
@@ -25,14 +25,11 @@ import argparse
 import datetime
 import json
 import os
-import shlex
 import sys
 import time
 
 import numpy as np
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from styled_vq.checkpoint import load_model, model_from_state_dict  # noqa: E402
 from styled_vq.config import ModelConfig  # noqa: E402
@@ -44,6 +41,7 @@ from styled_vq.export import sha256_file  # noqa: E402
 from styled_vq.kmeans import kmeans  # noqa: E402
 from styled_vq.losses import to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
+from styled_vq.paths import command  # noqa: E402
 
 BATCH = 64
 PHOTOS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "photos")
@@ -484,7 +482,7 @@ def main(argv=None) -> int:
         "format": "styled-vq-evaluation",
         "version": 1,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "/usr/bin/python3 training/evaluate.py " + " ".join(shlex.quote(x) for x in args_list),
+        "command": command("evaluate", args_list),
         "models": model_info(roles, neutral),
         "config": cfg.to_dict(),
         "data": {"split": a.set, "path": os.path.abspath(crops_path("val", size) if a.set == "val" else EVAL_SETS[a.set][0]),

@@ -3,13 +3,13 @@
 
 Examples:
   # the trained default model
-  /usr/bin/python3 training/export.py --checkpoint runs/small64/stage2.pt --out models/small64 --name styled-vq-small64
+  python3 -m training.export --checkpoint runs/small64/stage2.pt --out models/small64 --name styled-vq-small64
   # a research checkpoint (no config inside: name the preset)
-  /usr/bin/python3 training/export.py --checkpoint seed.pth --preset seed --out /tmp/seed-pkg --name seed
+  python3 -m training.export --checkpoint seed.pth --preset seed --out /tmp/seed-pkg --name seed
   # random weights (the test fixture, benchmarks)
-  /usr/bin/python3 training/export.py --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2 --prefix-fill mean
-  # with the fp16 variant (`--dtype fp16`; or add it later with training/fp16.py)
-  /usr/bin/python3 training/export.py --random --preset tiny --out /tmp/tiny16 --name tiny16 --fp16
+  python3 -m training.export --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2 --prefix-fill mean
+  # with the fp16 variant (`--dtype fp16`; or add it later with python3 -m training.fp16)
+  python3 -m training.export --random --preset tiny --out /tmp/tiny16 --name tiny16 --fp16
 """
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ import sys
 import time
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from styled_vq.checkpoint import load_model  # noqa: E402
 from styled_vq.config import PRESETS, preset  # noqa: E402

@@ -3,8 +3,8 @@
 `encoder.fp16.onnx` and `decoder.fp16.onnx` beside the float32 graphs, listed in model.json
 under `variants.fp16` with their own fingerprint. `styled-vq ... --dtype fp16` runs them.
 
-  /usr/bin/python3 training/fp16.py /tmp/my-package
-  /usr/bin/python3 training/fp16.py /tmp/my-package --keep-fp32 LayerNormalization
+  python3 -m training.fp16 /tmp/my-package
+  python3 -m training.fp16 /tmp/my-package --keep-fp32 LayerNormalization
 
 The shipped package (models/styled-vq-skip64) does not carry them: git holds files up to
 100 MB and the package is close to that already. Needs only the onnx package.
@@ -16,8 +16,6 @@ import json
 import os
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from styled_vq.fp16 import add_fp16_variant  # noqa: E402
 

@@ -28,8 +28,6 @@ import shlex
 import shutil
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from styled_vq.evaluation import requirements  # noqa: E402
 
 PY = "/usr/bin/python3"

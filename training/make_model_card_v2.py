@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from styled_vq.evaluation import requirements  # noqa: E402
 
 SET_TITLES = {

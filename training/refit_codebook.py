@@ -18,8 +18,6 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from styled_vq.data import load_crops  # noqa: E402
 from styled_vq.losses import psnr, to_unit  # noqa: E402
 from train_v2 import assign, encode_all, refine  # noqa: E402

@@ -9,8 +9,8 @@ Both stages are resumable: rerun the same command and it continues from the last
 checkpoint in --run (written atomically every --save-every steps). Logs go to
 <run>/train.log. Example (the shipped default):
 
-  /usr/bin/python3 training/train.py stage1 --run /work/cache/styled-vq/runs/small64 --preset small64 --steps 9000
-  /usr/bin/python3 training/train.py stage2 --run /work/cache/styled-vq/runs/small64 --codebook-size 4096 --steps 1500
+  python3 -m training.train stage1 --run RUN --preset small64 --steps 9000
+  python3 -m training.train stage2 --run RUN --codebook-size 4096 --steps 1500
 """
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ import time
 
 import numpy as np
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from styled_vq.checkpoint import model_from_state_dict, ours_names  # noqa: E402
 from styled_vq.config import PRESETS, ModelConfig, preset  # noqa: E402

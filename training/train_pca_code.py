@@ -27,8 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from styled_vq.allocation import allocate_token_dims, water_filling_distortion  # noqa: E402
 from styled_vq.config import preset  # noqa: E402
 from styled_vq.data import DATA_ROOT, to_batch  # noqa: E402

@@ -29,8 +29,6 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from styled_vq.config import PRESETS, preset  # noqa: E402
 from styled_vq.losses import psnr, ssim, to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402

@@ -43,11 +43,10 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # training/ -> import styled_vq
-from styled_vq.preprocess import center_crop_arr  # noqa: E402
+from styled_vq.paths import DATA_ROOT as DEFAULT_CACHE  # run as python3 -m training.data.build_crops
+from styled_vq.preprocess import center_crop_arr
 
-DEFAULT_CACHE = os.environ.get("STYLED_VQ_DATA", "/work/cache/styled-vq")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---------------------------------------------------------------------------------------
 # Allow-listed content groups: (name, package regex, path regex, cap, exclude regex)

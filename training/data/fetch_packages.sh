@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Download the pinned Debian data packages (packages.txt), verify every .deb against
 # packages.sha256, and unpack each with `dpkg -x` (no install, no root needed) into
-#   $STYLED_VQ_DATA/debs/<file>.deb      (default STYLED_VQ_DATA=/work/cache/styled-vq)
+#   $STYLED_VQ_DATA/debs/<file>.deb      (default: $XDG_CACHE_HOME/styled-vq or ~/.cache/styled-vq)
 #   $STYLED_VQ_DATA/extract/<pkg>/...    (the package's file tree)
 # Usage: training/data/fetch_packages.sh [--write-sha]
 #   --write-sha  (re)write packages.sha256 from the downloaded files instead of checking
 #                (only for a deliberate version bump; commit the result).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${STYLED_VQ_DATA:-/work/cache/styled-vq}"
+CACHE="${STYLED_VQ_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/styled-vq}"  # the rule of training/styled_vq/paths.py
 DEBS="$CACHE/debs"; EXTRACT="$CACHE/extract"
 WRITE_SHA=0; [[ "${1:-}" == "--write-sha" ]] && WRITE_SHA=1
 mkdir -p "$DEBS" "$EXTRACT"

@@ -22,7 +22,7 @@ import json
 import os
 import re
 
-DEFAULT_CACHE = os.environ.get("STYLED_VQ_DATA", "/work/cache/styled-vq")
+from styled_vq.paths import DATA_ROOT as DEFAULT_CACHE  # run as python3 -m training.data.source_licenses
 
 # installed-path prefix -> upstream path prefix used in the copyright file
 SOURCE_PREFIX = {

@@ -13,8 +13,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from styled_vq.data import load_crops  # noqa: E402
+from styled_vq.data import load_crops  # run as python3 -m training.gpu.pack_data
 
 
 def pack(arr: np.ndarray, out: str, split: str, quality: int, subsampling: int) -> float:

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Build the preprocessing parity fixture: test/fixtures/images/ + expected/ outputs.
 
 Two steps:
@@ -9,7 +9,7 @@ Two steps:
    from real photographs. The photos come from Debian's endless-sky-data package:
 
        apt-get download endless-sky-data && dpkg -x endless-sky-data_*.deb /tmp/es
-       /usr/bin/python3 training/scripts/make_preprocess_fixture.py --make-images \
+       python3 -m training.scripts.make_preprocess_fixture --make-images \
            --photos /tmp/es/usr/share/games/endless-sky/images/land
 
 2. Always: run the reference `styled_vq.preprocess.preprocess` (Pillow) over every image
@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import struct
-import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -35,9 +34,9 @@ import numpy as np
 import PIL
 from PIL import Image
 
+from styled_vq.preprocess import load_rgb, preprocess, to_model_input  # run as python3 -m training.scripts.make_preprocess_fixture
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training"))
-from styled_vq.preprocess import load_rgb, preprocess, to_model_input  # noqa: E402
 
 FIXTURE = REPO / "test" / "fixtures" / "images"
 EXPECTED = FIXTURE / "expected"

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import torch
 
-DATA_ROOT = os.environ.get("STYLED_VQ_DATA", "/work/cache/styled-vq")
+from .paths import DATA_ROOT
 
 
 def crops_path(split: str, size: int, root: str = DATA_ROOT) -> str:

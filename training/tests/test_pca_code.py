@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import onnx
 import torch
 
-TRAINING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TRAINING)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from styled_vq.allocation import allocate_token_dims, water_filling_distortion  # noqa: E402
-from styled_vq.config import ModelConfig, preset  # noqa: E402
-from styled_vq.model import StyledVQ  # noqa: E402
-from styled_vq.pca_skip import fit_pca  # noqa: E402
-from test_v2 import run, smooth_images, write_pack  # noqa: E402
+from styled_vq.allocation import allocate_token_dims, water_filling_distortion
+from styled_vq.config import ModelConfig, preset
+from styled_vq.model import StyledVQ
+from styled_vq.pca_skip import fit_pca
+from test_v2 import run, smooth_images, write_pack
 
 
 def test_water_filling_matches_closed_forms():

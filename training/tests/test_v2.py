@@ -13,13 +13,11 @@ import onnx
 import torch
 from PIL import Image
 
-TRAINING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TRAINING)
-
-from styled_vq.codebook import Codebook, QuantizeGraph  # noqa: E402
-from styled_vq.config import preset  # noqa: E402
-from styled_vq.model import StyledVQ  # noqa: E402
-from styled_vq.pca_skip import fit_pca  # noqa: E402
+from styled_vq.codebook import Codebook, QuantizeGraph
+from styled_vq.config import preset
+from styled_vq.model import StyledVQ
+from styled_vq.pca_skip import fit_pca
+from styled_vq.paths import REPO
 
 
 def smooth_images(n: int, seed: int) -> np.ndarray:
@@ -72,8 +70,10 @@ def write_pack(folder: str, split: str, arr: np.ndarray) -> None:
     np.save(os.path.join(folder, f"{split}.idx.npy"), np.asarray(offs, dtype=np.int64))
 
 
-def run(*args: str) -> str:
-    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=TRAINING,
+def run(script: str, *args: str) -> str:
+    """`python3 -m training.<script> ARGS` from the repository root, as training/README.md says."""
+    module = "training." + script.removesuffix(".py")
+    r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r.stdout
@@ -106,6 +106,7 @@ def test_short_run_exports_evaluates_and_writes_a_card(tmp_path):
 
     run("evaluate.py", "--final", final, "--set", "photos", "--ks", "1,8", "--limit", "6", "--grid", "4", "--threads", "1", "--out", ev)
     e = json.load(open(os.path.join(ev, "evaluation.json")))
+    assert e["command"].startswith("python3 -m training.evaluate --final ")
     assert e["data"]["split"] == "photos" and e["data"]["images"] == 6 and e["data"]["of"] >= 30
     assert e["prefix_curve"]["k"] == [0, 1, 8, 36]
     names = [r["name"] for r in e["requirements"]]

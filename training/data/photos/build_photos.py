@@ -19,7 +19,7 @@ license that the package's machine-readable copyright file gives for the path (D
 last matching stanza wins) and stores it as `debian_copyright`; where that comes from a
 path-specific stanza, it must equal the photos.txt license (checked).
 
-Usage: /usr/bin/python3 training/data/photos/build_photos.py [--size 64] [--check]
+Usage: python3 -m training.data.photos.build_photos [--size 64] [--check]
   --check  rebuild in memory and compare with the committed .npy/.json; exit 1 on change.
 """
 from __future__ import annotations
@@ -33,14 +33,13 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
+# Run from the repository root as python3 -m training.data.photos.build_photos.
+from styled_vq.paths import DATA_ROOT as DEFAULT_CACHE
+from styled_vq.preprocess import load_rgb, preprocess
+from training.data.source_licenses import parse_dep5, resolve
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.dirname(HERE)                      # training/data
-sys.path.insert(0, os.path.dirname(DATA))         # training/ -> import styled_vq
-sys.path.insert(0, DATA)                          # training/data -> import source_licenses
-from styled_vq.preprocess import load_rgb, preprocess  # noqa: E402
-from source_licenses import parse_dep5, resolve  # noqa: E402
-
-DEFAULT_CACHE = os.environ.get("STYLED_VQ_DATA", "/work/cache/styled-vq")
 SETS = {"eval": "photos", "holdout": "holdout"}
 
 # installed-path prefix -> upstream path prefix used in the package's copyright file

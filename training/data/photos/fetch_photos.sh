@@ -2,7 +2,7 @@
 # Download the pinned Debian packages that hold the evaluation photos (packages.txt in this
 # folder), verify every .deb against packages.sha256, and unpack each with `dpkg -x`
 # (no install, no root needed) into
-#   $STYLED_VQ_DATA/photos-debs/<file>.deb      (default STYLED_VQ_DATA=/work/cache/styled-vq)
+#   $STYLED_VQ_DATA/photos-debs/<file>.deb      (default: $XDG_CACHE_HOME/styled-vq or ~/.cache/styled-vq)
 #   $STYLED_VQ_DATA/photos-extract/<pkg>/...    (the package's file tree)
 # Same scheme as ../fetch_packages.sh (the training packages), separate folders.
 # Usage: training/data/photos/fetch_photos.sh [--write-sha]
@@ -10,7 +10,7 @@
 #                (only for a deliberate version bump; commit the result).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${STYLED_VQ_DATA:-/work/cache/styled-vq}"
+CACHE="${STYLED_VQ_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/styled-vq}"  # the rule of training/styled_vq/paths.py
 DEBS="$CACHE/photos-debs"; EXTRACT="$CACHE/photos-extract"
 WRITE_SHA=0; [[ "${1:-}" == "--write-sha" ]] && WRITE_SHA=1
 mkdir -p "$DEBS" "$EXTRACT"
