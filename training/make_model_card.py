@@ -2,8 +2,8 @@
 """Write a model package's MODEL_CARD.md from measured numbers only.
 
 Reads the package's model.json (if exported already), the evaluation written by
-training/evaluate.py, the run directory (config.json: stage-1 arguments; train.log: steps,
-batch, rates, timestamps) and the data README (sources and licenses). Copies
+training/evaluate.py, the run directory (config.json: stage-1 arguments; log.jsonl, the JSON
+records train.py writes: steps, batch, rates, timestamps) and the data README (sources and licenses). Copies
 prefix_curve.png and reconstructions.png into the package, and writes <eval dir>/meta.json
 ({"training", "quality"}) for `training/export.py --meta`, which puts the same summary into
 model.json. Nothing here is hard-coded: every number and every PASS/FAIL comes from the
@@ -11,11 +11,11 @@ inputs, so the card can be regenerated after any retraining.
 
 Example (the order matters only for the last step; exports are deterministic, so the
 fingerprint does not change when re-exporting with --meta):
-  /usr/bin/python3 training/export.py --checkpoint RUN/stage2.pt --out models/NAME --name NAME
-  /usr/bin/python3 training/evaluate.py --stage1 RUN/stage1.pt --stage2 RUN/stage2.pt --out RUN/eval
-  /usr/bin/python3 training/make_model_card.py --package models/NAME --evaluation RUN/eval/evaluation.json \\
+  python3 -m training.export --checkpoint RUN/stage2.pt --out models/NAME --name NAME
+  python3 -m training.evaluate --stage1 RUN/stage1.pt --stage2 RUN/stage2.pt --out RUN/eval
+  python3 -m training.make_model_card --package models/NAME --evaluation RUN/eval/evaluation.json \\
       --run RUN --data-readme training/data/README.md
-  /usr/bin/python3 training/export.py --checkpoint RUN/stage2.pt --out models/NAME --name NAME --meta RUN/eval/meta.json
+  python3 -m training.export --checkpoint RUN/stage2.pt --out models/NAME --name NAME --meta RUN/eval/meta.json
 """
 from __future__ import annotations
 
@@ -24,82 +24,55 @@ import datetime
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 
-from styled_vq.evaluation import requirements  # noqa: E402
+from styled_vq.evaluation import requirements
+from styled_vq.paths import command
 
-PY = "/usr/bin/python3"
-TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) (.*)$")
-STEP = re.compile(r"^(stage[12]) step (\d+)/(\d+) .* ([\d.]+) img/s epoch (\d+)$")
-START = re.compile(r"^(stage[12]): start, (\d+) steps of batch (\d+), (\d+) train / (\d+) val crops$")
-RESUME = re.compile(r"^(stage[12]): resumed at step (\d+)/(\d+)")
-VAL = re.compile(r"^(stage[12]) step (\d+) val psnr ([\d.]+) ssim ([\d.]+)$")
-KMEANS = re.compile(r"^stage2: k-means K=(\d+) in (\d+)s: (.*)$")
-ENCODED = re.compile(r"^stage2: encoded (\d+) crops -> (\d+) latents in (\d+)s$")
-PARAMS = re.compile(r"; ([\d.]+) M parameters; nested dropout ([\d.]+)$")
-# The first line each training process writes: a new session begins there (the gap
-# before it, while nothing ran, must not count as wall time).
-PROCESS_START = {"stage1": re.compile(r"^config \{"), "stage2": re.compile(r"^stage2: (codebook from|encoded) ")}
+LOG_NAME = "log.jsonl"  # written by train.py (styled_vq/jsonlog.py)
 
 
-# ---------------------------------------------------------------------------- train.log
+# ---------------------------------------------------------------------------- log.jsonl
 
-def parse_train_log(path: str) -> dict:
-    """Per stage: steps, batch, images seen, wall time and sessions. A session runs from a
-    'start'/'resumed' line to the stage's last line before the next session; wall time is
-    the sum over sessions (work redone after a crash counts: it was spent)."""
+def read_train_log(path: str) -> dict:
+    """Per stage: steps, batch, images seen, wall time and sessions, from train.py's JSON
+    records. A session runs from a process's "start" record to that stage's last record
+    before the next "start" (the gap while nothing ran is not wall time); wall time is the
+    sum over sessions (work redone after a crash counts: it was spent). Training throughput
+    counts from each "session" record (after loading and k-means) to the session's end,
+    validation and checkpoint writes included."""
     stages: dict = {}
     cur = None
-
-    def new_session(stage, t, first_step=0):
-        st = stages.setdefault(stage, {"sessions": [], "rates": [], "val": []})
-        st["sessions"].append({"stage": stage, "t0": t, "t1": t, "first_step": first_step, "last_step": first_step})
-        return st["sessions"][-1]
-
     with open(path) as f:
-        for raw in f:
-            m = TS.match(raw.rstrip("\n"))
-            if not m:
-                continue
-            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000
-            msg = m.group(3)
-            if (p := PARAMS.search(msg)):
-                stages.setdefault("model", {})["parameters_m"] = float(p.group(1))
-            started = [name for name, rx in PROCESS_START.items() if rx.match(msg)]
-            if started:
-                cur = new_session(started[0], t)
-            if (s := START.match(msg)) or (s := RESUME.match(msg)):
-                stage, step0 = s.group(1), (0 if s.re is START else int(s.group(2)))
-                if cur is None or cur["stage"] != stage:
-                    cur = new_session(stage, t)  # a log without the process-start line
-                cur["first_step"] = cur["last_step"] = step0
-                cur["t1"] = cur["t_train"] = t
-                if s.re is START:
-                    stages[stage].update(total_steps=int(s.group(2)), batch=int(s.group(3)),
-                                         train_crops=int(s.group(4)), val_crops=int(s.group(5)))
-                continue
-            stage = msg.split(" ", 1)[0].rstrip(":")
-            if stage not in ("stage1", "stage2"):
-                continue
-            if cur is None or cur["stage"] != stage:
-                cur = new_session(stage, t)
-            st = stages[stage]
-            cur["t1"] = t
-            if (s := STEP.match(msg)):
-                cur["last_step"] = int(s.group(2))
-                st["step"], st["total_steps"] = int(s.group(2)), int(s.group(3))
-                st["rates"].append(float(s.group(4)))
-                st["epoch"] = int(s.group(5))
-            elif (s := VAL.match(msg)):
-                st["val"].append({"step": int(s.group(2)), "psnr": float(s.group(3)), "ssim": float(s.group(4))})
-            elif (s := KMEANS.match(msg)):
-                st["kmeans"] = {"codebook_size": int(s.group(1)), "seconds": int(s.group(2)), "stats": s.group(3)}
-            elif (s := ENCODED.match(msg)):
-                st["encode"] = {"crops": int(s.group(1)), "latents": int(s.group(2)), "seconds": int(s.group(3))}
-            elif msg.endswith(" done"):
-                st["done"] = True
+        records = [json.loads(line) for line in f if line.strip()]
+    for r in records:
+        kind, stage, t = r["kind"], r.get("stage"), r.get("time")
+        if stage not in ("stage1", "stage2") or t is None:
+            continue
+        st = stages.setdefault(stage, {"sessions": [], "val": []})
+        if kind == "start" or cur is None or cur["stage"] != stage:
+            cur = {"stage": stage, "t0": t, "t1": t, "first_step": 0, "last_step": 0}
+            st["sessions"].append(cur)
+            if kind == "start" and "parameters" in r:
+                stages.setdefault("model", {})["parameters_m"] = round(r["parameters"] / 1e6, 2)
+        cur["t1"] = t
+        if kind == "session":
+            cur["first_step"] = cur["last_step"] = r["step"]
+            cur["t_train"] = t
+            st.update(total_steps=r["total_steps"], batch=r["batch"], train_crops=r["train_crops"],
+                      val_crops=r["val_crops"])
+        elif kind == "step":
+            cur["last_step"] = r["step"]
+            st.update(step=r["step"], total_steps=r["total_steps"], epoch=r["epoch"])
+        elif kind == "val":
+            st["val"].append({"step": r["step"], "psnr": r["psnr"], "ssim": r["ssim"]})
+        elif kind == "kmeans":
+            st["kmeans"] = {"codebook_size": r["codebook_size"], "seconds": r["seconds"], "stats": r["stats"]}
+        elif kind == "encoded":
+            st["encode"] = {"crops": r["crops"], "latents": r["latents"], "seconds": r["seconds"]}
+        elif kind == "done":
+            st["done"] = True
     for name in ("stage1", "stage2"):
         st = stages.get(name)
         if not st:
@@ -109,14 +82,12 @@ def parse_train_log(path: str) -> dict:
         st["done"] = st.get("done", False)
         batch = st.get("batch")
         st["images_seen"] = st.get("step", 0) * batch if batch else None
-        # Training throughput from each session's start/resume line (after loading and
-        # k-means), validation and checkpoint writes included; redone steps count.
         done_steps = sum(s["last_step"] - s["first_step"] for s in st["sessions"])
         train_s = sum(s["t1"] - s.get("t_train", s["t0"]) for s in st["sessions"])
         st["img_per_s"] = round(done_steps * batch / train_s, 1) if batch and train_s > 0 else None
         st["first"] = datetime.datetime.fromtimestamp(st["sessions"][0]["t0"]).isoformat(" ", "seconds")
         st["last"] = datetime.datetime.fromtimestamp(st["sessions"][-1]["t1"]).isoformat(" ", "seconds")
-        del st["sessions"], st["rates"]
+        del st["sessions"]
     return stages
 
 
@@ -182,10 +153,6 @@ def torch_version() -> str:
         return "unknown"
 
 
-def cli(argv_like: list[str]) -> str:
-    return " ".join(shlex.quote(x) for x in argv_like)
-
-
 def half_gain_k(ks: list[int], ys: list[float]) -> int | None:
     """Smallest k whose PSNR reaches half of the k=0 -> k=36 gain (how early the curve rises)."""
     if not ys or ys[-1] <= ys[0]:
@@ -201,17 +168,17 @@ STAGE2_FLAGS = ("steps", "batch", "lr", "warmup", "ssim_weight", "codebook_size"
 
 
 def train_command(stage: str, run: str, args: dict, flags) -> str:
-    parts = [PY, "training/train.py", stage, "--run", run]
+    parts = [stage, "--run", run]
     for k in flags:
         v = args.get(k)
         if v is not None:
             parts += ["--" + k.replace("_", "-"), str(v)]
-    return cli(parts)
+    return command("train", parts)
 
 
 def stage2_args(config: dict, log: dict, manifest: dict | None) -> tuple[dict, list[str]]:
     """Stage-2 arguments: recorded ones when the run has them (config.json 'stage2_args'),
-    else what train.log and the package show; returns (args, names that were not recorded)."""
+    else what log.jsonl and the package show; returns (args, names that were not recorded)."""
     if config.get("stage2_args"):
         return config["stage2_args"], []
     st = log.get("stage2", {})
@@ -229,19 +196,19 @@ def reproduce_commands(a, config: dict, log: dict, ev: dict, manifest: dict | No
     s1 = config.get("args", {})
     s2, missing = stage2_args(config, log, manifest)
     name = (manifest or {}).get("name") or os.path.basename(os.path.normpath(a.package))
-    export = [PY, "training/export.py", "--checkpoint", f"{run}/stage2.pt", "--out", a.package, "--name", name]
+    export = ["--checkpoint", f"{run}/stage2.pt", "--out", a.package, "--name", name]
     if (manifest or {}).get("description"):
         export += ["--description", manifest["description"]]
-    card = [PY, "training/make_model_card.py"] + (a.argv if a.argv is not None else sys.argv[1:])
+    card = a.argv if a.argv is not None else sys.argv[1:]
     cmds = ["# data (training/data/README.md)"] + data_cmds + [
         "# stage 1, stage 2 (rerun the same command to resume after an interruption)",
         train_command("stage1", run, s1, STAGE1_FLAGS),
         train_command("stage2", run, s2, STAGE2_FLAGS),
         "# export, evaluate, model card, re-export with the measured quality in model.json",
-        cli(export),
-        ev.get("command", f"{PY} training/evaluate.py ..."),
-        cli(card),
-        cli(export + ["--meta", meta_path]),
+        command("export", export),
+        ev.get("command", command("evaluate") + " ..."),
+        command("make_model_card", card),
+        command("export", export + ["--meta", meta_path]),
     ]
     return cmds, missing
 
@@ -282,7 +249,7 @@ def build_card(a, manifest: dict | None, ev: dict, log: dict, config: dict, read
 
     add(f"# {name}: model card\n")
     add(f"_Generated by `training/make_model_card.py` on {datetime.date.today().isoformat()} from "
-        f"`{os.path.basename(a.evaluation)}` ({ev.get('created', '?')}), `train.log` and the data README. "
+        f"`{os.path.basename(a.evaluation)}` ({ev.get('created', '?')}), `{LOG_NAME}` and the data README. "
         f"Do not edit by hand: rerun the commands below._\n")
     warnings = dev_warnings(ev)
     for w in warnings:
@@ -358,7 +325,7 @@ def build_card(a, manifest: dict | None, ev: dict, log: dict, config: dict, read
     for stage in ("stage1", "stage2"):
         st = log.get(stage)
         if not st:
-            add(f"| {stage} | – | – | – | – | – | – | – | not in train.log |")
+            add(f"| {stage} | – | – | – | – | – | – | – | not in {LOG_NAME} |")
             continue
         seen = st.get("images_seen")
         epochs = f"{seen / st['train_crops']:.1f}" if seen and st.get("train_crops") else "–"
@@ -550,7 +517,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--package", required=True, help="models/<name> (MODEL_CARD.md and the PNGs go here)")
     ap.add_argument("--evaluation", required=True, help="evaluation.json from training/evaluate.py")
-    ap.add_argument("--run", required=True, help="training run directory (config.json, train.log)")
+    ap.add_argument("--run", required=True, help=f"training run directory (config.json, {LOG_NAME})")
     ap.add_argument("--data-readme", default="training/data/README.md")
     ap.add_argument("--hardware", help="where training ran (default: this machine's CPU, with the run's thread count)")
     ap.add_argument("--run-label", help="how the run directory is written in the commands (default: --run)")
@@ -563,8 +530,8 @@ def main(argv=None) -> int:
     manifest = load_json(manifest_path) if os.path.exists(manifest_path) else None
     check_consistency(manifest, ev)
     config = load_json(os.path.join(a.run, "config.json")) if os.path.exists(os.path.join(a.run, "config.json")) else {}
-    log_path = os.path.join(a.run, "train.log")
-    log = parse_train_log(log_path) if os.path.exists(log_path) else {}
+    log_path = os.path.join(a.run, LOG_NAME)
+    log = read_train_log(log_path) if os.path.exists(log_path) else {}
     with open(a.data_readme) as f:
         readme = f.read()
     hardware = a.hardware or detect_hardware(config.get("args", {}).get("threads", "?"))

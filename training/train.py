@@ -6,8 +6,12 @@
           decoder on quantized latents
 
 Both stages are resumable: rerun the same command and it continues from the last
-checkpoint in --run (written atomically every --save-every steps). Logs go to
-<run>/train.log. Example (the shipped default):
+checkpoint in --run (written atomically every --save-every steps). The log is
+<run>/log.jsonl, one JSON record per line (also echoed to stdout; make_model_card.py reads
+it): "start" (per process: stage, args, config, parameters), "session" (the training loop
+starts or resumes: step, total_steps, batch, crops), "step" (loss, mse, psnr, gnorm, lr,
+img_per_s, epoch), "val", "encoded", "kmeans", "codebook", "before_finetune", "done"; each
+has "t" (seconds since the process started) and "time" (Unix time). Example (the shipped default):
 
   python3 -m training.train stage1 --run RUN --preset small64 --steps 9000
   python3 -m training.train stage2 --run RUN --codebook-size 4096 --steps 1500
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import sys
@@ -28,21 +31,18 @@ import torch
 from styled_vq.checkpoint import model_from_state_dict, ours_names  # noqa: E402
 from styled_vq.config import PRESETS, ModelConfig, preset  # noqa: E402
 from styled_vq.data import Batches, load_crops, to_batch  # noqa: E402
+from styled_vq.jsonlog import JsonLog  # noqa: E402
 from styled_vq.kmeans import kmeans  # noqa: E402
 from styled_vq.losses import psnr, ssim, to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 from styled_vq.nested_dropout import NestedDropout  # noqa: E402
 
-log = logging.getLogger("train")
+LOG_NAME = "log.jsonl"
 
 
-def setup_logging(run: str) -> None:
+def open_log(run: str) -> JsonLog:
     os.makedirs(run, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(message)s")
-    for h in (logging.FileHandler(os.path.join(run, "train.log")), logging.StreamHandler()):
-        h.setFormatter(fmt)
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
+    return JsonLog(os.path.join(run, LOG_NAME), wall_clock=True)
 
 
 def save_atomic(obj, path: str) -> None:
@@ -81,8 +81,8 @@ def make_optimizer(params, lr: float, steps: int, warmup: float):
     return opt, sched
 
 
-def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: str, extra_state: dict,
-               transform=None, nd: NestedDropout | None = None):
+def train_loop(a, log: JsonLog, stage: str, model: StyledVQ, params, steps: int, ckpt_path: str,
+               extra_state: dict, transform=None, nd: NestedDropout | None = None):
     train = load_crops("train", model.cfg.image_size)
     val = load_crops("val", model.cfg.image_size)
     batches = Batches(train, a.batch, a.seed)
@@ -98,9 +98,8 @@ def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: st
             nd.load_state_dict(ck["nested_dropout"])
         torch.set_rng_state(ck["rng"])
         step = ck["step"]
-        log.info(f"{stage}: resumed at step {step}/{steps} from {ckpt_path}")
-    else:
-        log.info(f"{stage}: start, {steps} steps of batch {a.batch}, {len(train)} train / {len(val)} val crops")
+    log("session", stage=stage, step=step, total_steps=steps, batch=a.batch, resumed=step > 0,
+        checkpoint=ckpt_path if step > 0 else None, train_crops=len(train), val_crops=len(val))
     model.train()
     t0, seen0 = time.time(), step
     while step < steps:
@@ -121,9 +120,10 @@ def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: st
         step += 1
         if step % a.log_every == 0 or step == steps:
             rate = (step - seen0) * a.batch / (time.time() - t0)
-            log.info(f"{stage} step {step}/{steps} loss {loss.item():.4f} mse {mse.item():.4f} "
-                     f"psnr~{10 * math.log10(4 / max(mse.item(), 1e-12)):.2f} gnorm {gnorm:.2f} "
-                     f"lr {sched.get_last_lr()[0]:.2e} {rate:.1f} img/s epoch {batches.epoch}")
+            log("step", stage=stage, step=step, total_steps=steps, loss=round(loss.item(), 6),
+                mse=round(mse.item(), 6), psnr=round(10 * math.log10(4 / max(mse.item(), 1e-12)), 3),
+                gnorm=round(float(gnorm), 4), lr=float(sched.get_last_lr()[0]), img_per_s=round(rate, 2),
+                epoch=batches.epoch)
         if step % a.save_every == 0 or step == steps:
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                      "batches": batches.state(), "rng": torch.get_rng_state(), "step": step,
@@ -133,7 +133,7 @@ def train_loop(a, stage: str, model: StyledVQ, params, steps: int, ckpt_path: st
             save_atomic(state, ckpt_path)
             if step % (a.save_every * 4) == 0 or step == steps:
                 v = validate(model, val, quantized=(stage == "stage2"))
-                log.info(f"{stage} step {step} val psnr {v['psnr']:.2f} ssim {v['ssim']:.4f}")
+                log("val", stage=stage, step=step, psnr=round(v["psnr"], 4), ssim=round(v["ssim"], 5))
     return model
 
 
@@ -141,7 +141,7 @@ def export_weights(model: StyledVQ, path: str, extra: dict) -> None:
     save_atomic({"config": model.cfg.to_dict(), "model": model.state_dict(), **extra}, path)
 
 
-def stage1(a) -> None:
+def stage1(a, log: JsonLog) -> None:
     cfg_path = os.path.join(a.run, "config.json")
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
@@ -156,13 +156,13 @@ def stage1(a) -> None:
     torch.manual_seed(a.seed)
     model = StyledVQ(cfg)
     nd = NestedDropout(cfg.num_tokens, cfg.latent_dim, a.nested_dropout) if a.nested_dropout > 0 else None
-    log.info(f"config {cfg.to_dict()}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
-             f"nested dropout {a.nested_dropout}")
-    model = train_loop(a, "stage1", model, [p for p in model.parameters()], a.steps,
+    log("start", stage="stage1", args=vars(a), config=cfg.to_dict(),
+        parameters=sum(p.numel() for p in model.parameters()))
+    model = train_loop(a, log, "stage1", model, [p for p in model.parameters()], a.steps,
                        os.path.join(a.run, "stage1.ckpt"), {}, nd=nd)
     extra = {"neutral": nd.neutral.clone()} if nd is not None else {}
     export_weights(model, os.path.join(a.run, "stage1.pt"), extra)
-    log.info("stage1 done")
+    log("done", stage="stage1")
 
 
 @torch.no_grad()
@@ -171,9 +171,10 @@ def encode_all(model: StyledVQ, arr: np.ndarray, batch: int = 128) -> torch.Tens
     return torch.cat([model.encode(to_batch(arr[i:i + batch])) for i in range(0, len(arr), batch)])
 
 
-def stage2(a) -> None:
+def stage2(a, log: JsonLog) -> None:
     s1 = torch.load(os.path.join(a.run, "stage1.pt"), map_location="cpu")
     cfg = ModelConfig.from_dict(s1["config"])
+    log("start", stage="stage2", args=vars(a), config=cfg.to_dict())
     cfg_path = os.path.join(a.run, "config.json")
     with open(cfg_path) as f:
         saved = json.load(f)
@@ -184,16 +185,17 @@ def stage2(a) -> None:
     cb_path = os.path.join(a.run, "codebook.pt")
     if os.path.exists(cb_path):
         cb = torch.load(cb_path)
-        log.info(f"stage2: codebook from {cb_path}")
+        log("codebook", stage="stage2", path=cb_path)
     else:
         model = model_from_state_dict(s1["model"], cfg)
         train = load_crops("train", cfg.image_size)
         t0 = time.time()
         lat = encode_all(model, train).reshape(-1, cfg.latent_dim)
-        log.info(f"stage2: encoded {len(train)} crops -> {lat.shape[0]} latents in {time.time() - t0:.0f}s")
+        log("encoded", stage="stage2", crops=len(train), latents=lat.shape[0], seconds=round(time.time() - t0, 1))
         t0 = time.time()
-        emb, stats = kmeans(lat, a.codebook_size, iters=a.kmeans_iters, seed=a.seed, metric=a.metric, log=log.info)
-        log.info(f"stage2: k-means K={a.codebook_size} in {time.time() - t0:.0f}s: {stats}")
+        emb, stats = kmeans(lat, a.codebook_size, iters=a.kmeans_iters, seed=a.seed, metric=a.metric,
+                            log=lambda msg: log("kmeans_progress", stage="stage2", message=msg))
+        log("kmeans", stage="stage2", codebook_size=a.codebook_size, seconds=round(time.time() - t0, 1), stats=stats)
         cb = {"embedding": emb, "metric": a.metric, "stats": stats}
         save_atomic(cb, cb_path)
     model = StyledVQ(cfg, codebook_size=cb["embedding"].shape[0], codebook_metric=cb["metric"])
@@ -213,14 +215,14 @@ def stage2(a) -> None:
         return model.decode(z)
 
     val = load_crops("val", cfg.image_size)
-    log.info(f"stage2: before fine-tune: continuous {validate(model, val)} quantized {validate(model, val, quantized=True)}")
-    model = train_loop(a, "stage2", model, dec_params, a.steps, os.path.join(a.run, "stage2.ckpt"), {},
+    log("before_finetune", stage="stage2", continuous=validate(model, val), quantized=validate(model, val, quantized=True))
+    model = train_loop(a, log, "stage2", model, dec_params, a.steps, os.path.join(a.run, "stage2.ckpt"), {},
                        transform=quantized_forward)
     extra = {"codebook_metric": cb["metric"], "codebook_stats": cb["stats"]}
     if "neutral" in s1:
         extra["neutral"] = s1["neutral"]
     export_weights(model, os.path.join(a.run, "stage2.pt"), extra)
-    log.info("stage2 done")
+    log("done", stage="stage2")
 
 
 def main(argv=None) -> int:
@@ -245,8 +247,7 @@ def main(argv=None) -> int:
     ap.add_argument("--save-every", type=int, default=250)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    setup_logging(a.run)
-    (stage1 if a.stage == "stage1" else stage2)(a)
+    (stage1 if a.stage == "stage1" else stage2)(a, open_log(a.run))
     return 0
 
 

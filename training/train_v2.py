@@ -30,25 +30,13 @@ import numpy as np
 import torch
 
 from styled_vq.config import PRESETS, preset  # noqa: E402
+from styled_vq.jsonlog import JsonLog  # noqa: E402
 from styled_vq.losses import psnr, ssim, to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 from styled_vq.pca_skip import fit_pca  # noqa: E402
 
 PREFIX_KS = (0, 1, 2, 4, 8, 16, 24, 36)
 EVAL_LIMIT = 100000
-
-
-class JsonLog:
-    def __init__(self, path: str):
-        self.f = open(path, "a")
-        self.t0 = time.time()
-
-    def __call__(self, kind: str, **rec) -> None:
-        rec = {"kind": kind, "t": round(time.time() - self.t0, 2), **rec}
-        line = json.dumps(rec)
-        self.f.write(line + "\n")
-        self.f.flush()
-        print(line, flush=True)
 
 
 # ---------------------------------------------------------------- data

@@ -154,41 +154,6 @@ def test_evaluate_loop_on_a_tiny_random_model():
     assert q["mean_colour"]["images"] == 5
 
 
-LOG = """\
-2026-01-01 10:00:00,000 config {'image_size': 64}; 12.22 M parameters; nested dropout 0.3
-2026-01-01 10:00:01,000 stage1: start, 1000 steps of batch 32, 26627 train / 1373 val crops
-2026-01-01 10:01:01,000 stage1 step 25/1000 loss 0.4 mse 0.3 psnr~10.24 gnorm 0.43 lr 1.05e-04 13.3 img/s epoch 0
-2026-01-01 10:02:01,000 stage1 step 50/1000 loss 0.4 mse 0.3 psnr~10.24 gnorm 0.43 lr 1.05e-04 13.3 img/s epoch 0
-2026-01-01 12:00:00,000 config {'image_size': 64}; 12.22 M parameters; nested dropout 0.3
-2026-01-01 12:00:02,000 stage1: resumed at step 40/1000 from /run/stage1.ckpt
-2026-01-01 12:01:02,000 stage1 step 1000/1000 loss 0.4 mse 0.3 psnr~10.24 gnorm 0.43 lr 1.05e-04 13.3 img/s epoch 1
-2026-01-01 12:01:03,000 stage1 step 1000 val psnr 17.50 ssim 0.4000
-2026-01-01 12:01:04,000 stage1 done
-2026-01-01 13:00:00,000 stage2: encoded 26627 crops -> 958572 latents in 120s
-2026-01-01 13:05:00,000 stage2: k-means K=4096 in 300s: {'used_fraction_train': 1.0}
-2026-01-01 13:05:10,000 stage2: start, 100 steps of batch 64, 26627 train / 1373 val crops
-2026-01-01 13:06:10,000 stage2 step 100/100 loss 0.2 mse 0.1 psnr~16.00 gnorm 0.3 lr 1.0e-04 80.0 img/s epoch 0
-"""
-
-
-def test_parse_train_log_sessions_and_resume(tmp_path):
-    from make_model_card import parse_train_log
-
-    p = tmp_path / "train.log"
-    p.write_text(LOG)
-    log = parse_train_log(str(p))
-    s1, s2 = log["stage1"], log["stage2"]
-    assert log["model"]["parameters_m"] == pytest.approx(12.22)
-    assert (s1["step"], s1["total_steps"], s1["batch"], s1["images_seen"]) == (1000, 1000, 32, 32000)
-    assert s1["n_sessions"] == 2 and s1["done"] is True
-    assert s1["wall_s"] == pytest.approx(121 + 64)           # the two-hour gap is not counted
-    assert s1["img_per_s"] == pytest.approx((50 + 960) * 32 / (120 + 62), abs=0.1)  # to the last line
-    assert s1["val"][-1] == {"step": 1000, "psnr": 17.5, "ssim": 0.4}
-    assert s2["n_sessions"] == 1 and s2["done"] is False
-    assert s2["wall_s"] == pytest.approx(370) and s2["img_per_s"] == pytest.approx(100 * 64 / 60, abs=0.1)
-    assert s2["kmeans"]["codebook_size"] == 4096 and s2["encode"]["latents"] == 958572
-
-
 def test_markdown_helpers():
     from make_model_card import first_code_block, first_table, markdown_section
 
