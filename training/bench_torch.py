@@ -11,7 +11,8 @@ the PyTorch model's parameters. torch.onnx.export keeps a parameter's name as th
 initializer name unless constant folding transformed it (Linear weights are folded into
 transposed `onnx::MatMul_N` tensors, GroupNorm affines into [C,1,1] ones); those are found
 through the node that consumes them, whose name carries the module scope
-(`/resblocks.0/mlp/c_fc/MatMul`). `check` lets the harness prove that both sides hold the
+(`/encoder/blocks.0/mlp/c_fc/MatMul`; `/resblocks.0/mlp/c_fc/MatMul` in packages exported
+before issue 14.5, which are read through checkpoint.legacy_name). `check` lets the harness prove that both sides hold the
 same weights (ONNX Runtime's output on the same input).
 
   bench_torch.py gemm  --threads 2 [--size 2048]
