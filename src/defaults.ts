@@ -40,6 +40,14 @@ export const DEFAULTS = {
    */
   maxPixels: 0x3fff * 0x3fff,
   /**
+   * Largest decoded first frame, in bytes (width x height x bands x bytes per sample, from
+   * the header, before decoding): the pixel limit alone lets a 38-byte lossless WebP of
+   * 16383 x 16383 decode to gigabytes (issue 15.14). 512 MiB is exactly Pillow's own
+   * decompression-bomb limit (178,956,970 pixels) in 8-bit RGB, so nothing the Python
+   * reference accepts in 8-bit RGB is refused; alpha and 16-bit samples count in full.
+   */
+  maxDecodedBytes: 512 * 1024 * 1024,
+  /**
    * Longest token record (one JSON value, or one line of a JSONL file, a batch journal or a
    * `split` input) any reader accepts: far above a real record (a record with latents is
    * about 100 KB), far below what makes a reader slow or a string fail. A longer one is an

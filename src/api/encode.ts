@@ -20,6 +20,8 @@ export interface ImageOptions {
   alpha?: AlphaMode;
   /** Refuse images with more pixels than this (default 0x3FFF * 0x3FFF). */
   maxPixels?: number;
+  /** Refuse images whose decoded first frame is larger than this many bytes (default 512 MiB). */
+  maxDecodedBytes?: number;
 }
 
 export interface EncodeOptions extends ImageOptions {
@@ -78,6 +80,7 @@ export async function preprocessBatch(
           size: model.imageSize,
           alpha: options.alpha,
           maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
+          maxDecodedBytes: options.maxDecodedBytes ?? DEFAULTS.maxDecodedBytes,
         });
         return {
           index: start + i,

@@ -83,6 +83,7 @@ export async function explain(model: Model, input: ImageInput, options: ExplainO
     size,
     alpha: options.alpha,
     maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
+    maxDecodedBytes: options.maxDecodedBytes ?? DEFAULTS.maxDecodedBytes,
   });
   const tokens = await model.quantize(await model.encode(packImages([pre.rgb], size)));
   const sweep = await decodePrefixSweep(model, await model.dequantize(tokens), ks, options);

@@ -19,6 +19,7 @@ export async function preprocess(
     size,
     alpha: options.alpha,
     maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
+    maxDecodedBytes: options.maxDecodedBytes ?? DEFAULTS.maxDecodedBytes,
   });
   return {
     source: sourceOf(input),

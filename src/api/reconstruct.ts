@@ -42,6 +42,7 @@ export async function reconstruct(
     size: model.imageSize,
     alpha: options.alpha,
     maxPixels: options.maxPixels ?? DEFAULTS.maxPixels,
+    maxDecodedBytes: options.maxDecodedBytes ?? DEFAULTS.maxDecodedBytes,
   });
   const latents = await model.encode(packImages([pre.rgb], model.imageSize));
   const tokens = await model.quantize(latents);

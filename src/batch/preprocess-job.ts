@@ -10,6 +10,7 @@ export interface PreprocessSettings {
   size: number;
   alpha?: AlphaMode;
   maxPixels?: number;
+  maxDecodedBytes?: number;
 }
 
 export type PreprocessOutcome =

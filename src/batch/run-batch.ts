@@ -261,6 +261,8 @@ function markedOptions(options: RunBatchOptions, s: Settings): Record<string, un
     alpha: options.alpha ?? DEFAULTS.alpha,
     // Recorded in done markers under sharp's name (markers written before the rename still compare equal).
     limitInputPixels: options.maxPixels ?? null,
+    // Only when given, so that markers written before this option existed still compare equal.
+    ...(options.maxDecodedBytes !== undefined ? { maxDecodedBytes: options.maxDecodedBytes } : {}),
     recursive: !!options.recursive,
     ...(s.shard ? { shard_inputs: options.inputsAreShard ? 'whole' : 'slice' } : {}),
   };
@@ -378,7 +380,12 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
       syncEveryMs: options.syncEveryMs ?? DEFAULTS.batch.syncEveryMs,
     });
     const pool = createPreprocessor(
-      { size: model.imageSize, alpha: options.alpha, maxPixels: options.maxPixels },
+      {
+        size: model.imageSize,
+        alpha: options.alpha,
+        maxPixels: options.maxPixels,
+        maxDecodedBytes: options.maxDecodedBytes,
+      },
       { concurrency: s.concurrency, mode: options.preprocessIn },
     );
     const started = Date.now(); // images/s counts this run's work, not loading or resume's scan

@@ -25,6 +25,7 @@ export const FLAGS: Readonly<Record<string, string>> = {
   size: '--size',
   // Images
   maxPixels: '--max-pixels',
+  maxDecodedBytes: '--max-decoded-bytes',
   background: '--background',
   // batch and merge
   resume: '--resume',

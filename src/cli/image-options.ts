@@ -10,6 +10,7 @@ import { DEFAULTS } from '../defaults';
 export interface ImageReadArgs {
   background?: [number, number, number];
   'max-pixels'?: number;
+  'max-decoded-bytes'?: number;
 }
 
 /** "255,255,255", "#ffffff" or "white"/"black" -> [r, g, b]. */
@@ -39,12 +40,26 @@ export const IMAGE_READ_OPTIONS: { [K in keyof ImageReadArgs]-?: Options } = {
     requiresArg: true,
     coerce: (v: unknown) => integerArg('maxPixels', v),
   },
+  'max-decoded-bytes': {
+    type: 'string',
+    describe:
+      'Refuse input images whose first frame decodes to more bytes than this (width x height x bands x bytes per ' +
+      'sample; small files that decode to gigabytes)',
+    defaultDescription: `${DEFAULTS.maxDecodedBytes} (512 MiB: Pillow's own limit of 178,956,970 pixels in 8-bit RGB)`,
+    requiresArg: true,
+    coerce: (v: unknown) => integerArg('maxDecodedBytes', v),
+  },
 };
 
-export function imageOptions(argv: ImageReadArgs): { alpha?: AlphaMode; maxPixels?: number } {
+export function imageOptions(argv: ImageReadArgs): {
+  alpha?: AlphaMode;
+  maxPixels?: number;
+  maxDecodedBytes?: number;
+} {
   return {
     alpha: argv.background ? { background: argv.background } : undefined,
     maxPixels: argv['max-pixels'],
+    maxDecodedBytes: argv['max-decoded-bytes'],
   };
 }
 

@@ -29,7 +29,35 @@ export function roundHalfEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+/** The size centerCropArr's bicubic step makes (after the box halvings), from the input size alone. */
+function resampledSize(width: number, height: number, size: number): [number, number] {
+  let w = width;
+  let h = height;
+  while (Math.min(w, h) >= 2 * size) {
+    w = Math.floor(w / 2);
+    h = Math.floor(h / 2);
+  }
+  // Same double arithmetic as Python: scale = size / min(...); round(x * scale).
+  const scale = size / Math.min(w, h);
+  return [roundHalfEven(w * scale), roundHalfEven(h * scale)];
+}
+
+/**
+ * Refuse an image whose aspect ratio would make the bicubic step exceed MAX_RESAMPLED_PIXELS.
+ * Needs only the size, so decodeRgb runs it on the header's size before decoding any pixel.
+ */
+export function checkResampleSize(width: number, height: number, size: number): void {
+  const [bw, bh] = resampledSize(width, height, size);
+  if (bw * bh > MAX_RESAMPLED_PIXELS) {
+    throw inputError(
+      `image is ${width}x${height}, an aspect ratio too extreme to resize: its short side at ${size} would make ` +
+        `${bw}x${bh} pixels, over the limit of ${MAX_RESAMPLED_PIXELS}`,
+    );
+  }
+}
+
 export function centerCropArr(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array {
+  checkResampleSize(width, height, size);
   let cur = rgb;
   let w = width;
   let h = height;
@@ -40,16 +68,7 @@ export function centerCropArr(rgb: Uint8Array, width: number, height: number, si
     w = nw;
     h = nh;
   }
-  // Same double arithmetic as Python: scale = size / min(...); round(x * scale).
-  const scale = size / Math.min(w, h);
-  const bw = roundHalfEven(w * scale);
-  const bh = roundHalfEven(h * scale);
-  if (bw * bh > MAX_RESAMPLED_PIXELS) {
-    throw inputError(
-      `image is ${width}x${height}, an aspect ratio too extreme to resize: its short side at ${size} would make ` +
-        `${bw}x${bh} pixels, over the limit of ${MAX_RESAMPLED_PIXELS}`,
-    );
-  }
+  const [bw, bh] = resampledSize(width, height, size);
   cur = pilResize(cur, w, h, bw, bh, 'bicubic');
   const cy = Math.floor((bh - size) / 2);
   const cx = Math.floor((bw - size) / 2);

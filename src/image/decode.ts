@@ -22,7 +22,41 @@ export interface DecodeOptions {
   alpha: AlphaMode;
   /** Refuse images with more pixels than this (width x height of the first frame). */
   maxPixels: number;
+  /** Refuse images whose first frame decodes to more bytes than this (see {@link decodedBytes}). */
+  maxDecodedBytes: number;
+  /**
+   * Called with the size (after EXIF orientation) read from the header, before any pixel
+   * is decoded; throws to refuse the image (preprocessing's aspect-ratio check).
+   */
+  checkSize?: (width: number, height: number) => void;
 }
+
+/** Bytes per sample of each libvips band format. */
+const SAMPLE_BYTES: Record<string, number> = {
+  uchar: 1,
+  char: 1,
+  ushort: 2,
+  short: 2,
+  uint: 4,
+  int: 4,
+  float: 4,
+  complex: 8,
+  double: 8,
+  dpcomplex: 16,
+};
+
+/**
+ * What the first frame takes once decoded, from the header alone: width x height x bands x
+ * bytes per sample, with at least 3 bands (grey is widened to RGB) and the alpha band
+ * counted. libvips holds this much (and we a copy) whatever the file's size: a 38-byte
+ * lossless WebP of 16383 x 16383 is 768 MiB of RGB.
+ */
+export function decodedBytes(meta: Metadata, width: number, height: number): number {
+  const bands = Math.max(meta.channels ?? 3, meta.hasAlpha ? 4 : 3);
+  return width * height * bands * (SAMPLE_BYTES[meta.depth ?? 'uchar'] ?? 8);
+}
+
+const mib = (n: number) => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
 
 export interface DecodedRgb {
   /** width * height * 3 bytes, row-major RGB. */
@@ -116,6 +150,15 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions)
       msg`${label}: image is ${width}x${height} = ${width * height} pixels, over the limit of ${opts.maxPixels} (raise ${opt('maxPixels')} if this is intended)`,
     );
   }
+  const decoded = decodedBytes(meta, width, height);
+  if (decoded > opts.maxDecodedBytes) {
+    throw inputError(
+      msg`${label}: image is ${width}x${height} and would decode to ${mib(decoded)}, over the limit of ${mib(opts.maxDecodedBytes)} (raise ${opt('maxDecodedBytes')} if this is intended)`,
+    );
+  }
+  // EXIF orientations 5-8 swap the sides; autoOrient applies it, and the size check sees the result.
+  const swapped = (meta.orientation ?? 1) >= 5;
+  opts.checkSize?.(swapped ? height : width, swapped ? width : height);
 
   const is16 = meta.depth === 'ushort' || meta.space === 'rgb16' || meta.space === 'grey16';
   let pipeline = sharp(bytes, { ...SHARP_INPUT, limitInputPixels: opts.maxPixels });

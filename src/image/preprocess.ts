@@ -6,14 +6,15 @@
 import { DEFAULTS } from '../defaults';
 import { inputError, StyledVqError } from '../errors';
 import { invalidParameter, positiveInteger } from '../util/checks';
-import { centerCropArr } from './center-crop';
-import { type AlphaMode, decodeRgb } from './decode';
+import { centerCropArr, checkResampleSize } from './center-crop';
+import { type AlphaMode, decodeRgb, describeInput } from './decode';
 import type { RgbImage } from './types';
 
 /** The defaults of preprocessing: those of the library (src/defaults.ts). */
 export const PREPROCESS_DEFAULTS = {
   alpha: DEFAULTS.alpha as AlphaMode,
   maxPixels: DEFAULTS.maxPixels,
+  maxDecodedBytes: DEFAULTS.maxDecodedBytes,
 };
 
 export interface PreprocessOptions {
@@ -23,6 +24,8 @@ export interface PreprocessOptions {
   alpha?: AlphaMode;
   /** Refuse inputs with more pixels than this. Default PREPROCESS_DEFAULTS.maxPixels. */
   maxPixels?: number;
+  /** Refuse inputs that decode to more bytes than this. Default PREPROCESS_DEFAULTS.maxDecodedBytes (512 MiB). */
+  maxDecodedBytes?: number;
 }
 
 export interface PreprocessedImage {
@@ -56,11 +59,15 @@ function normaliseAlpha(alpha: unknown): AlphaMode {
 
 function checkCommon(opts: Omit<PreprocessOptions, 'size'> | undefined, input: unknown) {
   const limit = positiveInteger('maxPixels', opts?.maxPixels ?? PREPROCESS_DEFAULTS.maxPixels);
+  const maxDecodedBytes = positiveInteger(
+    'maxDecodedBytes',
+    opts?.maxDecodedBytes ?? PREPROCESS_DEFAULTS.maxDecodedBytes,
+  );
   const alpha = normaliseAlpha(opts?.alpha);
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw invalidParameter('input', 'a file path or a Buffer', input);
   }
-  return { alpha, maxPixels: limit };
+  return { alpha, maxPixels: limit, maxDecodedBytes };
 }
 
 /**
@@ -78,7 +85,11 @@ export async function loadRgb(
 export async function preprocessImage(input: string | Uint8Array, opts: PreprocessOptions): Promise<PreprocessedImage> {
   // Cheap argument checks before any I/O.
   positiveInteger('size', opts?.size);
-  const decoded = await decodeRgb(input, checkCommon(opts, input));
+  const decoded = await decodeRgb(input, {
+    ...checkCommon(opts, input),
+    // An aspect ratio the upscale cannot take is refused from the header, before decoding (issue 15.14).
+    checkSize: (w, h) => cropNamed(input, () => checkResampleSize(w, h, opts.size)),
+  });
   return {
     rgb: cropNamed(input, () => centerCropArr(decoded.rgb, decoded.width, decoded.height, opts.size)),
     size: opts.size,
@@ -88,12 +99,11 @@ export async function preprocessImage(input: string | Uint8Array, opts: Preproce
 }
 
 /** centerCropArr's refusals (an extreme aspect ratio) name the input, as decode's do. */
-function cropNamed(input: string | Uint8Array, crop: () => Uint8Array): Uint8Array {
+function cropNamed<T>(input: string | Uint8Array, crop: () => T): T {
   try {
     return crop();
   } catch (err) {
-    if (err instanceof StyledVqError)
-      throw inputError(`${typeof input === 'string' ? input : '<image bytes>'}: ${err.message}`, err);
+    if (err instanceof StyledVqError) throw inputError(`${describeInput(input)}: ${err.message}`, err);
     throw err;
   }
 }
