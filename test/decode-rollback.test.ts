@@ -8,7 +8,7 @@
  * (CI's container). Without root, `ulimit -f` fails every image the same way, a weaker
  * check of the same rule (the old file must still survive).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StyledVqError } from '../src/errors';
@@ -145,4 +145,29 @@ describe('decode of several records (CLI)', () => {
     expect(readFileSync(join(full, 'out-0.png')).equals(before[0][1])).toBe(false);
     expect(readdirSync(full).sort()).toEqual(['out-0.png', 'out-1.png']);
   });
+});
+
+test('Ctrl-C while images are being decoded: exit 130, one line, and the output folder as it was', async () => {
+  const work = folder('sigint');
+  expect(run(['encode', join(EXAMPLES, 'pier.jpg'), '-o', 'r.json', '-q', ...M], work).code).toBe(0);
+  const rec = JSON.stringify(JSON.parse(readFileSync(join(work, 'r.json'), 'utf8')));
+  writeFileSync(join(work, 'many.jsonl'), `${rec}\n`.repeat(100));
+  const out = folder('sigint/out');
+  writeFileSync(join(out, 'img-00.png'), 'earlier run');
+  const args = [BIN, 'decode', 'many.jsonl', '-o', join(out, 'img.png'), '--size', '800x800', '--overwrite', ...M];
+  const child = spawn(process.execPath, args, { cwd: work });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Signal once the first staged image exists (a hidden temporary next to the earlier run's file).
+  while (readdirSync(out).length < 2 && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(errorLines(stderr)).toEqual([
+    'styled-vq: error: SIGINT: stopped; no image was written (outputs appear only when all are decoded)',
+  ]);
+  expect(readdirSync(out)).toEqual(['img-00.png']);
+  expect(readFileSync(join(out, 'img-00.png'), 'utf8')).toBe('earlier run');
 });

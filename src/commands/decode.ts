@@ -3,6 +3,7 @@ import { basename, extname } from 'node:path';
 import { batchSizeFor } from '../api/batch-size';
 import { decodeRecords, decodeTokens, type RgbImage } from '../api/decode';
 import { decodePrefix, prefixFillOf } from '../api/prefix';
+import { stopGracefully } from '../cli/interrupts';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
 import { inputError, interruptedError, terminatedError, usageError } from '../errors';
 import { resizeRgb } from '../image';
@@ -225,13 +226,12 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
     const written = new OutputSet({ overwrite: argv.overwrite });
     const outputs: { source: string; output: string }[] = [];
     const bar = progressBar(argv, input.count, 'decode');
-    // Ctrl-C / SIGTERM: stop at the next image and remove this run's temporaries (a second signal quits at once).
+    // Ctrl-C / SIGTERM: stop at the next image and remove this run's temporaries; one that comes while the
+    // images are being moved into place waits for that to finish (a second signal quits at once, bin/).
     let stoppedBy: NodeJS.Signals | undefined;
-    const onSignal = (signal: NodeJS.Signals) => {
-      stoppedBy ??= signal;
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const stopHandling = stopGracefully((signal) => {
+      stoppedBy = signal;
+    });
     const stopIfAsked = () => {
       if (!stoppedBy) return;
       const message = `${stoppedBy}: stopped; no image was written (outputs appear only when all are decoded)`;
@@ -265,8 +265,7 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
       await written.rollback();
       throw err;
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      stopHandling();
       bar.stop();
     }
     for (const { source, output } of outputs) say(argv, `${output}  <-  ${source}`);
