@@ -32,7 +32,52 @@ from styled_vq.config import preset  # noqa: E402
 from styled_vq.data import DATA_ROOT, to_batch  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 from styled_vq.pca_skip import fit_pca  # noqa: E402
-from train_v2 import JsonLog, evaluate, kmeans_per_position, load_data, save_final  # noqa: E402
+from train_v2 import JsonLog, evaluate, load_data, save_final  # noqa: E402
+
+
+@torch.no_grad()
+def assign_2d(x: torch.Tensor, c: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [N, D], c [K, D] -> (ids [N], squared distance [N]). One fused addmm per chunk of
+    1024 rows keeps the [chunk, K] distance block in cache: 3x faster here than one batched
+    matmul over all positions."""
+    cn = (c * c).sum(1)
+    ids, ds = [], []
+    for i in range(0, len(x), chunk):
+        xb = x[i:i + chunk]
+        d, j = torch.addmm(cn, xb, c.t(), beta=1, alpha=-2).min(1)
+        ids.append(j)
+        ds.append(d + (xb * xb).sum(1))
+    return torch.cat(ids), torch.cat(ds).clamp_min(0)
+
+
+@torch.no_grad()
+def kmeans_by_position(lat: torch.Tensor, dims: list[int], k: int, iters: int, gen: torch.Generator, log,
+                       state_path: str) -> torch.Tensor:
+    """lat [N, T, D] -> codebooks [T, K, D] (0 in unused slots). Lloyd iterations, one position
+    at a time (each on its used dims only), seeded from distinct random latents, dead codes
+    re-seeded at the worst-served points. The tables so far are saved to state_path after
+    every position, so a stopped run resumes where it was."""
+    n, t, d = lat.shape
+    state = torch.load(state_path) if os.path.exists(state_path) else {"done": 0, "codebook": torch.zeros(t, k, d)}
+    seeds = [torch.randperm(n, generator=gen)[:k] for _ in range(t)]
+    for j in range(state["done"], t):
+        x = lat[:, j, :dims[j]].contiguous()
+        c = x[seeds[j]].clone()
+        for it in range(iters):
+            ids, dist = assign_2d(x, c)
+            counts = torch.bincount(ids, minlength=k).float()
+            sums = torch.zeros_like(c).index_add_(0, ids, x)
+            alive = counts > 0
+            c = torch.where(alive[:, None], sums / counts.clamp_min(1)[:, None], c)
+            if not bool(alive.all()):
+                c[~alive] = x[dist.topk(int((~alive).sum())).indices]
+        log("kmeans", position=j, dims=dims[j], iters=iters, mean_distance=float(dist.mean()),
+            dead=int((~alive).sum()))
+        state["codebook"][j, :, :dims[j]] = c
+        state["done"] = j + 1
+        torch.save(state, state_path + ".tmp")
+        os.replace(state_path + ".tmp", state_path)
+    return state["codebook"]
 
 
 def augmented_crops(arr128: np.ndarray, rounds: int, seed: int, batch: int = 1024):
@@ -58,7 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--min-first-dims", type=int, default=3, help="directions the first token holds at least")
     ap.add_argument("--codebook-size", type=int, default=4096)
     ap.add_argument("--aug-rounds", type=int, default=8, help="rounds of random resized crops for k-means")
-    ap.add_argument("--kmeans-iters", type=int, default=20)
+    ap.add_argument("--kmeans-iters", type=int, default=12)
+    ap.add_argument("--directions", type=int, default=400,
+                    help="principal directions computed (the allocation chooses among them)")
     ap.add_argument("--train-limit", type=int, default=None, help="only the first N training crops (tests)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -78,8 +125,13 @@ def main(argv=None) -> int:
     both = torch.cat([train, train.flip(-1)])
 
     base = preset("skip64")
-    n_max = base.num_tokens * a.max_dim
-    mean, comps, std = fit_pca(both, min(n_max, len(both) - 64), seed=a.seed)
+    n_max = min(base.num_tokens * a.max_dim, a.directions, len(both) - 64)
+    pca_path = os.path.join(a.run, "pca.pt")  # the slow step (minutes): kept for a rerun
+    if os.path.exists(pca_path):
+        mean, comps, std = (torch.load(pca_path)[k] for k in ("mean", "comps", "std"))
+    else:
+        mean, comps, std = fit_pca(both, n_max, seed=a.seed)
+        torch.save({"mean": mean, "comps": comps, "std": std}, pca_path)
     variances = (std.double() ** 2).numpy()
     bits = math.log2(a.codebook_size)
     dims = allocate_token_dims(variances, base.num_tokens, a.max_dim, bits, a.min_first_dims)
@@ -106,7 +158,7 @@ def main(argv=None) -> int:
     log("latents", count=len(lat), seconds=round(time.time() - t1, 1))
     gen = torch.Generator().manual_seed(a.seed + 2)
     t2 = time.time()
-    cb = kmeans_per_position(lat, a.codebook_size, a.kmeans_iters, gen, log)
+    cb = kmeans_by_position(lat, dims, a.codebook_size, a.kmeans_iters, gen, log, os.path.join(a.run, "kmeans.pt"))
     with torch.no_grad():
         model.codebook.embedding.copy_(cb * model.skip.mask.unsqueeze(1))
     log("kmeans_done", seconds=round(time.time() - t2, 1),
