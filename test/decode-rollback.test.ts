@@ -9,7 +9,7 @@
  * check of the same rule (the old file must still survive).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StyledVqError } from '../src/errors';
 import { OutputSet } from '../src/io/output-set';
@@ -170,4 +170,50 @@ test('Ctrl-C while images are being decoded: exit 130, one line, and the output 
   ]);
   expect(readdirSync(out)).toEqual(['img-00.png']);
   expect(readFileSync(join(out, 'img-00.png'), 'utf8')).toBe('earlier run');
+});
+
+/** The pid of a process that has exited: whatever it left is provably stale. */
+const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!;
+
+test('after kill -9 the next decode into the same images removes their stale temporaries, and nothing else', async () => {
+  const work = folder('kill');
+  expect(run(['encode', join(EXAMPLES, 'pier.jpg'), '-o', 'r.json', '-q', ...M], work).code).toBe(0);
+  const rec = JSON.stringify(JSON.parse(readFileSync(join(work, 'r.json'), 'utf8')));
+  writeFileSync(join(work, 'many.jsonl'), `${rec}\n`.repeat(100));
+  const out = folder('kill/out');
+  const args = ['decode', 'many.jsonl', '-o', join(out, 'img.png'), ...M];
+  const child = spawn(process.execPath, [BIN, ...args, '--size', '800x800'], { cwd: work, stdio: 'ignore' });
+  const exited = new Promise<string | null>((resolve) => child.on('exit', (_, signal) => resolve(signal)));
+  while (!readdirSync(out).length && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  const left = readdirSync(out);
+  expect(left.length).toBeGreaterThan(0);
+  for (const f of left) expect(f).toMatch(/^\.img-\d\d\.png\.\d+\.[0-9a-f]{8}\.tmp$/);
+
+  const dead = deadPid();
+  writeFileSync(join(out, 'img-07.png'), 'replaced by the killed run'); // its backup below: target in place
+  const stale = [`.img-98.png.${dead}.0123abcd.tmp`, `.img-07.png.${dead}.89abcdef.tmp.old`];
+  // Not provably stale temporaries of this run's images: a live process's, another file's, a backup whose
+  // image is missing (the only copy of a replaced file), other patterns, a symlink.
+  const keep = [
+    `.img-99.png.${process.pid}.0123abcd.tmp`,
+    `.other.png.${dead}.0123abcd.tmp`,
+    `.img-08.png.${dead}.0123abcd.tmp.old`,
+    `.img-99.png.${dead}.NOTHEX00.tmp`,
+    `.img-99.png.${dead}.0123abcd.tmp.bak`,
+    '.img-99.png.tmp',
+    `img-99.png.${dead}.0123abcd.tmp`,
+    `.img.png.${dead}.0123abcd.tmp`, // the name a single record would get: not an output of this run
+  ];
+  for (const f of [...stale, ...keep]) writeFileSync(join(out, f), 'x');
+  const link = `.img-97.png.${dead}.0123abcd.tmp`;
+  symlinkSync(join(work, 'r.json'), join(out, link));
+
+  const r = run([...args, '--overwrite'], work);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain(`removed ${left.length + 2} temporaries an interrupted run had left: `);
+  const images = Array.from({ length: 100 }, (_, i) => `img-${String(i).padStart(2, '0')}.png`);
+  expect(readdirSync(out).sort()).toEqual([...images, ...keep, link].sort());
+  expect(readFileSync(join(work, 'r.json'), 'utf8')).toContain('styled-vq-tokens'); // the link's target untouched
 });

@@ -3,7 +3,7 @@ import { basename, extname } from 'node:path';
 import { batchSizeFor } from '../api/batch-size';
 import { decodeRecords, decodeTokens, type RgbImage } from '../api/decode';
 import { decodePrefix, prefixFillOf } from '../api/prefix';
-import { stopGracefully } from '../cli/interrupts';
+import { removedTempsNotice, stopGracefully } from '../cli/interrupts';
 import { checkPrefixFlag, parsePrefixLength } from '../cli/prefix-options';
 import { inputError, interruptedError, terminatedError, usageError } from '../errors';
 import { resizeRgb } from '../image';
@@ -14,6 +14,7 @@ import { checkRecordForModel, isErrorRecord } from '../tokens/record';
 import { type LocatedRecord, streamRecords, tokenSource } from '../tokens/token-file';
 import { checkOutputPath } from '../io/output-path';
 import { OutputSet } from '../io/output-set';
+import { removeStaleTempsOf } from '../io/temp-files';
 import { STDIO } from '../io/stdio';
 import { announce, type GlobalArgs, notice, integerArg, printJson, say, withModel } from '../cli/globals';
 import { parseSize } from '../cli/image-options';
@@ -222,6 +223,9 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
 
     const names = outputNames(output, input.count);
     for (const name of names) await checkOutputPath(name, [argv.tokens], 'output', { overwrite: argv.overwrite });
+    // What a decode killed outright into the same images left behind (issue 15.17).
+    const removedTemps = await removeStaleTempsOf(names.filter((n) => n !== STDIO));
+    if (removedTemps.length) notice(argv, removedTempsNotice(removedTemps));
     // Staged: nothing at an output path changes unless every image is decoded and written (issue 15.11).
     const written = new OutputSet({ overwrite: argv.overwrite });
     const outputs: { source: string; output: string }[] = [];
@@ -270,6 +274,6 @@ export async function handler(argv: ArgumentsCamelCase<DecodeArgs>): Promise<voi
     }
     for (const { source, output } of outputs) say(argv, `${output}  <-  ${source}`);
     announce(argv, model.execution);
-    if (argv.json) printJson({ outputs, skipped: input.skipped, execution: model.execution });
+    if (argv.json) printJson({ outputs, skipped: input.skipped, removedTemps, execution: model.execution });
   });
 }

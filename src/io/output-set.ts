@@ -126,7 +126,9 @@ export class OutputSet {
       return { target };
     }
     if (old.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const backup = tempPathFor(target);
+    // `.tmp.old`: after a kill mid-commit the next run removes it only if `target` is in place (temp-files.ts),
+    // so a replaced file that was renamed away (no hard links) and not yet replaced is never lost.
+    const backup = `${tempPathFor(target)}.old`;
     let linked = true;
     try {
       await fs.link(target, backup); // the old file stays at `target` until the rename replaces it

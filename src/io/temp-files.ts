@@ -3,7 +3,7 @@
  * tracked while they are written, and cleaned up after an interrupt (issue 15.17).
  *
  * Every temporary is built next to its target as `.<target name>.<pid>.<8 hex>.tmp` (a
- * folder being replaced waits as `...tmp.old` until the new one is in place). While this
+ * folder or file being replaced waits as `...tmp.old` until the new one is in place). While this
  * process writes one it is in the live set: bin/ removes them all on SIGINT / SIGTERM
  * before exiting. A run killed outright (kill -9, power cut) cannot clean up, so the next
  * run on the same target removes the temporaries that are provably stale: exactly that
@@ -68,25 +68,47 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Any temporary's name, split into the target's base name and its suffix (see tempPathFor). */
+const ANY_TEMP = /^\.(.+)\.[1-9][0-9]{0,9}\.[0-9a-f]{8}\.tmp(?:\.old)?$/;
+
 /**
  * Remove the temporaries an interrupted run left next to `target` (files or folders named
- * as tempPathFor makes them, whose process is gone). A `.tmp.old` folder holds a replaced
- * output: removed only when `target` is there (the replacement finished), else kept.
- * Returns the paths removed.
+ * as tempPathFor makes them, whose process is gone). A `.tmp.old` holds a replaced output
+ * (split's folder, decode's replaced image): removed only when `target` is there (the
+ * replacement finished), else kept. Returns the paths removed.
  */
 export async function removeStaleTemps(target: string): Promise<string[]> {
-  const dir = dirname(target);
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return removeStaleTempsOf([target]);
+}
+
+/**
+ * {@link removeStaleTemps} for many targets (decode's NAME-0.png ... NAME-9999.png): one
+ * readdir per folder, each entry matched against the set of target names, so the cost is
+ * the folder's size, not targets x folder size.
+ */
+export async function removeStaleTempsOf(targets: readonly string[]): Promise<string[]> {
+  const byDir = new Map<string, Set<string>>();
+  for (const target of targets) {
+    const dir = dirname(target);
+    if (!byDir.has(dir)) byDir.set(dir, new Set());
+    byDir.get(dir)?.add(basename(target));
+  }
   const removed: string[] = [];
-  for (const name of names) {
-    const owner = tempOwner(name, target);
-    if (!owner || pidAlive(owner.pid)) continue;
-    const path = join(dir, name);
-    const st = await fs.lstat(path).catch(() => null);
-    if (!st || st.isSymbolicLink() || !(st.isFile() || st.isDirectory())) continue;
-    if (owner.old && !(await fs.lstat(target).catch(() => null))) continue;
-    await fs.rm(path, { recursive: true, force: true });
-    removed.push(path);
+  for (const [dir, targetNames] of byDir) {
+    const entries = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const name of entries) {
+      const base = ANY_TEMP.exec(name)?.[1];
+      if (base === undefined || !targetNames.has(base)) continue;
+      const target = join(dir, base);
+      const owner = tempOwner(name, target); // the exact pattern, as for one target
+      if (!owner || pidAlive(owner.pid)) continue;
+      const path = join(dir, name);
+      const st = await fs.lstat(path).catch(() => null);
+      if (!st || st.isSymbolicLink() || !(st.isFile() || st.isDirectory())) continue;
+      if (owner.old && !(await fs.lstat(target).catch(() => null))) continue;
+      await fs.rm(path, { recursive: true, force: true });
+      removed.push(path);
+    }
   }
   return removed;
 }
