@@ -218,10 +218,9 @@ describe('bad inputs give one clear line', () => {
 
   test('30000x30000 is refused by the default pixel limit from its header, without decoding', async () => {
     const before = process.memoryUsage().rss;
-    const t0 = Date.now();
+    // The file holds 4 of its 30000 rows: decoding it would end in "truncated or corrupt" (after allocating
+    // 2.7 GB), so the pixel-limit refusal can only come from the header.
     await expectInputError(path.join(dir, 'bomb.png'), /30000x30000 = 900000000 pixels, over the limit of 268402689/);
-    // Allocating it would take 2.7 GB and seconds; refusing takes neither.
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
   });
 
@@ -245,7 +244,7 @@ describe('bad inputs give one clear line', () => {
   });
 });
 
-test('integrity 15.14: a tiny 4,000,000x1 TIFF is refused before the upscale, fast and in bounded memory', async () => {
+test('integrity 15.14: a tiny 4,000,000x1 TIFF is refused before the upscale, in bounded memory', async () => {
   const sharp = require('sharp');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'styled-vq-wide-'));
   const file = path.join(dir, 'wide.tiff');
@@ -253,14 +252,13 @@ test('integrity 15.14: a tiny 4,000,000x1 TIFF is refused before the upscale, fa
     .tiff({ compression: 'deflate' })
     .toFile(file);
   expect((await fs.stat(file)).size).toBeLessThan(64 * 1024);
-  const started = Date.now();
   const before = process.memoryUsage().rss;
   const err = await preprocessImage(file, { size: 64 }).catch((e) => e);
   expect(err).toBeInstanceOf(StyledVqError);
   expect(err.message).toMatch(
     /wide\.tiff: image is 4000000x1, an aspect ratio too extreme to resize: its short side at 64 would make 256000000x64 pixels, over the limit of 16777216/,
   );
-  expect(Date.now() - started).toBeLessThan(10_000);
+  // The upscale would allocate 256000000x64 RGB (49 GB): refused before it, memory stays bounded.
   expect(process.memoryUsage().rss - before).toBeLessThan(500 * 1024 * 1024);
   // A wide but reasonable panorama still works (4096:1 is the bound at size 64).
   const ok = await preprocessImage(
