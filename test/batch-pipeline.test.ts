@@ -168,7 +168,7 @@ describe('overwrite rules', () => {
     );
     writeFileSync(o, `${recs[0].replace(/"fingerprint":"[0-9a-f]+"/, '"fingerprint":"ffffffffffffffff"')}\n`);
     expect((await failure(batch({ output: o, resume: true }))).message).toMatch(
-      /fingerprint ffffffffffffffff.*resume with the same model/,
+      /fingerprint ffffffffffffffff.*dtype fp32\); resume with the same model and dtype as the first run, or/,
     );
     writeFileSync(o, `${recs.slice(0, 4).join('\n')}\n`); // 3 error records (no latents either way), then tokens
     expect((await failure(batch({ output: o, resume: true, latents: true }))).message).toMatch(

@@ -5,7 +5,7 @@
  * `dtype: 'fp16'` runs them with their own fingerprint, close to the float32 graphs.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StyledVqError } from '../src/errors';
 import { Model } from '../src/model/model';
@@ -139,6 +139,46 @@ describe('dtype fp16', () => {
     expect(dec.code).toBe(0);
     const info = runCli(['info', '--model', pkg]);
     expect(info.stdout).toContain(`fp16 (fingerprint ${manifestOf(pkg).variants.fp16.fingerprint})`);
+  });
+
+  test('batch: resuming or rerunning an output made with the other dtype names --dtype, not only --model', async () => {
+    const images = join(tmp.dir, 'dtype-images');
+    mkdirSync(images);
+    for (const f of ['pier.jpg', 'glacier.jpg']) cpSync(join(EXAMPLES, f), join(images, f));
+    const out = join(tmp.dir, 'dtype.jsonl');
+    const batch = (...extra: string[]) =>
+      runCliInProcess(['batch', images, '-o', out, '--model', pkg, '--device', 'cpu', '-q', ...extra]);
+    expect((await batch('--dtype', 'fp16')).code).toBe(0);
+    const fp16 = manifestOf(pkg).variants.fp16.fingerprint;
+
+    // A finished output (done marker), rerun with the float32 graphs.
+    const rerun = await batch('--resume');
+    expect(rerun.code).toBe(1);
+    expect(rerun.stderr.trim().split('\n')).toEqual([
+      `styled-vq: error: ${out} (marked done) was made with --dtype fp16 (model "${manifestOf(pkg).name}", fingerprint ${fp16}), this run uses --dtype fp32 (fingerprint ${fp32Fingerprint}); rerun with --dtype fp16, or use a new -o, or --overwrite to redo it`,
+    ]);
+
+    // An interrupted one (one record, no marker), resumed with the float32 graphs, then with the same dtype.
+    rmSync(`${out}.done.json`);
+    writeFileSync(out, `${readFileSync(out, 'utf8').split('\n')[0]}\n`);
+    const resumed = await batch('--resume');
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toMatch(
+      new RegExp(
+        `line 1 was made with --dtype fp16 \\(.*fingerprint ${fp16}\\), this run uses --dtype fp32 .*; resume with --dtype fp16, or use a new -o, or --force to start over`,
+      ),
+    );
+    expect((await batch('--resume', '--dtype', 'fp16')).code).toBe(0);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2);
+
+    // A finished .npy output without its marker: the sources sidecar says which graphs made it.
+    const npy = join(tmp.dir, 'dtype.npy');
+    const args = ['batch', images, '-o', npy, '--model', pkg, '--device', 'cpu', '-q'];
+    expect((await runCliInProcess([...args, '--dtype', 'fp16'])).code).toBe(0);
+    rmSync(`${npy}.done.json`);
+    expect((await runCliInProcess([...args, '--resume'])).stderr).toMatch(
+      /dtype\.sources\.json was made with --dtype fp16 .*; resume with --dtype fp16, or /,
+    );
   });
 
   test('a package without fp16 graphs: one line that says how to add them, naming --dtype', async () => {

@@ -14,7 +14,7 @@
 import { promises as fs } from 'node:fs';
 import { type MessageText, type StyledVqError, usageError, msg, opt } from '../errors';
 import type { Preprocessing } from '../model/manifest';
-import { checkRecordForModel, isErrorRecord, type ModelShape, parseRecord } from '../tokens/record';
+import { checkRecordForModel, isErrorRecord, type ModelRef, type ModelShape, parseRecord } from '../tokens/record';
 import type { ListedInput } from './input-list';
 import { readLines } from '../io/line-reader';
 import type { Peekable } from './peekable';
@@ -62,6 +62,29 @@ export function alphaDiffers(where: MessageText, before: string, now: string): S
 }
 
 /**
+ * An output made by other graphs than the loaded ones (one line): the same package's other
+ * dtype says which `dtype` made it (fp16 graphs have their own fingerprint), anything else
+ * asks for the first run's `model` and `dtype`. `verb`: what the user does next.
+ */
+export function modelDiffers(
+  where: MessageText,
+  made: ModelRef,
+  model: ModelShape,
+  restartWith: MessageText,
+  verb: 'resume' | 'rerun' = 'resume',
+): StyledVqError {
+  const madeDtype = model.dtypeOf?.(made.fingerprint);
+  if (madeDtype && model.dtype && madeDtype !== model.dtype)
+    return usageError(
+      msg`${where} was made with ${opt('dtype', madeDtype)} (model "${made.name}", fingerprint ${made.fingerprint}), this run uses ${opt('dtype', model.dtype)} (fingerprint ${model.fingerprint}); ${verb} with ${opt('dtype', madeDtype)}, or ${restartWith}`,
+    );
+  const loaded = model.dtype ? msg`, ${opt('dtype', model.dtype)}` : '';
+  return usageError(
+    msg`${where} was made by model "${made.name}" (fingerprint ${made.fingerprint}), but the loaded model is "${model.name}" (fingerprint ${model.fingerprint}${loaded}); ${verb} with the same ${opt('model')} and ${opt('dtype')} as the first run, or ${restartWith}`,
+  );
+}
+
+/**
  * Scan `path` and consume from `inputs` every input it already holds. A missing file is
  * an empty log.
  */
@@ -88,11 +111,7 @@ export async function recoverLog(
     }
     const where = `${path} line ${count + 1}`;
     const record = parseRecord(raw, msg`${where} (not a styled-vq batch output? ${restart})`);
-    if (record.model.fingerprint !== model.fingerprint) {
-      throw usageError(
-        msg`${where} was made by model "${record.model.name}" (fingerprint ${record.model.fingerprint}), but the loaded model is "${model.name}" (fingerprint ${model.fingerprint}); resume with the same ${opt('model')}, or ${restart}`,
-      );
-    }
+    if (record.model.fingerprint !== model.fingerprint) throw modelDiffers(where, record.model, model, restart);
     const expected = await inputs.peek();
     if (!expected)
       throw usageError(

@@ -43,7 +43,7 @@ import { Peekable } from './peekable';
 import { OrderedPrefetch } from './prefetch';
 import type { PreprocessOutcome } from './preprocess-job';
 import { createPreprocessor, type PreprocessMode, type Preprocessor } from './preprocess-pool';
-import { alphaDiffers, recoverLog, type RecoveredLog } from './resume';
+import { alphaDiffers, modelDiffers, recoverLog, type RecoveredLog } from './resume';
 import { type ChunkItem, tokenizeChunk } from './tokenize-chunk';
 import {
   checkMarkerFiles,
@@ -330,7 +330,7 @@ async function runLocked(model: Model, options: RunBatchOptions, s: Settings, lo
     : await readDoneMarker(s.output).catch((err: Error) => ({ unreadable: err.message }));
   if (marker && 'unreadable' in marker) markerInvalid = marker.unreadable;
   else if (marker) {
-    const done = await checkDone(marker, s, base, marked);
+    const done = await checkDone(marker, model, s, base, marked);
     if (done === true) return finishedSummary(marker, s, base);
     markerInvalid = done;
   }
@@ -484,6 +484,7 @@ async function markDone(
 /** true if `marker` shows this very job finished and intact; else why not (then it is redone). Another job's marker is refused. */
 async function checkDone(
   marker: DoneMarker,
+  model: Model,
   s: Settings,
   base: SummaryBase,
   marked: Record<string, unknown>,
@@ -491,11 +492,8 @@ async function checkDone(
   const restart = msg`use a new ${opt('output')}, or ${opt('overwrite', true)} to redo it`;
   const what = `${s.output} was marked done`;
   if (marker.kind !== 'batch') throw usageError(msg`${what} by a merge, not a batch run; ${restart}`);
-  if (marker.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(
-      msg`${what} by model ${marker.model.name} (fingerprint ${marker.model.fingerprint}), the loaded model is ${base.model.fingerprint}; ${restart}`,
-    );
-  }
+  if (marker.model.fingerprint !== base.model.fingerprint)
+    throw modelDiffers(`${s.output} (marked done)`, marker.model, model, restart, 'rerun');
   const differs = optionDiffers(marker.options, marked);
   if (differs)
     throw usageError(msg`${what} with another ${differs}; rerun with the options it was made with, or ${restart}`);
@@ -613,11 +611,8 @@ async function alreadyComplete(
 ): Promise<BatchSummary> {
   const sidecar = await readSourcesSidecar(paths.sidecar);
   const restart = msg`use a new ${opt('output')}, or ${opt('force', true)} to start over`;
-  if (sidecar.model.fingerprint !== base.model.fingerprint) {
-    throw usageError(
-      msg`${paths.sidecar} was made by model fingerprint ${sidecar.model.fingerprint}, the loaded model is ${base.model.fingerprint}; ${restart}`,
-    );
-  }
+  if (sidecar.model.fingerprint !== base.model.fingerprint)
+    throw modelDiffers(paths.sidecar, sidecar.model, model, restart);
   if (s.latents !== (sidecar.latents !== null))
     throw usageError(msg`${paths.sidecar}: the finished run ${s.latents ? 'has no' : 'has'} latents; ${restart}`);
   const alpha = alphaText(options.alpha);

@@ -17,7 +17,7 @@ import {
 import { type Dtype, type GraphRole, type Manifest, type Preprocessing, readManifest } from './manifest';
 import { resolveModelDir, type ModelSource } from './resolve';
 import { IO } from './graph-check';
-import { type GraphSet, graphSet, packageFingerprints, parseDtype } from './variant';
+import { dtypeWithFingerprint, type GraphSet, graphSet, packageFingerprints, parseDtype } from './variant';
 import { inspectGraph, readVerifiedFile, verifyFile, verifyPackage, verifyVariant } from './verify';
 import { DEFAULTS } from '../defaults';
 
@@ -101,6 +101,10 @@ export class Model {
   }
   get dtype(): Dtype {
     return this.graphs.dtype;
+  }
+  /** Which dtype of this package made tokens of `fingerprint` (undefined: another package). */
+  dtypeOf(fingerprint: string): Dtype | undefined {
+    return dtypeWithFingerprint(this.manifest, fingerprint);
   }
   get imageSize(): number {
     return this.manifest.config.image_size;

@@ -33,6 +33,13 @@ export function graphSet(dir: string, manifest: Manifest, dtype: Dtype): GraphSe
   return { dtype, files, fingerprint: variant.fingerprint, manifest: { ...manifest, files } };
 }
 
+/** The dtype whose graphs carry `fingerprint` in this package (fp32: its own), or undefined (another package). */
+export function dtypeWithFingerprint(manifest: Manifest, fingerprint: string): Dtype | undefined {
+  if (fingerprint === manifest.fingerprint) return 'fp32';
+  const found = Object.entries(manifest.variants ?? {}).find(([, v]) => v?.fingerprint === fingerprint);
+  return found ? (found[0] as Dtype) : undefined;
+}
+
 /** Every fingerprint of the package (its own, then each variant's): all share one codebook. */
 export function packageFingerprints(manifest: Manifest): string[] {
   return [manifest.fingerprint, ...Object.values(manifest.variants ?? {}).map((v) => v.fingerprint)];

@@ -45,6 +45,9 @@ export interface ModelShape {
   fingerprint: string;
   /** Every fingerprint of the package (fp32 and its variants), when it has several: all decode alike. */
   fingerprints?: readonly string[];
+  /** The dtype whose graphs run (the CLI's --dtype), and which of the package's dtypes made `fingerprint`. */
+  dtype?: string;
+  dtypeOf?(fingerprint: string): string | undefined;
   numTokens: number;
   codebookSize: number;
   latentDim: number;
