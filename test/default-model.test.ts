@@ -2,7 +2,8 @@
  * The shipped default model (models/DEFAULT), end to end in ONNX Runtime, held to the floor
  * of the model issue on the shipped example photos:
  * - its 36 tokens beat the dumb baseline with the same bit budget, a 4x4 RGB thumbnail
- *   (384 of 432 bits; PIL box down, bicubic up, as training/evaluate.py measures it);
+ *   (384 of 432 bits; PIL box down, bicubic up, as training/evaluate.py measures it), by
+ *   at least the issue's stretch margin of 1 dB;
  * - its tokens are ordered: decoding only the first k (the rest from the package's prefix
  *   fill) gives k = 1 at or above the mean colour, k = 8 at least half of the k = 36 gain
  *   over the mean colour, and PSNR that rises with k.
@@ -50,7 +51,7 @@ describe('shipped default model', () => {
     const size = model.imageSize;
     const thumb = thumbnailPsnr(r.input.rgb, size, 4);
     const mean = meanColourPsnr(r.input.rgb);
-    expect(r.psnr).toBeGreaterThan(thumb);
+    expect(r.psnr).toBeGreaterThan(thumb + 1);
     expect(r.ssim).toBeGreaterThan(0.3);
 
     // Prefix decodes: dequantize once, replace positions k.. by the fill, decode.

@@ -170,6 +170,8 @@ def load_from_package(pkg: str) -> StyledVQ:
         if model.skip is not None:
             done |= _load_v2_leftovers(pkg, files, model)
         missing = [n for n in state if n not in done and n != "codebook.embedding" and not any(u in n for u in UNUSED)]
+        if not cfg.residual:  # the PCA code alone: the networks' whitening scale is in no graph
+            missing = [n for n in missing if n != "skip.scale"]
         if "embedding" not in done:
             missing.append("codebook.embedding")
         if missing:

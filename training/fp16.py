@@ -6,8 +6,8 @@ under `variants.fp16` with their own fingerprint. `styled-vq ... --dtype fp16` r
   python3 -m training.fp16 /tmp/my-package
   python3 -m training.fp16 /tmp/my-package --keep-fp32 LayerNormalization
 
-The shipped package (models/styled-vq-skip64) does not carry them: git holds files up to
-100 MB and the package is close to that already. Needs only the onnx package.
+The shipped package (models/DEFAULT) does not carry them: the fp32 graphs are what the
+model card measures, and fp16 copies would grow the npm tarball. Needs only the onnx package.
 """
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ run's log.jsonl, one evaluation.json per evaluation set (training/evaluate.py --
 and the package's model.json. No log text is parsed. Copies each set's prefix curve and
 reconstruction grid into the package as <set>_prefix_curve.png / <set>_reconstructions.png.
 
-  /usr/bin/python3 training/make_model_card_v2.py --package models/styled-vq-skip64 \\
+  /usr/bin/python3 training/make_model_card_v2.py --package models/styled-vq-pca64 \\
       --log RUN/log.jsonl --eval val=RUN/eval-val --eval photos=RUN/eval-photos --eval holdout=RUN/eval-holdout \\
-      --notes training/cards/skip64-notes.md
+      --notes training/cards/pca64-notes.md
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """bench_torch.load_from_package maps ONNX initializers back to parameters by name and scope:
-packages exported before issue 14.5 (models/styled-vq-skip64) name them by the research
-names (checkpoint.RENAMES), packages exported now by ours. Both must load."""
+packages exported before issue 14.5 (test/fixtures/model-tiny; the retired v2 default
+styled-vq-skip64 too) name them by the research names (checkpoint.RENAMES), packages
+exported now by ours. Both must load."""
 import os
 
 import onnx
@@ -13,18 +14,18 @@ from styled_vq.export import export_package
 from styled_vq.model import StyledVQ
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-SHIPPED = os.path.join(REPO, "models", "styled-vq-skip64")
+OLD_NAMES = os.path.join(REPO, "test", "fixtures", "model-tiny")
 
 
 def initializers(path):
     return {t.name: t for t in onnx.load(path).graph.initializer}
 
 
-def test_shipped_package_with_research_names_loads():
-    enc = initializers(os.path.join(SHIPPED, "encoder.onnx"))
-    dec = initializers(os.path.join(SHIPPED, "decoder.onnx"))
+def test_package_with_research_names_loads():
+    enc = initializers(os.path.join(OLD_NAMES, "encoder.onnx"))
+    dec = initializers(os.path.join(OLD_NAMES, "decoder.onnx"))
     assert "m.ln_ecoder_1.weight" in enc and "m.afer_progject.bias" in dec  # the old names
-    model = load_from_package(SHIPPED)  # raises if any weight is not found
+    model = load_from_package(OLD_NAMES)  # raises if any weight is not found
     assert torch.equal(model.encoder.ln_pre.weight, torch.from_numpy(to_array(enc["m.ln_ecoder_1.weight"]).copy()))
     assert torch.equal(model.decoder_in.bias, torch.from_numpy(to_array(dec["m.afer_progject.bias"]).copy()))
     # Weights found by scope only (`/progject_mean/MatMul`, `/afer_progject/MatMul`) are set too.

@@ -80,6 +80,14 @@ def test_short_run_exports_evaluates_and_writes_a_card(tmp_path):
     n = sum(alloc["token_dims"])
     inits = onnx.load(os.path.join(pkg, "encoder.onnx")).graph.initializer
     assert sum(int(np.prod(t.dims)) for t in inits) <= n * 12288 + 12288 + n * 36 * 8
+    # The bench's PyTorch side rebuilds the model from the package's own weights.
+    from bench_torch import load_from_package, smooth_images as image_like
+    back, x = load_from_package(pkg), image_like(2, 64)
+    ref = StyledVQ(ModelConfig.from_dict(ck["config"]), codebook_size=16, codebook_per_position=True).eval()
+    ref.load_state_dict(ck["model"])
+    with torch.no_grad():
+        assert torch.allclose(back.decode(back.encode(x)), ref.decode(ref.encode(x)), atol=1e-5)
+    assert torch.equal(back.codebook.embedding, ref.codebook.embedding)
 
     run("evaluate.py", "--final", final, "--set", "photos", "--ks", "1,8", "--limit", "6", "--grid", "4",
         "--threads", "1", "--out", ev)
