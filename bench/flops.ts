@@ -18,6 +18,22 @@ export interface FlopConfig {
   mlp_ratio: number;
   conv_channels: number;
   conv_kernel: number;
+  /** "pca": the v2/v3 designs, whose encoder and decoder also project on principal directions. */
+  skip?: string;
+  /** false: the PCA code alone (v3), no networks. */
+  residual?: boolean;
+  /** Principal directions per token (v3); absent: latent_dim each. */
+  token_dims?: number[] | null;
+}
+
+/** The PCA projection (x - mean) P^T, or its transpose, plus v3's 0/1 placement into the
+ * [num_tokens, latent_dim] latent: one matrix product each way. */
+function pcaFlops(c: FlopConfig): number {
+  if (c.skip !== 'pca') return 0;
+  const f = 3 * c.image_size * c.image_size;
+  const slots = c.num_tokens * c.latent_dim;
+  const n = c.token_dims ? c.token_dims.reduce((a, b) => a + b, 0) : slots;
+  return 2 * n * f + (c.token_dims ? 2 * n * slots : 0);
 }
 
 /** Pre-LN block over n tokens of width w: qkv + out projections, scores + mix, MLP. */
@@ -29,6 +45,7 @@ function blockFlops(n: number, w: number, mlpRatio: number): number {
 }
 
 export function encoderFlops(c: FlopConfig): number {
+  if (c.residual === false) return pcaFlops(c);
   const grid = c.image_size / c.patch_size;
   const patches = grid * grid;
   const n = patches + 1 + c.num_tokens;
@@ -37,10 +54,11 @@ export function encoderFlops(c: FlopConfig): number {
   // Expert blocks cost the same as dense ones: each token goes through exactly one MLP.
   const blocks = (c.enc_dense_blocks + c.enc_expert_blocks) * blockFlops(n, w, c.mlp_ratio);
   const project = 2 * c.num_tokens * w * c.latent_dim;
-  return patchEmbed + blocks + project;
+  return patchEmbed + blocks + project + pcaFlops(c);
 }
 
 export function decoderFlops(c: FlopConfig): number {
+  if (c.residual === false) return pcaFlops(c);
   const grid = c.image_size / c.patch_size;
   const patches = grid * grid;
   const w = c.dec_width;
@@ -57,5 +75,5 @@ export function decoderFlops(c: FlopConfig): number {
   f += 2 * s * s * ch * 3 * c.conv_kernel * c.conv_kernel; // cov
   f += 2 * (2 * s * s * ch * ch * 9); // ResnetBlock's two 3x3 convs
   f += 2 * s * s * 3 * ch * 9; // conv_out
-  return f;
+  return f + pcaFlops(c);
 }

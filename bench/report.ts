@@ -15,6 +15,16 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+/** The sizes that matter: the networks' widths, or for the PCA code (residual: false) its directions. */
+function describeConfig(c: Record<string, any>): string {
+  if (c.residual === false) {
+    const dims: number[] = c.token_dims ?? [];
+    const n = dims.reduce((a, b) => a + b, 0);
+    return `${c.image_size} px, the PCA code without networks: ${n} principal directions over ${c.num_tokens} tokens (${Math.min(...dims)} to ${Math.max(...dims)} each), latent ${c.latent_dim}`;
+  }
+  return `${c.image_size} px, patch ${c.patch_size}, encoder ${c.enc_width} wide x ${c.enc_dense_blocks}+${c.enc_expert_blocks} blocks, decoder ${c.dec_width} wide x ${c.dec_cond_blocks}+${c.dec_plain_blocks} blocks, latent ${c.latent_dim}`;
+}
+
 export function renderMarkdown(r: R, rel: (p: string) => string): string {
   const out: string[] = [];
   const m = r.machine;
@@ -59,7 +69,7 @@ export function renderMarkdown(r: R, rel: (p: string) => string): string {
     out.push(`## ${model.key === 'default' ? 'Default model' : 'seed-narrow'}: ${model.name}`, '');
     const c = model.config;
     out.push(
-      `\`${model.dir}\`${model.note ? ` — ${model.note}` : ''}. ${c.image_size} px, patch ${c.patch_size}, encoder ${c.enc_width} wide x ${c.enc_dense_blocks}+${c.enc_expert_blocks} blocks, decoder ${c.dec_width} wide x ${c.dec_cond_blocks}+${c.dec_plain_blocks} blocks, latent ${c.latent_dim}; parameters: encoder ${model.parameters?.encoder?.toLocaleString('en-US')}, decoder ${model.parameters?.decoder?.toLocaleString('en-US')}. Analytic cost: encoder ${n(model.flops.encoder_gflop_per_image, 3)} GFLOP/image, decoder ${n(model.flops.decoder_gflop_per_image, 3)} GFLOP/image.`,
+      `\`${model.dir}\`${model.note ? ` — ${model.note}` : ''}. ${describeConfig(c)}; parameters: encoder ${model.parameters?.encoder?.toLocaleString('en-US')}, decoder ${model.parameters?.decoder?.toLocaleString('en-US')}. Analytic cost: encoder ${n(model.flops.encoder_gflop_per_image, 3)} GFLOP/image, decoder ${n(model.flops.decoder_gflop_per_image, 3)} GFLOP/image.`,
     );
     const wc = model.weights_check;
     out.push(
