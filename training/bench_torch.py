@@ -160,7 +160,7 @@ def load_from_package(pkg: str) -> StyledVQ:
         state = dict(model.named_parameters())
         persistent = model.state_dict().keys()  # non-persistent buffers (skip.mask) are derived from the config
         state.update({n: b for n, b in model.named_buffers() if n in persistent})
-        dec_names = {n for n in state if n.split(".")[0] in ("decoder", "decoder_in") or n == "skip.dec"}
+        dec_names = {n for n in state if n.split(".")[0] in ("decoder", "decoder_in", "refiner") or n == "skip.dec"}
         enc = {n: t for n, t in state.items() if n not in dec_names and not n.startswith("codebook.")}
         dec = {n: t for n, t in state.items() if n in dec_names}
         done = _load_graph(os.path.join(pkg, files["encoder"]["path"]), "m.", enc)

@@ -79,6 +79,9 @@ def main(argv=None) -> int:
     ap.add_argument("--run", required=True)
     ap.add_argument("--data", default="npy", help="'npy' (training/data/ crops) or 'pack:DIR' (a JPEG pack, no augmentation)")
     ap.add_argument("--max-dim", type=int, default=16, help="most principal directions one token holds")
+    ap.add_argument("--total-dims", type=int, default=None,
+                    help="use exactly this many principal directions (default: as many as the bound favours); "
+                         "fewer make a continuous latent the tokens carry almost losslessly")
     ap.add_argument("--min-first-dims", type=int, default=3, help="directions the first token holds at least")
     ap.add_argument("--codebook-size", type=int, default=4096)
     ap.add_argument("--aug-rounds", type=int, default=8, help="rounds of random resized crops for k-means")
@@ -113,7 +116,7 @@ def main(argv=None) -> int:
         torch.save({"mean": mean, "comps": comps, "std": std}, pca_path)
     variances = (std.double() ** 2).numpy()
     bits = math.log2(a.codebook_size)
-    dims = allocate_token_dims(variances, base.num_tokens, a.max_dim, bits, a.min_first_dims)
+    dims = allocate_token_dims(variances, base.num_tokens, a.max_dim, bits, a.min_first_dims, a.total_dims)
     n = sum(dims)
     uniform = [base.latent_dim] * base.num_tokens
     bound = {name: float(variances[:sum(d)].sum() - sum(
@@ -123,7 +126,8 @@ def main(argv=None) -> int:
         variance_total=float(((both.reshape(len(both), -1) - mean) ** 2).sum(1).mean()),
         variance_removed_bound=bound)
 
-    cfg = dataclasses.replace(base, latent_dim=a.max_dim, token_dims=tuple(dims), residual=False)
+    # latent_dim: the widest token (slots past it would be 0 in every code).
+    cfg = dataclasses.replace(base, latent_dim=max(dims), token_dims=tuple(dims), residual=False)
     model = StyledVQ(cfg, codebook_size=a.codebook_size, codebook_per_position=True).eval()
     model.skip.init_from(mean, comps[:n], std[:n])
 

@@ -31,11 +31,14 @@ def water_filling_distortion(variances: np.ndarray, bits: float) -> float:
 
 
 def allocate_token_dims(variances: np.ndarray, num_tokens: int, max_dim: int, bits: float,
-                        min_first: int = 1) -> list[int]:
+                        min_first: int = 1, total: int | None = None) -> list[int]:
     """Dynamic programme over run boundaries: token j holds directions s_j .. s_j + d_j - 1,
     s_0 = 0, 1 <= d_j <= max_dim, maximising the variance removed (Gaussian bound).
     min_first: the first token holds at least this many directions (3 lets one token carry
-    the image's mean colour, which is spread over the first few directions)."""
+    the image's mean colour, which is spread over the first few directions).
+    total: use exactly this many directions (the first `total`) instead of the number that
+    maximises the bound. Fewer directions make a continuous latent that the tokens can
+    carry almost losslessly (the quantization cost falls), at some cost in quantized quality."""
     v = np.asarray(variances, dtype=np.float64)
     n = len(v)
     if n < num_tokens:
@@ -45,8 +48,14 @@ def allocate_token_dims(variances: np.ndarray, num_tokens: int, max_dim: int, bi
         for d in range(1, min(max_dim, n - s) + 1):
             seg = v[s:s + d]
             gain[s, d] = seg.sum() - water_filling_distortion(seg, bits)
+    if total is not None and not (max(num_tokens, min_first + num_tokens - 1) <= total <= min(n, num_tokens * max_dim)):
+        raise ValueError(f"total {total} directions cannot be split over {num_tokens} tokens "
+                         f"of 1..{max_dim} (first >= {min_first}) from {n} computed")
     best = np.full((num_tokens + 1, n + 1), -np.inf)
-    best[num_tokens, :] = 0.0
+    if total is None:
+        best[num_tokens, :] = 0.0
+    else:
+        best[num_tokens, total] = 0.0
     choice = np.zeros((num_tokens, n + 1), dtype=int)
     for j in range(num_tokens - 1, -1, -1):
         for s in range(n):

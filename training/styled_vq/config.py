@@ -46,6 +46,10 @@ class ModelConfig:
     # residual: False drops both networks, leaving the PCA code alone.
     token_dims: tuple | None = None
     residual: bool = True
+    # residual: False only. refiner_blocks > 0 adds a small convolutional refiner after the
+    # PCA decode (styled_vq/refiner.py), trained on quantized tokens by train_refiner.py.
+    refiner_channels: int = 64
+    refiner_blocks: int = 0
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -65,6 +69,8 @@ class ModelConfig:
                 raise ValueError("token_dims needs the PCA skip path (skip: 'pca')")
             if len(self.token_dims) != self.num_tokens or not all(1 <= d <= self.latent_dim for d in self.token_dims):
                 raise ValueError(f"token_dims must be {self.num_tokens} numbers in 1..{self.latent_dim}")
+        if self.refiner_blocks and self.residual:
+            raise ValueError("the refiner belongs to the PCA code alone (residual: false)")
         if not self.residual and self.skip != "pca":
             raise ValueError("residual: false needs the PCA skip path (skip: 'pca')")
         if self.conv_kernel % 2 == 0:

@@ -9,6 +9,7 @@ from .config import ModelConfig
 from .decoder import Decoder
 from .encoder import Encoder, SoftAnchorHead
 from .pca_skip import PCASkip
+from .refiner import Refiner
 
 
 class StyledVQ(nn.Module):
@@ -27,6 +28,8 @@ class StyledVQ(nn.Module):
             self.decoder = Decoder(cfg)
         self.skip = (PCASkip(cfg.num_tokens, cfg.latent_dim, cfg.image_size, cfg.token_dims)
                      if cfg.skip == "pca" else None)
+        if cfg.refiner_blocks:
+            self.refiner = Refiner(cfg.refiner_channels, cfg.refiner_blocks)
         self.codebook = (Codebook(codebook_size, cfg.latent_dim, codebook_metric,
                                   positions=cfg.num_tokens if codebook_per_position else 0)
                          if codebook_size else None)
@@ -49,7 +52,8 @@ class StyledVQ(nn.Module):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents [B,36,D] -> image [B,3,S,S] (unbounded)."""
         if not self.cfg.residual:
-            return self.skip.decode(latents)
+            image = self.skip.decode(latents)
+            return self.refiner(image) if self.cfg.refiner_blocks else image
         if self.skip is not None:
             net = self.decoder(self.decoder_in(latents / self.skip.scale))
             return self.skip.decode(latents) + net

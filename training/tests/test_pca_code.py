@@ -70,16 +70,16 @@ def test_short_run_exports_evaluates_and_writes_a_card(tmp_path):
     ck = torch.load(final)
     assert ck["config"]["residual"] is False and list(ck["config"]["token_dims"]) == alloc["token_dims"]
     cb = ck["model"]["codebook.embedding"]
-    assert cb.shape == (36, 16, 8)
+    assert cb.shape == (36, 16, max(alloc["token_dims"]))  # latent_dim: the widest token
     assert float(cb[0, :, alloc["token_dims"][0]:].abs().max()) == 0  # codes are 0 in unused slots
 
     run("export.py", "--checkpoint", final, "--out", pkg, "--name", "v3-test")
     manifest = json.load(open(os.path.join(pkg, "model.json")))
-    assert manifest["config"]["token_dims"] == alloc["token_dims"] and manifest["config"]["latent_dim"] == 8
+    assert manifest["config"]["token_dims"] == alloc["token_dims"] and manifest["config"]["latent_dim"] == max(alloc["token_dims"])
     # The encoder stores one row per used direction (plus the mean and the 0/1 placement).
     n = sum(alloc["token_dims"])
     inits = onnx.load(os.path.join(pkg, "encoder.onnx")).graph.initializer
-    assert sum(int(np.prod(t.dims)) for t in inits) <= n * 12288 + 12288 + n * 36 * 8
+    assert sum(int(np.prod(t.dims)) for t in inits) <= n * 12288 + 12288 + n * 36 * max(alloc["token_dims"])
     # The bench's PyTorch side rebuilds the model from the package's own weights.
     from bench_torch import load_from_package, smooth_images as image_like
     back, x = load_from_package(pkg), image_like(2, 64)

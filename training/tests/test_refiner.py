@@ -1,0 +1,77 @@
+"""The refiner after the PCA decode (styled_vq/refiner.py) and its trainer, train_refiner.py,
+on a real short run: train_pca_code.py -> train_refiner.py (and a resume) -> export.py ->
+the bench's rebuild from the package -> evaluate.py."""
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+from styled_vq.config import ModelConfig, preset
+from styled_vq.model import StyledVQ
+from styled_vq.refiner import Refiner, depth_to_space, space_to_depth
+from test_v2 import run, smooth_images, write_pack
+
+
+def test_space_to_depth_round_trips_and_an_untrained_refiner_is_the_identity():
+    x = torch.randn(2, 3, 8, 8)
+    y = space_to_depth(x)
+    assert y.shape == (2, 12, 4, 4)
+    assert torch.equal(y[:, 0], x[:, 0, 0::2, 0::2])        # channel 0: the top-left pixels
+    assert torch.equal(depth_to_space(y), x)
+    assert torch.equal(Refiner(8, 1)(x), x)                  # zero last conv: PCA decode unchanged
+
+
+def test_the_refiner_needs_the_pca_code_alone():
+    base = {**preset("skip64").to_dict(), "refiner_blocks": 2}
+    try:
+        ModelConfig.from_dict(base)
+        raise AssertionError("a refiner with the network residual must be refused")
+    except ValueError as e:
+        assert "residual" in str(e)
+    m = StyledVQ(ModelConfig.from_dict({**base, "residual": False}))
+    assert isinstance(m.refiner, Refiner) and len(m.refiner.body) == 2
+
+
+def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
+    pack, v3, rundir, pkg, ev = (str(tmp_path / n) for n in ("pack", "v3", "ref", "pkg", "eval"))
+    os.makedirs(pack)
+    write_pack(pack, "train", smooth_images(300, 2))
+    write_pack(pack, "val", smooth_images(24, 3))
+    run("train_pca_code.py", "--run", v3, "--data", f"pack:{pack}", "--threads", "1", "--max-dim", "8",
+        "--total-dims", "100", "--aug-rounds", "0", "--codebook-size", "16", "--kmeans-iters", "2")
+    common = ["--final", os.path.join(v3, "final.pt"), "--run", rundir, "--data", f"pack:{pack}", "--aug-rounds", "0",
+              "--channels", "8", "--blocks", "1", "--batch", "16", "--threads", "1", "--eval-every", "1"]
+    run("train_refiner.py", *common, "--seconds", "2")
+    run("train_refiner.py", *common, "--seconds", "4")      # a second sitting resumes the first
+    log = [json.loads(line) for line in open(os.path.join(rundir, "log.jsonl"))]
+    kinds = [r["kind"] for r in log]
+    assert kinds.count("baseline") == 1 and kinds.count("resumed") == 1 and kinds.count("saved") == 2
+    resumed = next(r for r in log if r["kind"] == "resumed")
+    saved = [r for r in log if r["kind"] == "saved"]
+    assert resumed["step"] == saved[0]["step"] < saved[1]["step"]
+    assert set(log[kinds.index("baseline")]["val"]) == {"1", "4", "8", "16", "36"}
+
+    final = os.path.join(rundir, "final.pt")
+    ck = torch.load(final)
+    assert ck["config"]["refiner_blocks"] == 1 and ck["config"]["residual"] is False
+    assert sum(ck["config"]["token_dims"]) == 100
+    # The tokens do not change: the PCA code and codebooks are the base model's.
+    base = torch.load(os.path.join(v3, "final.pt"))
+    for k in ("skip.enc", "skip.dec", "skip.mean", "codebook.embedding"):
+        assert torch.equal(ck["model"][k], base["model"][k])
+
+    run("export.py", "--checkpoint", final, "--out", pkg, "--name", "refiner-test")
+    from bench_torch import load_from_package, smooth_images as image_like
+    back, x = load_from_package(pkg), image_like(2, 64)
+    ref = StyledVQ(ModelConfig.from_dict(ck["config"]), codebook_size=16, codebook_per_position=True).eval()
+    ref.load_state_dict(ck["model"])
+    with torch.no_grad():
+        assert float(ref.refiner.out.weight.abs().max()) > 0          # it trained
+        assert torch.allclose(back.decode(back.encode(x)), ref.decode(ref.encode(x)), atol=1e-5)
+
+    run("evaluate.py", "--final", final, "--set", "photos", "--ks", "1,8", "--limit", "6", "--grid", "4",
+        "--threads", "1", "--out", ev)
+    q = json.load(open(os.path.join(ev, "evaluation.json")))["quality"]
+    assert q["quantized"]["psnr"] > q["mean_colour"]["psnr"] - 3
