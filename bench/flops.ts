@@ -24,6 +24,9 @@ export interface FlopConfig {
   residual?: boolean;
   /** Principal directions per token (v3); absent: latent_dim each. */
   token_dims?: number[] | null;
+  /** The convolutional refiner after the PCA decode (training/styled_vq/refiner.py); 0 or absent: none. */
+  refiner_blocks?: number;
+  refiner_channels?: number;
 }
 
 /** The PCA projection (x - mean) P^T, or its transpose, plus v3's 0/1 placement into the
@@ -34,6 +37,16 @@ function pcaFlops(c: FlopConfig): number {
   const slots = c.num_tokens * c.latent_dim;
   const n = c.token_dims ? c.token_dims.reduce((a, b) => a + b, 0) : slots;
   return 2 * n * f + (c.token_dims ? 2 * n * slots : 0);
+}
+
+/** The refiner: 3x3 convolutions at half resolution, 12 channels in and out (space-to-depth
+ * 2x), `refiner_blocks` residual blocks of two convolutions of refiner_channels. */
+function refinerFlops(c: FlopConfig): number {
+  const blocks = c.refiner_blocks ?? 0;
+  if (!blocks) return 0;
+  const ch = c.refiner_channels ?? 64;
+  const px = (c.image_size / 2) ** 2;
+  return 2 * px * 9 * (12 * ch + blocks * 2 * ch * ch + ch * 12);
 }
 
 /** Pre-LN block over n tokens of width w: qkv + out projections, scores + mix, MLP. */
@@ -58,7 +71,7 @@ export function encoderFlops(c: FlopConfig): number {
 }
 
 export function decoderFlops(c: FlopConfig): number {
-  if (c.residual === false) return pcaFlops(c);
+  if (c.residual === false) return pcaFlops(c) + refinerFlops(c);
   const grid = c.image_size / c.patch_size;
   const patches = grid * grid;
   const w = c.dec_width;

@@ -20,7 +20,10 @@ function describeConfig(c: Record<string, any>): string {
   if (c.residual === false) {
     const dims: number[] = c.token_dims ?? [];
     const n = dims.reduce((a, b) => a + b, 0);
-    return `${c.image_size} px, the PCA code without networks: ${n} principal directions over ${c.num_tokens} tokens (${Math.min(...dims)} to ${Math.max(...dims)} each), latent ${c.latent_dim}`;
+    const code = `${n} principal directions over ${c.num_tokens} tokens (${Math.min(...dims)} to ${Math.max(...dims)} each), latent ${c.latent_dim}`;
+    if (c.refiner_blocks)
+      return `${c.image_size} px, the PCA code (${code}) and a convolutional refiner after the decode (${c.refiner_blocks} residual blocks of ${c.refiner_channels} channels at half resolution)`;
+    return `${c.image_size} px, the PCA code without networks: ${code}`;
   }
   return `${c.image_size} px, patch ${c.patch_size}, encoder ${c.enc_width} wide x ${c.enc_dense_blocks}+${c.enc_expert_blocks} blocks, decoder ${c.dec_width} wide x ${c.dec_cond_blocks}+${c.dec_plain_blocks} blocks, latent ${c.latent_dim}`;
 }

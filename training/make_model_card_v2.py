@@ -100,6 +100,46 @@ def pca_code_design() -> list[str]:
     ]
 
 
+def refiner_design(cfg: dict) -> list[str]:
+    return [
+        f"- **Refiner**: image = r(mean + Pᵀ latents), r(x) = x + a small CNN ({cfg['refiner_blocks']} residual blocks "
+        f"of {cfg['refiner_channels']} channels at half resolution, `styled_vq/refiner.py`), trained on dequantized "
+        "tokens with nested dropout (`training/train_refiner.py`); the tokens are the PCA code's, unchanged.",
+    ]
+
+
+def refiner_training_section(log: list[dict]) -> list[str]:
+    """train_refiner.py: the decoder's training curve on the validation split."""
+    args = records(log, "args")[0]
+    data = records(log, "data")
+    base = records(log, "baseline")[0]["val"]
+    evals = records(log, "eval")
+    saved = records(log, "saved")[-1]
+    sittings = len(records(log, "args"))
+    ks = list(base)
+    lines = [
+        "### Refiner (`training/train_refiner.py`)",
+        "",
+        f"{saved['step']:,} steps of batch {args['batch']} ({saved['images']:,} images, {saved['seconds'] / 3600:.2f} h "
+        f"wall-clock in {sittings} sitting(s), {args['device'].upper()}"
+        f"{', bf16 autocast' if args['device'] == 'cpu' and not args['no_bf16'] else ''}, {args['threads'] or 'all'} "
+        f"thread(s)), AdamW lr {args['lr']} with cosine decay over the budget, EMA {args['ema']}, nested dropout on "
+        f"{args['nested']:.0%} of the samples"
+        + (f"; {data[0]['images']:,} training images (crops, mirrors, {data[0]['aug_rounds']} rounds of random resized "
+           "crops), tokenized once" if data else "") + ".",
+        "",
+        "Validation PSNR (dB) of the EMA weights during training"
+        + (f" (first {args['val_limit']} crops)" if args.get("val_limit") else "") + ", quantized tokens:",
+        "",
+        "| images seen | hours | " + " | ".join(f"k = {k}" for k in ks) + " |",
+        "|---:|---:|" + "---:|" * len(ks),
+        "| 0 (PCA decode) | 0 | " + " | ".join(f"{base[k]:.2f}" for k in ks) + " |",
+    ]
+    lines += [f"| {e['images']:,} | {e['seconds'] / 3600:.2f} | " + " | ".join(f"{e['val'][k]:.2f}" for k in ks) + " |"
+              for e in evals]
+    return lines + [""]
+
+
 def training_section(log: list[dict]) -> list[str]:
     if trainer(log) == "train_pca_code":
         return pca_code_training_section(log)
@@ -243,6 +283,7 @@ def main(argv=None) -> int:
     ap.add_argument("--package", required=True)
     ap.add_argument("--log", required=True, help="the run's log.jsonl")
     ap.add_argument("--eval", action="append", required=True, metavar="SET=DIR", help="an evaluate.py output folder")
+    ap.add_argument("--refiner-log", help="the log.jsonl of train_refiner.py, for a package with a refiner")
     ap.add_argument("--notes", help="a hand-written markdown file appended as is (decisions, what was tried)")
     a = ap.parse_args(argv)
     with open(os.path.join(a.package, "model.json")) as f:
@@ -269,9 +310,9 @@ def main(argv=None) -> int:
         "A styled-vq image tokenizer: a 64×64 RGB image becomes 36 discrete tokens (ids in [0, 4096), 432 bits), "
         "ordered from coarse to fine, and back.",
         "",
-        *(pca_code_design() + [f"- Parameters: {p.get('encoder', 0) + p.get('decoder', 0):,} in the two "
-                                 f"projections, codebook {p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. "
-                                 f"Fingerprint `{manifest['fingerprint']}`.", ""]
+        *(pca_code_design() + (refiner_design(cfg) if cfg.get("refiner_blocks") else []) + [
+            f"- Parameters: encoder {p.get('encoder', 0):,}, decoder {p.get('decoder', 0):,}, codebook "
+            f"{p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. Fingerprint `{manifest['fingerprint']}`.", ""]
           if trainer(log) == "train_pca_code" else v2_design(cfg, p, size, manifest)),
         "## Intended use and limits",
         "",
@@ -283,6 +324,8 @@ def main(argv=None) -> int:
         "",
     ]
     lines += training_section(log)
+    if a.refiner_log:
+        lines += refiner_training_section(read_jsonl(a.refiner_log))
     for name in ("val", "photos", "holdout"):
         if name in evals:
             lines += eval_section(name, evals[name], floats)

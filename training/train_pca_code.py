@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from styled_vq.allocation import allocate_token_dims, water_filling_distortion  # noqa: E402
 from styled_vq.config import preset  # noqa: E402
 from styled_vq.data import DATA_ROOT, to_batch  # noqa: E402
-from styled_vq.kmeans import assign, lloyd  # noqa: E402
+from styled_vq.kmeans import assign, kmeans_pp_seeds, lloyd  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
 from styled_vq.pca_skip import fit_pca  # noqa: E402
 from train_v2 import JsonLog, evaluate, load_data, save_final  # noqa: E402
@@ -39,17 +39,22 @@ from train_v2 import JsonLog, evaluate, load_data, save_final  # noqa: E402
 
 @torch.no_grad()
 def kmeans_by_position(lat: torch.Tensor, dims: list[int], k: int, iters: int, gen: torch.Generator, log,
-                       state_path: str) -> torch.Tensor:
+                       state_path: str, seeding: str = "kmeans++") -> torch.Tensor:
     """lat [N, T, D] -> codebooks [T, K, D] (0 in unused slots). Lloyd iterations
-    (styled_vq/kmeans.py), one position at a time (each on its used dims only), seeded from
-    distinct random latents. The tables so far are saved to state_path after
-    every position, so a stopped run resumes where it was."""
+    (styled_vq/kmeans.py), one position at a time (each on its used dims only), seeded by
+    k-means++ (or, seeding 'random', from distinct random latents: the shipped pca64's
+    tables). The tables so far are saved to state_path after every position, so a stopped
+    run resumes where it was."""
     n, t, d = lat.shape
     state = torch.load(state_path) if os.path.exists(state_path) else {"done": 0, "codebook": torch.zeros(t, k, d)}
     seeds = [torch.randperm(n, generator=gen)[:k] for _ in range(t)]
     for j in range(state["done"], t):
         x = lat[:, j, :dims[j]].contiguous()
-        c = lloyd(x, x[seeds[j]], iters)
+        if seeding == "random":
+            init = x[seeds[j]]
+        else:  # a generator per position: a resumed run seeds the next position as a fresh one would
+            init = kmeans_pp_seeds(x, k, torch.Generator().manual_seed(int(gen.initial_seed()) * 1000 + j))
+        c = lloyd(x, init, iters)
         _, dist = assign(x, c)
         log("kmeans", position=j, dims=dims[j], iters=iters, mean_distance=float(dist.mean()))
         state["codebook"][j, :, :dims[j]] = c
@@ -86,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--codebook-size", type=int, default=4096)
     ap.add_argument("--aug-rounds", type=int, default=8, help="rounds of random resized crops for k-means")
     ap.add_argument("--kmeans-iters", type=int, default=12)
+    ap.add_argument("--seeding", choices=("kmeans++", "random"), default="kmeans++",
+                    help="k-means seeds: k-means++ (default) or random latents (how pca64's tables were made)")
     ap.add_argument("--directions", type=int, default=400,
                     help="principal directions computed (the allocation chooses among them)")
     ap.add_argument("--train-limit", type=int, default=None, help="only the first N training crops (tests)")
@@ -141,7 +148,8 @@ def main(argv=None) -> int:
     log("latents", count=len(lat), seconds=round(time.time() - t1, 1))
     gen = torch.Generator().manual_seed(a.seed + 2)
     t2 = time.time()
-    cb = kmeans_by_position(lat, dims, a.codebook_size, a.kmeans_iters, gen, log, os.path.join(a.run, "kmeans.pt"))
+    cb = kmeans_by_position(lat, dims, a.codebook_size, a.kmeans_iters, gen, log, os.path.join(a.run, "kmeans.pt"),
+                            a.seeding)
     with torch.no_grad():
         model.codebook.embedding.copy_(cb * model.skip.mask.unsqueeze(1))
     log("kmeans_done", seconds=round(time.time() - t2, 1),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -43,7 +44,21 @@ EVAL_KS = (1, 4, 8, 16, 36)
 
 
 def load_base(path: str) -> tuple[StyledVQ, dict]:
-    ck = torch.load(path, map_location="cpu")
+    """A train_pca_code.py final.pt, or a model package (its own weights rebuilt from the
+    ONNX graphs, as the bench does): refining a shipped package keeps its tokens, so token
+    files made with it decode with the new decoder."""
+    if os.path.isdir(path):
+        from bench_torch import load_from_package
+        m = load_from_package(path)
+        manifest = json.load(open(os.path.join(path, "model.json")))
+        fill = manifest.get("prefix_fill") or {}
+        if fill.get("kind") not in (None, "zero"):
+            raise SystemExit(f"{path}: prefix fill {fill.get('kind')!r}; the refiner trains with the zero fill")
+        ck = {"config": m.cfg.to_dict(), "model": m.state_dict(), "codebook_metric": m.codebook.metric,
+              "prefix_fill": {"kind": "zero", "values": torch.zeros(m.cfg.num_tokens, m.cfg.latent_dim)},
+              "base_package": {"path": path, "fingerprint": manifest["fingerprint"]}}
+    else:
+        ck = torch.load(path, map_location="cpu")
     cfg = ModelConfig.from_dict(ck["config"])
     if cfg.residual:
         raise SystemExit(f"{path}: the refiner goes on the PCA code alone (residual: false)")
@@ -107,7 +122,8 @@ def val_psnr(base: StyledVQ, refiner: Refiner | None, ids: torch.Tensor, target:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--final", required=True, help="the v3 model (train_pca_code.py's final.pt)")
+    ap.add_argument("--final", required=True,
+                    help="the model to refine: train_pca_code.py's final.pt, or a model package folder")
     ap.add_argument("--run", required=True)
     ap.add_argument("--data", default="npy", help="'npy' (training/data/ crops) or 'pack:DIR' (a JPEG pack, no augmentation)")
     ap.add_argument("--channels", type=int, default=64)

@@ -87,6 +87,18 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def manifest_dict(self) -> dict:
+        """model.json's config: everything, except that the PCA code alone (residual: false)
+        lists only the fields it uses, so that `styled-vq info` does not show the sizes of
+        networks the model does not have (from_dict fills the rest back with defaults)."""
+        d = self.to_dict()
+        if self.residual:
+            return d
+        keep = ["image_size", "num_tokens", "latent_dim", "skip", "token_dims", "residual"]
+        if self.refiner_blocks:
+            keep += ["refiner_channels", "refiner_blocks"]
+        return {k: d[k] for k in keep}
+
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         names = {f.name for f in dataclasses.fields(cls)}
@@ -95,6 +107,8 @@ class ModelConfig:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         if d.get("token_dims") is not None:
             d = {**d, "token_dims": tuple(int(x) for x in d["token_dims"])}
+        if d.get("residual") is False:  # a manifest_dict: the PCA code's unused network fields left out
+            d = {"head": "noise", "patch_size": 8, **d}
         return cls(**d)
 
 

@@ -176,7 +176,7 @@ def export_package(model: StyledVQ, out_dir: str, name: str, description: str = 
         "version": VERSION,
         "name": name,
         "description": description,
-        "config": cfg.to_dict(),
+        "config": cfg.manifest_dict(),
         "preprocessing": preprocessing_spec(s),
         "codebook": {"size": cb.size, "dim": int(cb.embedding.shape[-1]), "metric": cb.metric,
                      **({"per_position": True} if cb.positions else {})},

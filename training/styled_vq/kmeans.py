@@ -45,18 +45,27 @@ def lloyd(x: torch.Tensor, c: torch.Tensor, iters: int, metric: str = "l2", log=
     return c
 
 
-def kmeans(x: torch.Tensor, k: int, iters: int = 25, seed: int = 0, metric: str = "l2", log=print):
-    x = x.float().contiguous()
-    g = torch.Generator().manual_seed(seed)
-    # k-means++ seeding on a subsample (exact k-means++ over 1M points is too slow here).
-    sub = x[torch.randperm(len(x), generator=g)[: min(len(x), 20 * k)]]
+def kmeans_pp_seeds(x: torch.Tensor, k: int, g: torch.Generator, subsample: int = 20) -> torch.Tensor:
+    """k-means++ seeding (each next code drawn with probability ~ squared distance to the
+    codes so far) on a random subsample of subsample * k rows (exact k-means++ over 1M
+    points is too slow here). Measured on 3-dimensional PCA tokens with 4096 codes: Lloyd
+    from random data points leaves validation distortion 41 % higher than from these seeds
+    (codes pile up in the dense clusters of the training images and no Lloyd step moves
+    them out), issue 9's model card."""
+    sub = x[torch.randperm(len(x), generator=g)[: min(len(x), subsample * k)]]
     centers = [sub[torch.randint(len(sub), (1,), generator=g)].squeeze(0)]
     d2 = ((sub - centers[0]) ** 2).sum(1)
     for _ in range(1, k):
         j = torch.multinomial(d2.clamp_min(1e-12), 1, generator=g).item()
         centers.append(sub[j])
         d2 = torch.minimum(d2, ((sub - sub[j]) ** 2).sum(1))
-    c = lloyd(x, torch.stack(centers), iters, metric, log)
+    return torch.stack(centers)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 25, seed: int = 0, metric: str = "l2", log=print):
+    x = x.float().contiguous()
+    g = torch.Generator().manual_seed(seed)
+    c = lloyd(x, kmeans_pp_seeds(x, k, g), iters, metric, log)
     ids, d = assign(x, c, metric)
     counts = torch.bincount(ids, minlength=k).float()
     p = counts / counts.sum()
