@@ -81,12 +81,14 @@ def pca_code_training_section(log: list[dict]) -> list[str]:
     ]
 
 
-def pca_code_design() -> list[str]:
+def pca_code_design(cfg: dict) -> list[str]:
+    refiner = bool(cfg.get("refiner_blocks"))
     return [
-        "## Design (v3: the PCA code, bits where the variance is)",
+        "## Design (v3: the PCA code, bits where the variance is" + (", and a learned refiner)" if refiner else ")"),
         "",
-        "- **latents = P (image − mean)**, **image = mean + Pᵀ latents**: P holds principal directions of the "
-        "training crops, no networks (config `residual: false`). PCA is the optimal ordered linear code (nested "
+        "- **latents = P (image − mean)**, **image = mean + Pᵀ latents**" + (" (then the refiner below)" if refiner else "")
+        + ": P holds principal directions of the training crops" + ("" if refiner else ", no networks")
+        + " (config `residual: false`). PCA is the optimal ordered linear code (nested "
         "dropout on a linear autoencoder recovers it), so tokens are ordered coarse to fine by construction.",
         "- **Bits where the variance is**: token j holds the next `token_dims[j]` principal directions. Every "
         "token costs 12 bits, so early tokens hold few high-variance directions and late tokens many "
@@ -105,6 +107,37 @@ def refiner_design(cfg: dict) -> list[str]:
         f"- **Refiner**: image = r(mean + Pᵀ latents), r(x) = x + a small CNN ({cfg['refiner_blocks']} residual blocks "
         f"of {cfg['refiner_channels']} channels at half resolution, `styled_vq/refiner.py`), trained on dequantized "
         "tokens with nested dropout (`training/train_refiner.py`); the tokens are the PCA code's, unchanged.",
+    ]
+
+
+def base_package_info(log: list[dict]) -> dict | None:
+    """The package a refiner was trained on (its tokens), from the 'base' record, or for an
+    older log from model.json in the folder the run was given."""
+    base = records(log, "base")
+    if base:
+        return base[0].get("package")
+    src = records(log, "args")[0]["final"]
+    if os.path.isdir(src):
+        with open(os.path.join(src, "model.json")) as f:
+            m = json.load(f)
+        return {"name": m["name"], "fingerprint": m["fingerprint"], "training": m.get("training", {})}
+    return None
+
+
+def base_package_section(pkg: dict) -> list[str]:
+    """The Training section of a refined package whose tokens come from an earlier package
+    (its run directory is gone; model.json's training block says how it was made)."""
+    t = pkg.get("training", {})
+    km = t.get("kmeans", {})
+    return [
+        "## Training",
+        "",
+        f"Tokens: the PCA code and codebooks of `{pkg['name']}` (fingerprint `{pkg['fingerprint']}`), unchanged: one "
+        f"run of `{t.get('script', 'training/train_pca_code.py')}` on {t.get('hardware', '?')} in "
+        f"{t.get('seconds', 0):.0f} s, no gradient steps (per-position k-means, {km.get('iterations', '?')} Lloyd "
+        f"iterations on {km.get('latents', 0):,} latents with {km.get('augmentation_rounds', '?')} augmentation rounds); "
+        f"its model card is in git history. Directions per token: {', '.join(map(str, t.get('token_dims', [])))}.",
+        "",
     ]
 
 
@@ -281,14 +314,17 @@ def v2_design(cfg: dict, p: dict, size: int, manifest: dict) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--package", required=True)
-    ap.add_argument("--log", required=True, help="the run's log.jsonl")
+    ap.add_argument("--log", help="the run's log.jsonl (train_v2.py or train_pca_code.py); optional with "
+                    "--refiner-log when the refiner was trained on a package")
     ap.add_argument("--eval", action="append", required=True, metavar="SET=DIR", help="an evaluate.py output folder")
     ap.add_argument("--refiner-log", help="the log.jsonl of train_refiner.py, for a package with a refiner")
     ap.add_argument("--notes", help="a hand-written markdown file appended as is (decisions, what was tried)")
     a = ap.parse_args(argv)
     with open(os.path.join(a.package, "model.json")) as f:
         manifest = json.load(f)
-    log = read_jsonl(a.log)
+    if not a.log and not a.refiner_log:
+        ap.error("give --log, --refiner-log or both")
+    log = read_jsonl(a.log) if a.log else []
     evals = {}
     for spec in a.eval:
         name, folder = spec.split("=", 1)
@@ -310,10 +346,10 @@ def main(argv=None) -> int:
         "A styled-vq image tokenizer: a 64×64 RGB image becomes 36 discrete tokens (ids in [0, 4096), 432 bits), "
         "ordered from coarse to fine, and back.",
         "",
-        *(pca_code_design() + (refiner_design(cfg) if cfg.get("refiner_blocks") else []) + [
+        *(pca_code_design(cfg) + (refiner_design(cfg) if cfg.get("refiner_blocks") else []) + [
             f"- Parameters: encoder {p.get('encoder', 0):,}, decoder {p.get('decoder', 0):,}, codebook "
             f"{p.get('codebook', 0):,}. Package {size / 1e6:.1f} MB. Fingerprint `{manifest['fingerprint']}`.", ""]
-          if trainer(log) == "train_pca_code" else v2_design(cfg, p, size, manifest)),
+          if cfg.get("residual") is False else v2_design(cfg, p, size, manifest)),
         "## Intended use and limits",
         "",
         "- First-stage tokens for autoregressive image models and experiments with ordered 1D tokens; 64 px only "
@@ -323,9 +359,14 @@ def main(argv=None) -> int:
         "text, screenshots, diagrams, faces of real people are out of distribution.",
         "",
     ]
-    lines += training_section(log)
+    if log:
+        lines += training_section(log)
     if a.refiner_log:
-        lines += refiner_training_section(read_jsonl(a.refiner_log))
+        rlog = read_jsonl(a.refiner_log)
+        pkg = base_package_info(rlog)
+        if not log and pkg:
+            lines += base_package_section(pkg)
+        lines += refiner_training_section(rlog)
     for name in ("val", "photos", "holdout"):
         if name in evals:
             lines += eval_section(name, evals[name], floats)

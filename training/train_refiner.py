@@ -56,7 +56,8 @@ def load_base(path: str) -> tuple[StyledVQ, dict]:
             raise SystemExit(f"{path}: prefix fill {fill.get('kind')!r}; the refiner trains with the zero fill")
         ck = {"config": m.cfg.to_dict(), "model": m.state_dict(), "codebook_metric": m.codebook.metric,
               "prefix_fill": {"kind": "zero", "values": torch.zeros(m.cfg.num_tokens, m.cfg.latent_dim)},
-              "base_package": {"path": path, "fingerprint": manifest["fingerprint"]}}
+              "base_package": {"name": manifest["name"], "fingerprint": manifest["fingerprint"],
+                               "training": manifest.get("training", {})}}
     else:
         ck = torch.load(path, map_location="cpu")
     cfg = ModelConfig.from_dict(ck["config"])
@@ -140,6 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=float, default=900)
     ap.add_argument("--checkpoint-every", type=float, default=600)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--fresh", action="store_true", help="start a new refiner even if --final has one")
     ap.add_argument("--no-bf16", action="store_true", help="fp32 on CPU (bf16 autocast is the default)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -152,6 +154,8 @@ def main(argv=None) -> int:
     if a.data != "npy" and a.aug_rounds:
         ap.error("--aug-rounds needs the 128 px crops of --data npy; give --aug-rounds 0 with a pack")
     base, ck = load_base(a.final)
+    log("base", source=os.path.abspath(a.final), **({"package": ck["base_package"]} if "base_package" in ck else {}),
+        token_dims=list(base.cfg.token_dims or []))
     train_u8, val_u8 = load_data(a.data, base.cfg.image_size)
     images, ids = build_data(base, train_u8, os.path.join(a.run, "data"), a.aug_rounds, a.seed, log, a.train_limit)
     val_u8 = val_u8[:a.val_limit]
@@ -170,6 +174,16 @@ def main(argv=None) -> int:
         log("resumed", **state)
     else:
         log("baseline", val=val_psnr(base, None, val_ids, val_x))
+        prior = {k[len("refiner."):]: v for k, v in ck["model"].items() if k.startswith("refiner.")}
+        if prior and not a.fresh:
+            # Compute accumulates across sittings: a refined package (or final.pt) continues.
+            try:
+                refiner.load_state_dict(prior)
+                ema.load_state_dict(prior)
+            except RuntimeError as e:
+                raise SystemExit(f"{a.final}: its refiner does not fit --channels {a.channels} --blocks {a.blocks} "
+                                 f"({str(e).splitlines()[0]}); give --fresh to start a new one") from None
+            log("init_refiner", source=os.path.abspath(a.final), val=val_psnr(base, ema, val_ids, val_x))
     base.to(a.device)
     bf16 = a.device == "cpu" and not a.no_bf16
     rng = np.random.default_rng((a.seed, state["step"]))

@@ -75,3 +75,26 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
         "--threads", "1", "--out", ev)
     q = json.load(open(os.path.join(ev, "evaluation.json")))["quality"]
     assert q["quantized"]["psnr"] > q["mean_colour"]["psnr"] - 3
+
+    run("make_model_card_v2.py", "--package", pkg, "--log", os.path.join(v3, "log.jsonl"), "--refiner-log",
+        os.path.join(rundir, "log.jsonl"), "--eval", f"photos={ev}")
+    card = open(os.path.join(pkg, "MODEL_CARD.md")).read()
+    assert "and a learned refiner" in card and "### Refiner (`training/train_refiner.py`)" in card
+    assert "| 0 (PCA decode) |" in card and "train_pca_code.py" in card
+
+    # A refiner trained on a package keeps that package's tokens; its card names the package.
+    run2, pkg2 = str(tmp_path / "ref2"), str(tmp_path / "pkg2")
+    run("train_refiner.py", "--final", pkg, "--run", run2, "--data", f"pack:{pack}", "--aug-rounds", "0",
+        "--channels", "8", "--blocks", "1", "--batch", "16", "--threads", "1", "--seconds", "1")
+    log2 = [json.loads(line) for line in open(os.path.join(run2, "log.jsonl"))]
+    assert [r["kind"] for r in log2].count("init_refiner") == 1  # it went on from the package's refiner
+    ck2 = torch.load(os.path.join(run2, "final.pt"))
+    assert torch.equal(ck2["model"]["codebook.embedding"], ck["model"]["codebook.embedding"])
+    run("export.py", "--checkpoint", os.path.join(run2, "final.pt"), "--out", pkg2, "--name", "refiner-test-2")
+    run("make_model_card_v2.py", "--package", pkg2, "--refiner-log", os.path.join(run2, "log.jsonl"),
+        "--eval", f"photos={ev}")
+    card2 = open(os.path.join(pkg2, "MODEL_CARD.md")).read()
+    manifest = json.load(open(os.path.join(pkg, "model.json")))
+    assert f"codebooks of `refiner-test` (fingerprint `{manifest['fingerprint']}`)" in card2
+    # model.json of the PCA code lists only the fields it uses (no network sizes for `info`).
+    assert "enc_width" not in manifest["config"] and manifest["config"]["refiner_blocks"] == 1
