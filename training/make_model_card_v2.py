@@ -128,6 +128,7 @@ def base_package_section(pkg: dict) -> list[str]:
     """The Training section of a refined package whose tokens come from an earlier package
     (its run directory is gone; model.json's training block says how it was made)."""
     t = pkg.get("training", {})
+    t = t["tokens"]["training"] if "tokens" in t else t  # a refined package: how its tokens were made
     km = t.get("kmeans", {})
     return [
         "## Training",

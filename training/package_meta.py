@@ -29,12 +29,38 @@ def training_block(log: list[dict], hardware: str) -> dict:
                            "augmentation_rounds": args["aug_rounds"]},
                 "seconds": round(al["seconds"] + lat["seconds"] + km["seconds"], 1),
                 "codebook": f"per-position k-means, {args['codebook_size']} x 36"}
+    if args.get("trainer") == "train_refiner":
+        return refiner_training_block(log, hardware)
     s1, s2 = first("stage1_done"), first("stage2_done")
     return {"checkpoint": "final.pt", "script": "training/train_v2.py", "hardware": hardware, "torch": args["torch"],
             "stage1": {k: s1[k] for k in ("steps", "images", "seconds")},
             "stage2": {k: s2[k] for k in ("steps", "images", "seconds")},
             "batch": args["batch"], "nested_dropout": args["nested"],
             "codebook": f"per-position k-means, {args['codebook_size']} x 36"}
+
+
+def tokens_training(pkg_training: dict) -> dict:
+    """How a package's tokens were made: its own block, or for a refined package the block
+    of the package it refined (recursively)."""
+    return pkg_training["tokens"]["training"] if "tokens" in pkg_training else pkg_training
+
+
+def refiner_training_block(log: list[dict], hardware: str) -> dict:
+    """train_refiner.py: the tokens' package (name, fingerprint, how it was made) and the
+    refiner's own budget; images and hours add up over packages it continued from."""
+    from make_model_card_v2 import base_package_info
+    args = next(r for r in log if r["kind"] == "args")
+    saved = [r for r in log if r["kind"] == "saved"][-1]
+    base = base_package_info(log) or {}
+    prior = base.get("training", {}).get("refiner", {}) if any(r["kind"] == "init_refiner" for r in log) else {}
+    tokens = {"name": base.get("name"), "fingerprint": base.get("fingerprint"),
+              "training": tokens_training(base.get("training", {}))}
+    return {"checkpoint": "final.pt", "script": "training/train_refiner.py", "tokens": tokens,
+            "refiner": {"hardware": hardware, "torch": args["torch"], "channels": args["channels"],
+                        "blocks": args["blocks"], "batch": args["batch"], "nested_dropout": args["nested"],
+                        "steps": saved["step"], "images": saved["images"], "seconds": round(saved["seconds"], 1),
+                        "images_total": prior.get("images_total", 0) + saved["images"],
+                        "seconds_total": round(prior.get("seconds_total", 0) + saved["seconds"], 1)}}
 
 
 def quality_block(ev: dict) -> dict:

@@ -98,3 +98,10 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     assert f"codebooks of `refiner-test` (fingerprint `{manifest['fingerprint']}`)" in card2
     # model.json of the PCA code lists only the fields it uses (no network sizes for `info`).
     assert "enc_width" not in manifest["config"] and manifest["config"]["refiner_blocks"] == 1
+
+    # model.json's training block: the tokens' package and the refiner's budget, adding up.
+    meta = str(tmp_path / "meta.json")
+    run("package_meta.py", "--log", os.path.join(run2, "log.jsonl"), "--hardware", "test", "--out", meta)
+    t = json.load(open(meta))["training"]
+    assert t["script"] == "training/train_refiner.py" and t["tokens"]["fingerprint"] == manifest["fingerprint"]
+    assert t["refiner"]["images_total"] == t["refiner"]["images"] > 0
