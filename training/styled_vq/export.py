@@ -39,7 +39,7 @@ def parameter_counts(model: StyledVQ) -> dict[str, int]:
     for name, p in model.named_parameters():
         if ".condition_linear." in name:
             continue  # in the research layout, never used by the forward pass
-        if name.split(".")[0] in ("decoder", "decoder_in") or name == "skip.dec":
+        if name.split(".")[0] in ("decoder", "decoder_in", "refiner") or name == "skip.dec":
             dec += p.numel()
         else:
             enc += p.numel()

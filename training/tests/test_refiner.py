@@ -98,6 +98,9 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     assert f"codebooks of `refiner-test` (fingerprint `{manifest['fingerprint']}`)" in card2
     # model.json of the PCA code lists only the fields it uses (no network sizes for `info`).
     assert "enc_width" not in manifest["config"] and manifest["config"]["refiner_blocks"] == 1
+    n = sum(ck["config"]["token_dims"])
+    refiner_params = sum(v.numel() for k, v in ck["model"].items() if k.startswith("refiner."))
+    assert manifest["parameters"]["decoder"] == n * 12288 + refiner_params   # P^T and the refiner
 
     # model.json's training block: the tokens' package and the refiner's budget, adding up.
     meta = str(tmp_path / "meta.json")
