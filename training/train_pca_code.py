@@ -47,7 +47,7 @@ def kmeans_by_position(lat: torch.Tensor, dims: list[int], k: int, iters: int, g
     run resumes where it was."""
     n, t, d = lat.shape
     state = torch.load(state_path) if os.path.exists(state_path) else {"done": 0, "codebook": torch.zeros(t, k, d)}
-    seeds = [torch.randperm(n, generator=gen)[:k] for _ in range(t)]
+    seeds = [torch.randperm(n, generator=gen)[:k] for _ in range(t)] if seeding == "random" else None
     for j in range(state["done"], t):
         x = lat[:, j, :dims[j]].contiguous()
         if seeding == "random":

@@ -102,21 +102,21 @@ def pca_images(base: StyledVQ, ids: torch.Tensor, keep: torch.Tensor | None = No
     positions from keep[b] on with 0, the package's prefix fill."""
     z = base.codebook.dequantize(ids.long())
     if keep is not None:
-        z = z * (torch.arange(z.shape[1])[None, :] < keep[:, None]).unsqueeze(-1).to(z)
+        z = z * (torch.arange(z.shape[1], device=z.device)[None, :] < keep[:, None]).unsqueeze(-1).to(z)
     return base.skip.decode(z)
 
 
 @torch.no_grad()
 def val_psnr(base: StyledVQ, refiner: Refiner | None, ids: torch.Tensor, target: torch.Tensor, ks=EVAL_KS) -> dict:
-    out = {}
+    out, dev = {}, base.skip.enc.device
     for k in ks:
         ps = []
         for i in range(0, len(ids), 256):
-            keep = torch.full((len(ids[i:i + 256]),), k)
-            y = pca_images(base, ids[i:i + 256], keep)
+            keep = torch.full((len(ids[i:i + 256]),), k, device=dev)
+            y = pca_images(base, ids[i:i + 256].to(dev), keep)
             if refiner is not None:
                 y = refiner(y)
-            ps.append(psnr(to_unit(y.float()), to_unit(target[i:i + 256])))
+            ps.append(psnr(to_unit(y.float()), to_unit(target[i:i + 256].to(dev))).cpu())
         out[k] = round(torch.cat(ps).mean().item(), 3)
     return out
 
@@ -231,7 +231,8 @@ def main(argv=None) -> int:
 
     cfg = dataclasses.replace(base.cfg, refiner_channels=a.channels, refiner_blocks=a.blocks)
     model = StyledVQ(cfg, codebook_size=base.codebook.size, codebook_per_position=bool(base.codebook.positions))
-    model.load_state_dict({**base.state_dict(), **{"refiner." + k: v for k, v in ema.state_dict().items()}})
+    model.load_state_dict({**{k: v.cpu() for k, v in base.state_dict().items()},
+                           **{"refiner." + k: v.cpu() for k, v in ema.state_dict().items()}})
     path = os.path.join(a.run, "final.pt")
     torch.save({**ck, "config": cfg.to_dict(), "model": {k: v.float() for k, v in model.state_dict().items()},
                 "refiner_args": vars(a), "refiner_state": state}, path + ".tmp")

@@ -52,9 +52,11 @@ class ModelConfig:
     refiner_blocks: int = 0
 
     def __post_init__(self):
-        if self.image_size % self.patch_size:
+        # The network sizes are checked only where there are networks: the PCA code alone
+        # (residual: false) leaves them at their defaults (manifest_dict omits them).
+        if self.residual and self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
-        if self.dec_cond_blocks * 2 != self.num_tokens:
+        if self.residual and self.dec_cond_blocks * 2 != self.num_tokens:
             raise ValueError(f"{self.dec_cond_blocks} conditional blocks consume {2 * self.dec_cond_blocks} tokens, not {self.num_tokens}")
         if self.enc_width % self.enc_heads or self.dec_width % self.dec_heads:
             raise ValueError("widths must be multiples of their head counts")
@@ -62,7 +64,7 @@ class ModelConfig:
             raise ValueError(f"head must be 'soft_anchor' or 'noise', not {self.head!r}")
         if self.skip not in ("none", "pca"):
             raise ValueError(f"skip must be 'none' or 'pca', not {self.skip!r}")
-        if self.skip == "pca" and self.head != "noise":
+        if self.skip == "pca" and self.residual and self.head != "noise":
             raise ValueError("the PCA skip path needs the linear 'noise' head (the soft-anchor head LayerNorms latents)")
         if self.token_dims is not None:
             if self.skip != "pca":
@@ -107,8 +109,6 @@ class ModelConfig:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         if d.get("token_dims") is not None:
             d = {**d, "token_dims": tuple(int(x) for x in d["token_dims"])}
-        if d.get("residual") is False:  # a manifest_dict: the PCA code's unused network fields left out
-            d = {"head": "noise", "patch_size": 8, **d}
         return cls(**d)
 
 
