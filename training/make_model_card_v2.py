@@ -150,7 +150,11 @@ def refiner_training_section(log: list[dict]) -> list[str]:
     evals = records(log, "eval")
     saved = records(log, "saved")[-1]
     sittings = len(records(log, "args"))
+    init = records(log, "init_refiner")
     ks = list(base)
+    cont = all("val_continuous" in e for e in records(log, "baseline") + init + evals)
+    start = init[0]["val"] if init else base
+    grown = init[0].get("grown_from") if init else None
     lines = [
         "### Refiner (`training/train_refiner.py`)",
         "",
@@ -163,14 +167,23 @@ def refiner_training_section(log: list[dict]) -> list[str]:
            "crops), tokenized once" if data else "") + ".",
         "",
         "Validation PSNR (dB) of the EMA weights during training"
-        + (f" (first {args['val_limit']} crops)" if args.get("val_limit") else "") + ", quantized tokens:",
+        + (f" (first {args['val_limit']} crops)" if args.get("val_limit") else "") + ", quantized tokens"
+        + (" (and the decode of the unquantized latents: the quantization cost at k = 36)" if cont else "") + ":",
         "",
-        "| images seen | hours | " + " | ".join(f"k = {k}" for k in ks) + " |",
-        "|---:|---:|" + "---:|" * len(ks),
-        "| 0 (PCA decode) | 0 | " + " | ".join(f"{base[k]:.2f}" for k in ks) + " |",
+        "| images seen | hours | " + " | ".join(f"k = {k}" for k in ks) + (" | continuous | cost |" if cont else " |"),
+        "|---:|---:|" + "---:|" * (len(ks) + 2 * cont),
     ]
-    lines += [f"| {e['images']:,} | {e['seconds'] / 3600:.2f} | " + " | ".join(f"{e['val'][k]:.2f}" for k in ks) + " |"
-              for e in evals]
+
+    def row(label: str, hours: str, r: dict) -> str:
+        q = r["val"]
+        extra = f" | {r['val_continuous']:.2f} | {r['val_continuous'] - q[ks[-1]]:.2f}" if cont else ""
+        return f"| {label} | {hours} | " + " | ".join(f"{q[k]:.2f}" for k in ks) + extra + " |"
+
+    lines.append(row("0 (PCA decode)", "0", records(log, "baseline")[0]))
+    if init:
+        what = f"the package's refiner, grown from {grown[0]} x {grown[1]} (same output)" if grown else "the package's refiner"
+        lines.append(row(f"0 ({what})", "0", {**init[0], "val": start}))
+    lines += [row(f"{e['images']:,}", f"{e['seconds'] / 3600:.2f}", e) for e in evals]
     return lines + [""]
 
 

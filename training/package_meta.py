@@ -52,7 +52,9 @@ def refiner_training_block(log: list[dict], hardware: str) -> dict:
     args = next(r for r in log if r["kind"] == "args")
     saved = [r for r in log if r["kind"] == "saved"][-1]
     base = base_package_info(log) or {}
-    prior = base.get("training", {}).get("refiner", {}) if any(r["kind"] == "init_refiner" for r in log) else {}
+    init = [r for r in log if r["kind"] == "init_refiner"]
+    prior = base.get("training", {}).get("refiner", {}) if init else {}
+    grown = {"grown_from": init[0]["grown_from"]} if init and init[0].get("grown_from") else {}
     tokens = {"name": base.get("name"), "fingerprint": base.get("fingerprint"),
               "training": tokens_training(base.get("training", {}))}
     return {"checkpoint": "final.pt", "script": "training/train_refiner.py", "tokens": tokens,
@@ -60,7 +62,7 @@ def refiner_training_block(log: list[dict], hardware: str) -> dict:
                         "blocks": args["blocks"], "batch": args["batch"], "nested_dropout": args["nested"],
                         "steps": saved["step"], "images": saved["images"], "seconds": round(saved["seconds"], 1),
                         "images_total": prior.get("images_total", 0) + saved["images"],
-                        "seconds_total": round(prior.get("seconds_total", 0) + saved["seconds"], 1)}}
+                        "seconds_total": round(prior.get("seconds_total", 0) + saved["seconds"], 1), **grown}}
 
 
 def quality_block(ev: dict) -> dict:

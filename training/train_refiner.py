@@ -36,7 +36,7 @@ from styled_vq.data import DATA_ROOT, to_batch  # noqa: E402
 from styled_vq.jsonlog import JsonLog  # noqa: E402
 from styled_vq.losses import psnr, to_unit  # noqa: E402
 from styled_vq.model import StyledVQ  # noqa: E402
-from styled_vq.refiner import Refiner  # noqa: E402
+from styled_vq.refiner import Refiner, grow_refiner, refiner_shape  # noqa: E402
 from train_pca_code import augmented_crops  # noqa: E402
 from train_v2 import load_data  # noqa: E402
 
@@ -121,6 +121,40 @@ def val_psnr(base: StyledVQ, refiner: Refiner | None, ids: torch.Tensor, target:
     return out
 
 
+@torch.no_grad()
+def val_continuous(base: StyledVQ, refiner: Refiner | None, target: torch.Tensor) -> float:
+    """PSNR of the decode of the unquantized latents (all 36): with val_psnr's k = 36, the
+    quantization cost of requirement 3, logged along the training curve."""
+    ps, dev = [], base.skip.enc.device
+    for i in range(0, len(target), 256):
+        x = target[i:i + 256].to(dev)
+        y = base.skip.decode(base.skip.encode(x))
+        if refiner is not None:
+            y = refiner(y)
+        ps.append(psnr(to_unit(y.float()), to_unit(x)).cpu())
+    return round(torch.cat(ps).mean().item(), 3)
+
+
+def start_refiner(ck: dict, a: argparse.Namespace) -> tuple[dict, list | None]:
+    """The refiner weights a new run starts from: none (--fresh, or the base has none), the
+    base's own, or the base's grown to --channels/--blocks (--grow); checked before the
+    data build, which takes minutes. Also returns the (channels, blocks) it was grown from."""
+    prior = {k[len("refiner."):]: v for k, v in ck["model"].items() if k.startswith("refiner.")}
+    if not prior or a.fresh:
+        return {}, None
+    shape = refiner_shape(prior)
+    if shape == (a.channels, a.blocks):
+        return prior, None
+    if not a.grow:
+        raise SystemExit(f"{a.final}: its refiner has {shape[0]} channels x {shape[1]} blocks, not "
+                         f"--channels {a.channels} --blocks {a.blocks}; give --grow to widen/deepen it, "
+                         "or --fresh to start a new one")
+    try:
+        return grow_refiner(prior, a.channels, a.blocks, a.seed), list(shape)
+    except ValueError as e:
+        raise SystemExit(f"{a.final}: {e}") from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--final", required=True,
@@ -142,18 +176,23 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint-every", type=float, default=600)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--fresh", action="store_true", help="start a new refiner even if --final has one")
+    ap.add_argument("--grow", action="store_true",
+                    help="--final's refiner is smaller than --channels/--blocks: widen/deepen it so that it starts "
+                         "from what it computes (styled_vq/refiner.py grow_refiner) instead of from scratch")
     ap.add_argument("--no-bf16", action="store_true", help="fp32 on CPU (bf16 autocast is the default)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.data != "npy" and a.aug_rounds:
+        ap.error("--aug-rounds needs the 128 px crops of --data npy; give --aug-rounds 0 with a pack")
+    # Refusals come before the run directory is touched (and before the minutes of data build).
+    base, ck = load_base(a.final)
+    prior, grown = start_refiner(ck, a) if not os.path.exists(os.path.join(a.run, "refiner.ckpt")) else ({}, None)
     os.makedirs(a.run, exist_ok=True)
     log = JsonLog(os.path.join(a.run, "log.jsonl"), wall_clock=True)
     log("args", **vars(a), torch=torch.__version__, trainer="train_refiner")
-    if a.data != "npy" and a.aug_rounds:
-        ap.error("--aug-rounds needs the 128 px crops of --data npy; give --aug-rounds 0 with a pack")
-    base, ck = load_base(a.final)
     log("base", source=os.path.abspath(a.final), **({"package": ck["base_package"]} if "base_package" in ck else {}),
         token_dims=list(base.cfg.token_dims or []))
     train_u8, val_u8 = load_data(a.data, base.cfg.image_size)
@@ -173,17 +212,13 @@ def main(argv=None) -> int:
         state = s["state"]
         log("resumed", **state)
     else:
-        log("baseline", val=val_psnr(base, None, val_ids, val_x))
-        prior = {k[len("refiner."):]: v for k, v in ck["model"].items() if k.startswith("refiner.")}
-        if prior and not a.fresh:
+        log("baseline", val=val_psnr(base, None, val_ids, val_x), val_continuous=val_continuous(base, None, val_x))
+        if prior:
             # Compute accumulates across sittings: a refined package (or final.pt) continues.
-            try:
-                refiner.load_state_dict(prior)
-                ema.load_state_dict(prior)
-            except RuntimeError as e:
-                raise SystemExit(f"{a.final}: its refiner does not fit --channels {a.channels} --blocks {a.blocks} "
-                                 f"({str(e).splitlines()[0]}); give --fresh to start a new one") from None
-            log("init_refiner", source=os.path.abspath(a.final), val=val_psnr(base, ema, val_ids, val_x))
+            refiner.load_state_dict(prior)
+            ema.load_state_dict(prior)
+            log("init_refiner", source=os.path.abspath(a.final), grown_from=grown, val=val_psnr(base, ema, val_ids, val_x),
+                val_continuous=val_continuous(base, ema, val_x))
     base.to(a.device)
     bf16 = a.device == "cpu" and not a.no_bf16
     rng = np.random.default_rng((a.seed, state["step"]))
@@ -226,7 +261,7 @@ def main(argv=None) -> int:
             last_ck = now
         if now - last_eval > a.eval_every or done:
             log("eval", step=state["step"], images=state["images"], seconds=round(state["seconds"], 1),
-                val=val_psnr(base, ema, val_ids, val_x))
+                val=val_psnr(base, ema, val_ids, val_x), val_continuous=val_continuous(base, ema, val_x))
             last_eval = time.time()
 
     cfg = dataclasses.replace(base.cfg, refiner_channels=a.channels, refiner_blocks=a.blocks)

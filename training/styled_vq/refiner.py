@@ -52,3 +52,38 @@ class Refiner(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(torch.relu(self.inp(space_to_depth(x))))
         return x + depth_to_space(self.out(torch.relu(y)))
+
+
+def refiner_shape(sd: dict) -> tuple[int, int]:
+    """(channels, blocks) of a Refiner state dict."""
+    blocks = len({k.split(".")[1] for k in sd if k.startswith("body.")})
+    return int(sd["inp.weight"].shape[0]), blocks
+
+
+def grow_refiner(prior: dict, channels: int, blocks: int, seed: int = 0) -> dict:
+    """A Refiner(channels, blocks) state dict that computes exactly what `prior` (a smaller
+    refiner's state dict) computes, so that compute spent on the small one is kept.
+
+    Wider: the old channels never read the new ones (zero weights from new to old inputs,
+    and from new channels to the output), while the new channels read everything with a
+    fresh init, so their outgoing weights get gradients and they start to contribute.
+    Deeper: new blocks are appended with their second convolution at zero (the identity)."""
+    c0, b0 = refiner_shape(prior)
+    if channels < c0 or blocks < b0:
+        raise ValueError(f"a refiner of {c0} channels x {b0} blocks cannot shrink to {channels} x {blocks}")
+    torch.manual_seed(seed)
+    new = Refiner(channels, blocks).state_dict()
+    for i in range(b0, blocks):
+        new[f"body.{i}.b.weight"].zero_()
+        new[f"body.{i}.b.bias"].zero_()
+    for k, w in prior.items():
+        t = new[k]
+        if w.dim() == 4:                      # [out, in, 3, 3]
+            o, i = w.shape[:2]
+            t[:o, :i] = w
+            t[:o, i:] = 0                     # old outputs do not read new channels
+        else:
+            t[:w.shape[0]] = w
+    # The image comes out of the old channels only, until the new ones learn otherwise.
+    new["out.weight"][:, c0:] = 0
+    return new

@@ -11,8 +11,8 @@ import torch
 
 from styled_vq.config import ModelConfig, preset
 from styled_vq.model import StyledVQ
-from styled_vq.refiner import Refiner, depth_to_space, space_to_depth
-from test_v2 import run, smooth_images, write_pack
+from styled_vq.refiner import Refiner, depth_to_space, grow_refiner, refiner_shape, space_to_depth
+from test_v2 import run, run_unchecked, smooth_images, write_pack
 
 
 def test_space_to_depth_round_trips_and_an_untrained_refiner_is_the_identity():
@@ -22,6 +22,25 @@ def test_space_to_depth_round_trips_and_an_untrained_refiner_is_the_identity():
     assert torch.equal(y[:, 0], x[:, 0, 0::2, 0::2])        # channel 0: the top-left pixels
     assert torch.equal(depth_to_space(y), x)
     assert torch.equal(Refiner(8, 1)(x), x)                  # zero last conv: PCA decode unchanged
+
+
+def test_a_grown_refiner_computes_what_the_small_one_did_and_learns_in_its_new_parts():
+    torch.manual_seed(0)
+    small = Refiner(8, 2)
+    for p in small.parameters():
+        p.data.normal_(0, 0.1)                               # a trained refiner: nothing at zero
+    x = torch.randn(2, 3, 16, 16)
+    for channels, blocks in ((12, 2), (8, 4), (12, 3)):
+        big = Refiner(channels, blocks)
+        big.load_state_dict(grow_refiner(small.state_dict(), channels, blocks))
+        assert refiner_shape(big.state_dict()) == (channels, blocks)
+        assert torch.allclose(big(x), small(x), atol=1e-6)
+        big(x).square().mean().backward()
+        assert big.body[-1].b.weight.grad.abs().sum() > 0     # a new block starts at the identity, not frozen
+        if channels > 8:
+            assert big.out.weight.grad[:, 8:].abs().sum() > 0  # new channels get a way to the image
+    with pytest.raises(ValueError, match="cannot shrink"):
+        grow_refiner(small.state_dict(), 4, 2)
 
 
 def test_the_refiner_needs_the_pca_code_alone():
@@ -85,11 +104,19 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     assert "| 0 (PCA decode) |" in card and "train_pca_code.py" in card
 
     # A refiner trained on a package keeps that package's tokens; its card names the package.
+    # A larger refiner continues from the package's one only when asked (--grow), and starts
+    # from what it computed: the first run's last validation figures, to the log's precision.
     run2, pkg2 = str(tmp_path / "ref2"), str(tmp_path / "pkg2")
-    run("train_refiner.py", "--final", pkg, "--run", run2, "--data", f"pack:{pack}", "--aug-rounds", "0",
-        "--channels", "8", "--blocks", "1", "--batch", "16", "--threads", "1", "--seconds", "1")
+    cont = ["--final", pkg, "--run", run2, "--data", f"pack:{pack}", "--aug-rounds", "0",
+            "--channels", "12", "--blocks", "2", "--batch", "16", "--threads", "1", "--seconds", "1"]
+    refused = run_unchecked("train_refiner.py", *cont)
+    assert refused.returncode != 0 and "8 channels x 1 blocks" in refused.stderr and "--grow" in refused.stderr
+    assert not os.path.exists(run2)                          # refused before the run directory
+    run("train_refiner.py", *cont, "--grow")
     log2 = [json.loads(line) for line in open(os.path.join(run2, "log.jsonl"))]
-    assert [r["kind"] for r in log2].count("init_refiner") == 1  # it went on from the package's refiner
+    init = [r for r in log2 if r["kind"] == "init_refiner"]
+    assert len(init) == 1 and init[0]["grown_from"] == [8, 1]  # it went on from the package's refiner
+    assert init[0]["val"] == [r for r in log if r["kind"] == "eval"][-1]["val"]
     ck2 = torch.load(os.path.join(run2, "final.pt"))
     assert torch.equal(ck2["model"]["codebook.embedding"], ck["model"]["codebook.embedding"])
     run("export.py", "--checkpoint", os.path.join(run2, "final.pt"), "--out", pkg2, "--name", "refiner-test-2")
@@ -98,6 +125,7 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     card2 = open(os.path.join(pkg2, "MODEL_CARD.md")).read()
     manifest = json.load(open(os.path.join(pkg, "model.json")))
     assert f"codebooks of `refiner-test` (fingerprint `{manifest['fingerprint']}`)" in card2
+    assert "grown from 8 x 1 (same output)" in card2 and "| continuous | cost |" in card2
     # model.json of the PCA code lists only the fields it uses (no network sizes for `info`).
     assert "enc_width" not in manifest["config"] and manifest["config"]["refiner_blocks"] == 1
     n = sum(ck["config"]["token_dims"])
@@ -109,4 +137,4 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     run("package_meta.py", "--log", os.path.join(run2, "log.jsonl"), "--hardware", "test", "--out", meta)
     t = json.load(open(meta))["training"]
     assert t["script"] == "training/train_refiner.py" and t["tokens"]["fingerprint"] == manifest["fingerprint"]
-    assert t["refiner"]["images_total"] == t["refiner"]["images"] > 0
+    assert t["refiner"]["images_total"] == t["refiner"]["images"] > 0 and t["refiner"]["grown_from"] == [8, 1]

@@ -70,11 +70,16 @@ def write_pack(folder: str, split: str, arr: np.ndarray) -> None:
     np.save(os.path.join(folder, f"{split}.idx.npy"), np.asarray(offs, dtype=np.int64))
 
 
-def run(script: str, *args: str) -> str:
+def run_unchecked(script: str, *args: str) -> subprocess.CompletedProcess:
     """`python3 -m training.<script> ARGS` from the repository root, as training/README.md says."""
     module = "training." + script.removesuffix(".py")
-    r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def run(script: str, *args: str) -> str:
+    """run_unchecked, which must succeed; its stdout."""
+    r = run_unchecked(script, *args)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r.stdout
 
