@@ -363,6 +363,11 @@ describe('mismatches are reported, never dropped silently', () => {
     expect((await concat({ external: codesDir, model: other, force: true })).layout.styled.model.fingerprint).toBe(
       model.fingerprint,
     );
+    // A newer package with the same tokens (model.json same_tokens_as) takes them without --force.
+    const successor = { ...modelInfo, ref: { ...other.ref, fingerprints: ['0000000000000000', model.fingerprint] } };
+    expect((await concat({ external: codesDir, model: successor })).layout.styled.model.fingerprint).toBe(
+      model.fingerprint,
+    );
   });
 
   test('an edited layout is refused', async () => {

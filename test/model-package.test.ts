@@ -4,11 +4,13 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelInfo } from '../src/api/info';
 import { StyledVqError } from '../src/errors';
 import { readManifest } from '../src/model/manifest';
 import { Model } from '../src/model/model';
 import { defaultModelDir, resolveModelDir } from '../src/model/resolve';
 import { computeFingerprint, verifyPackage } from '../src/model/verify';
+import { checkRecordForModel, makeRecord } from '../src/tokens/record';
 import { copyFixtureModel, FIXTURE_MODEL, tempDir } from './helpers/fixtures';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -204,6 +206,35 @@ describe('model package verification', () => {
     expect((await loadError(dir)).message).toMatch(
       /fingerprint 0123456789abcdef does not match its files \(computed [0-9a-f]{16}\)/,
     );
+  });
+
+  test('same_tokens_as: token files of a listed earlier package decode without force; bad entries are refused', async () => {
+    const dir = copyFixtureModel(tmp.dir);
+    const older = { name: 'fixture-older', fingerprint: 'fedcba9876543210' };
+    editManifest(dir, (m) => {
+      m.same_tokens_as = [older];
+    });
+    const model = await Model.load(dir, { device: 'cpu' });
+    expect(model.fingerprints).toContain(older.fingerprint);
+    expect(modelInfo(model).sameTokensAs).toEqual([older]);
+    const tokens = Array.from({ length: model.numTokens }, (_, i) => i % model.codebookSize);
+    const fromOlder = makeRecord(older, { source: 'a.png', tokens, originalSize: [64, 64] });
+    expect(() => checkRecordForModel(fromOlder, model, 'tokens.json')).not.toThrow();
+    const stranger = makeRecord({ ...older, fingerprint: '1111111111111111' }, { source: 'a.png', tokens });
+    expect(() => checkRecordForModel(stranger, model, 'tokens.json')).toThrow(/made by model "fixture-older"/);
+
+    const own = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).fingerprint;
+    for (const [bad, message] of [
+      [{ name: 'x' }, /same_tokens_as must be an array/],
+      [[{ name: '', fingerprint: older.fingerprint }], /same_tokens_as\[0\]\.name must be a non-empty string/],
+      [[older, { name: 'y', fingerprint: 'FEDCBA' }], /same_tokens_as\[1\]\.fingerprint must be 16 lowercase hex/],
+      [[{ name: 'me', fingerprint: own }], /same_tokens_as\[0\] is the package itself/],
+    ] as const) {
+      editManifest(dir, (m) => {
+        m.same_tokens_as = bad;
+      });
+      expect((await loadError(dir)).message).toMatch(message);
+    }
   });
 
   test('wrong format, newer version, bad JSON, missing model.json, missing directory', async () => {

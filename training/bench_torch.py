@@ -147,6 +147,11 @@ def _load_v2_leftovers(pkg: str, files: dict, model: StyledVQ) -> set[str]:
     return done
 
 
+def decoder_tensor(name: str) -> bool:
+    """Whether a StyledVQ state-dict entry lives in decoder.onnx (the rest: encoder, codebooks)."""
+    return name.split(".")[0] in ("decoder", "decoder_in", "refiner") or name == "skip.dec"
+
+
 def load_from_package(pkg: str) -> StyledVQ:
     """Rebuild the PyTorch model of an ONNX package with the package's own weights."""
     with open(os.path.join(pkg, "model.json")) as f:
@@ -160,7 +165,7 @@ def load_from_package(pkg: str) -> StyledVQ:
         state = dict(model.named_parameters())
         persistent = model.state_dict().keys()  # non-persistent buffers (skip.mask) are derived from the config
         state.update({n: b for n, b in model.named_buffers() if n in persistent})
-        dec_names = {n for n in state if n.split(".")[0] in ("decoder", "decoder_in", "refiner") or n == "skip.dec"}
+        dec_names = {n for n in state if decoder_tensor(n)}
         enc = {n: t for n, t in state.items() if n not in dec_names and not n.startswith("codebook.")}
         dec = {n: t for n, t in state.items() if n in dec_names}
         done = _load_graph(os.path.join(pkg, files["encoder"]["path"]), "m.", enc)

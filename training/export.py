@@ -8,6 +8,8 @@ Examples:
   python3 -m training.export --checkpoint seed.pth --preset seed --out /tmp/seed-pkg --name seed
   # random weights (the test fixture, benchmarks)
   python3 -m training.export --random --preset tiny --codebook-size 1024 --out test/fixtures/model-tiny --name fixture-tiny --parity-batch 2 --prefix-fill mean
+  # a refiner retrained on the shipped package: its token files keep decoding (checked)
+  python3 -m training.export --checkpoint RUN/final.pt --out models/NEW --name NEW --same-tokens-as models/OLD
   # with the fp16 variant (`--dtype fp16`; or add it later with python3 -m training.fp16)
   python3 -m training.export --random --preset tiny --out /tmp/tiny16 --name tiny16 --fp16
 """
@@ -71,6 +73,10 @@ def main(argv=None) -> int:
     ap.add_argument("--prefix-fill", choices=["auto", "zero", "mean", "none"], default="auto",
                     help="what decodes after a token prefix (model.json prefix_fill): 'auto' = the checkpoint's own "
                          "(train_v2.py writes it), 'zero', 'mean' = the mean latent of smooth random images, 'none'")
+    ap.add_argument("--same-tokens-as", action="append", default=[], metavar="PACKAGE",
+                    help="an earlier package with this model's encoder, codebooks and prefix fill (a refiner "
+                         "retrained on it): checked, then listed in model.json so that its token files decode "
+                         "with the new package without --force (repeatable; its own list is inherited)")
     ap.add_argument("--fp16", action="store_true",
                     help="also write the fp16 variant (encoder.fp16.onnx, decoder.fp16.onnx; training/fp16.py)")
     a = ap.parse_args(argv)
@@ -101,8 +107,15 @@ def main(argv=None) -> int:
         ck = torch.load(a.checkpoint, map_location="cpu")
         if isinstance(ck, dict) and ck.get("prefix_fill") is not None:
             fill = (ck["prefix_fill"]["kind"], ck["prefix_fill"]["values"].float().numpy())
+    same = []
+    for pkg in a.same_tokens_as:
+        from same_tokens import same_tokens_entries
+        try:
+            same += same_tokens_entries(model, None if fill is None else fill[1], pkg)
+        except (ValueError, OSError) as e:
+            raise SystemExit(f"--same-tokens-as {e}") from None
     manifest = export_package(model, a.out, a.name, a.description, training, quality, a.parity_batch, a.seed,
-                              prefix_fill=fill)
+                              prefix_fill=fill, same_tokens_as=same)
     if a.fp16:
         manifest["variants"] = {"fp16": add_fp16_variant(a.out)}
     sizes = {k: v["bytes"] + (v["data"]["bytes"] if v["data"] else 0) for k, v in manifest["files"].items()}

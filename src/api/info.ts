@@ -15,6 +15,8 @@ export interface ModelInfo {
   numTokens: number;
   latentDim: number;
   codebook: { size: number; dim: number; metric: string };
+  /** Earlier packages whose token files this one decodes without --force (model.json same_tokens_as). */
+  sameTokensAs: { name: string; fingerprint: string }[];
   /** The kind of the package's prefix fill (docs/model-package.md), or null: no prefix decoding. */
   prefixFill: string | null;
   parameters: Record<string, number>;
@@ -56,6 +58,7 @@ export function modelInfo(model: Model): ModelInfo {
     numTokens: model.numTokens,
     latentDim: model.latentDim,
     codebook: { ...m.codebook },
+    sameTokensAs: (m.same_tokens_as ?? []).map((e) => ({ ...e })),
     prefixFill: m.prefix_fill?.kind ?? null,
     parameters: { ...(m.parameters ?? {}) },
     config: { ...m.config },

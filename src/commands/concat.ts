@@ -1,6 +1,7 @@
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { readManifest } from '../model/manifest';
 import { resolveModelDir } from '../model/resolve';
+import { packageFingerprints } from '../model/variant';
 import { concatCodes, type ConcatOptions, type ConcatSummary } from '../concat/run-concat';
 import { DEFAULTS } from '../defaults';
 import { LAYOUT_KINDS, type LayoutKind } from '../concat/layout';
@@ -162,7 +163,7 @@ async function styledModel(argv: ConcatArgs): Promise<ConcatOptions['model']> {
   return {
     vocabSize: m.codebook.size,
     numTokens: m.config.num_tokens,
-    ref: { name: m.name, fingerprint: m.fingerprint },
+    ref: { name: m.name, fingerprint: m.fingerprint, fingerprints: packageFingerprints(m) },
   };
 }
 

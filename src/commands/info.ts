@@ -28,6 +28,11 @@ export async function handler(argv: ArgumentsCamelCase<InfoArgs>): Promise<void>
       `directory     ${info.dir}  [${info.source === 'option' ? '--model' : info.source === 'env' ? `$${DEFAULTS.modelEnv}` : 'default'}]`,
       `fingerprint   ${info.fingerprint}  (all files verified)`,
       `dtypes        ${info.dtypes.map((d) => (d.dtype === 'fp32' ? 'fp32' : `${d.dtype} (fingerprint ${d.fingerprint})`)).join(', ')}`,
+      ...(info.sameTokensAs.length
+        ? [
+            `same tokens   as ${info.sameTokensAs.map((e) => `${e.name} (${e.fingerprint})`).join(', ')}: their token files decode here`,
+          ]
+        : []),
       `image size    ${info.imageSize}x${info.imageSize}`,
       `tokens        ${info.numTokens} per image, latent dim ${info.latentDim}`,
       `codebook      ${fmtCount(info.codebook.size)} entries x ${info.codebook.dim}, ${info.codebook.metric}`,

@@ -34,7 +34,7 @@ export interface ConcatOptions {
    * The styled model: its codebook size K, tokens per image (default: the records') and its
    * identity (checked against the records' fingerprint when given).
    */
-  model: { vocabSize: number; numTokens?: number; ref?: ModelRef };
+  model: { vocabSize: number; numTokens?: number; ref?: ModelRef & { fingerprints?: readonly string[] } };
   /** Accept records of another model than `model.ref` (the layout then names the records' model). */
   force?: boolean;
   externalName?: string;
@@ -119,7 +119,8 @@ export async function concatCodes(options: ConcatOptions): Promise<ConcatSummary
         const index = seen++;
         if (!model) {
           model = s.model;
-          if (ref && model.fingerprint !== ref.fingerprint && !options.force) {
+          // fingerprints: the package's variants and the packages it has the same tokens as.
+          if (ref && !(ref.fingerprints ?? [ref.fingerprint]).includes(model.fingerprint) && !options.force) {
             throw inputError(
               msg`${options.styled} was made by model "${model.name}" (fingerprint ${model.fingerprint}), but the model is "${ref.name}" (fingerprint ${ref.fingerprint}); use the matching ${opt('model')}, or ${opt('force', true)}`,
             );

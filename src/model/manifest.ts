@@ -67,6 +67,14 @@ export interface PrefixFill {
   values: number[][];
 }
 
+export interface SameTokensEntry {
+  name: string;
+  fingerprint: string;
+}
+
+/** At most this many same_tokens_as entries (a lineage of decoder retrains, not a registry). */
+export const MAX_SAME_TOKENS = 256;
+
 export interface Manifest {
   format: typeof MODEL_FORMAT;
   version: typeof MODEL_VERSION;
@@ -83,6 +91,12 @@ export interface Manifest {
   prefix_fill?: PrefixFill;
   /** Optional graph variants by dtype (only fp16 so far); absent in most packages. */
   variants?: Partial<Record<Exclude<Dtype, 'fp32'>, Variant>>;
+  /**
+   * Earlier packages whose token ids this one reads exactly as they wrote them (same encoder,
+   * codebooks and prefix fill; a retrained decoder): their token files decode here without
+   * --force. The exporter lists a package only after checking it (docs/model-package.md).
+   */
+  same_tokens_as?: SameTokensEntry[];
   training?: unknown;
   quality?: unknown;
 }
@@ -215,6 +229,7 @@ export function validateManifest(raw: unknown, where = 'model.json'): Manifest {
   if (raw.prefix_fill !== undefined)
     checkPrefixFill(raw.prefix_fill, config.num_tokens as number, config.latent_dim as number, fail);
   if (raw.variants !== undefined) checkVariants(raw.variants, fail);
+  if (raw.same_tokens_as !== undefined) checkSameTokens(raw.same_tokens_as, raw.fingerprint, fail);
   return raw as unknown as Manifest;
 }
 
@@ -239,6 +254,19 @@ function checkVariants(variants: unknown, fail: (what: string) => Error): void {
     if (typeof v.fingerprint !== 'string' || !HEX16.test(v.fingerprint))
       throw fail(`${where}.fingerprint must be 16 lowercase hex characters`);
   }
+}
+
+function checkSameTokens(list: unknown, own: string, fail: (what: string) => Error): void {
+  if (!Array.isArray(list)) throw fail('same_tokens_as must be an array');
+  if (list.length > MAX_SAME_TOKENS)
+    throw fail(`same_tokens_as lists ${list.length} packages (at most ${MAX_SAME_TOKENS})`);
+  list.forEach((e, i) => {
+    const where = `same_tokens_as[${i}]`;
+    if (!isObject(e) || typeof e.name !== 'string' || !e.name) throw fail(`${where}.name must be a non-empty string`);
+    if (typeof e.fingerprint !== 'string' || !HEX16.test(e.fingerprint))
+      throw fail(`${where}.fingerprint must be 16 lowercase hex characters`);
+    if (e.fingerprint === own) throw fail(`${where} is the package itself`);
+  });
 }
 
 function checkGraphEntry(entry: Json, where: string, fail: (what: string) => Error): void {

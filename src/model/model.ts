@@ -95,7 +95,7 @@ export class Model {
   get fingerprint(): string {
     return this.graphs.fingerprint;
   }
-  /** Every fingerprint of the package (fp32 and variants): tokens of each decode with any. */
+  /** Every fingerprint of the package (fp32, variants, same_tokens_as): tokens of each decode with any. */
   get fingerprints(): string[] {
     return packageFingerprints(this.manifest);
   }

@@ -40,7 +40,14 @@ export function dtypeWithFingerprint(manifest: Manifest, fingerprint: string): D
   return found ? (found[0] as Dtype) : undefined;
 }
 
-/** Every fingerprint of the package (its own, then each variant's): all share one codebook. */
+/**
+ * Every fingerprint whose token files this package decodes as they were meant: its own, each
+ * variant's (all share one codebook), then the earlier packages it has the same tokens as.
+ */
 export function packageFingerprints(manifest: Manifest): string[] {
-  return [manifest.fingerprint, ...Object.values(manifest.variants ?? {}).map((v) => v.fingerprint)];
+  return [
+    manifest.fingerprint,
+    ...Object.values(manifest.variants ?? {}).map((v) => v.fingerprint),
+    ...(manifest.same_tokens_as ?? []).map((e) => e.fingerprint),
+  ];
 }

@@ -143,11 +143,14 @@ def _export(module: torch.nn.Module, args: tuple, path: str, inputs: list[str], 
 def export_package(model: StyledVQ, out_dir: str, name: str, description: str = "",
                    training: dict | None = None, quality: dict | None = None,
                    parity_batch: int = 0, seed: int = 0, external_data: bool | None = None,
-                   prefix_fill: tuple[str, np.ndarray] | None = None) -> dict:
+                   prefix_fill: tuple[str, np.ndarray] | None = None,
+                   same_tokens_as: list[dict] | None = None) -> dict:
     """Write the package; returns the manifest. The model must have a codebook.
     external_data: None = only when the weights approach 2 GB (the protobuf limit).
     prefix_fill: (kind, float32 [T, D]): what positions after a prefix decode from
-    ("zero", "mean_latent" or "learned"), written to model.json and the fingerprint."""
+    ("zero", "mean_latent" or "learned"), written to model.json and the fingerprint.
+    same_tokens_as: [{name, fingerprint}] of packages already checked to tokenize exactly as
+    this model (training/same_tokens.py); written to model.json, not to the fingerprint."""
     if model.codebook is None:
         raise ValueError("the model has no codebook: run stage 2 (k-means) before exporting")
     cfg = model.cfg
@@ -192,6 +195,10 @@ def export_package(model: StyledVQ, out_dir: str, name: str, description: str = 
         if kind not in ("zero", "mean_latent", "learned") or values.shape != (t, d) or not np.isfinite(values).all():
             raise ValueError(f"prefix_fill must be (zero|mean_latent|learned, finite float32 [{t}, {d}])")
         manifest["prefix_fill"] = {"kind": kind, "values": values.tolist()}
+    fp = manifest["fingerprint"]
+    same = list({e["fingerprint"]: e for e in same_tokens_as or [] if e["fingerprint"] != fp}.values())
+    if same:
+        manifest["same_tokens_as"] = same
     if parity_batch:
         manifest_parity = write_parity_bundle(model, os.path.join(out_dir, "parity.json"), parity_batch, seed)
         manifest["parity"] = manifest_parity

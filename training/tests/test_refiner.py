@@ -119,11 +119,19 @@ def test_short_refiner_run_resumes_exports_and_evaluates(tmp_path):
     assert init[0]["val"] == [r for r in log if r["kind"] == "eval"][-1]["val"]
     ck2 = torch.load(os.path.join(run2, "final.pt"))
     assert torch.equal(ck2["model"]["codebook.embedding"], ck["model"]["codebook.embedding"])
-    run("export.py", "--checkpoint", os.path.join(run2, "final.pt"), "--out", pkg2, "--name", "refiner-test-2")
+    # Its tokens are the package's: export checks that and lists it, so old token files decode.
+    tiny = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "model-tiny")
+    other = run_unchecked("export.py", "--checkpoint", os.path.join(run2, "final.pt"), "--out", pkg2,
+                          "--name", "refiner-test-2", "--same-tokens-as", tiny)
+    assert other.returncode != 0 and "its tokens are not this model's" in other.stderr and not os.path.exists(pkg2)
+    run("export.py", "--checkpoint", os.path.join(run2, "final.pt"), "--out", pkg2, "--name", "refiner-test-2",
+        "--same-tokens-as", pkg)
     run("make_model_card_v2.py", "--package", pkg2, "--refiner-log", os.path.join(run2, "log.jsonl"),
         "--eval", f"photos={ev}")
     card2 = open(os.path.join(pkg2, "MODEL_CARD.md")).read()
     manifest = json.load(open(os.path.join(pkg, "model.json")))
+    manifest2 = json.load(open(os.path.join(pkg2, "model.json")))
+    assert manifest2["same_tokens_as"] == [{"name": "refiner-test", "fingerprint": manifest["fingerprint"]}]
     assert f"codebooks of `refiner-test` (fingerprint `{manifest['fingerprint']}`)" in card2
     assert "grown from 8 x 1 (same output)" in card2 and "| continuous | cost |" in card2
     # model.json of the PCA code lists only the fields it uses (no network sizes for `info`).
