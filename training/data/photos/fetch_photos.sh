@@ -4,58 +4,10 @@
 # (no install, no root needed) into
 #   $STYLED_VQ_DATA/photos-debs/<file>.deb      (default: $XDG_CACHE_HOME/styled-vq or ~/.cache/styled-vq)
 #   $STYLED_VQ_DATA/photos-extract/<pkg>/...    (the package's file tree)
-# Same scheme as ../fetch_packages.sh (the training packages), separate folders.
+# Same scheme as ../fetch_packages.sh (the training packages; both run ../fetch_debs.sh).
 # Usage: training/data/photos/fetch_photos.sh [--write-sha]
 #   --write-sha  (re)write packages.sha256 from the downloaded files instead of checking
 #                (only for a deliberate version bump; commit the result).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${STYLED_VQ_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/styled-vq}"  # the rule of training/styled_vq/paths.py
-DEBS="$CACHE/photos-debs"; EXTRACT="$CACHE/photos-extract"
-WRITE_SHA=0; [[ "${1:-}" == "--write-sha" ]] && WRITE_SHA=1
-mkdir -p "$DEBS" "$EXTRACT"
-mapfile -t PINS < <(grep -v '^\s*#' "$HERE/packages.txt" | grep -v '^\s*$')
-
-cd "$DEBS"
-missing=()
-for pin in "${PINS[@]}"; do
-  pkg="${pin%%=*}"; ver="${pin#*=}"
-  f="$(ls "${pkg}"_*.deb 2>/dev/null | head -n1 || true)"
-  if [[ -n "$f" ]] && [[ "$(dpkg-deb -f "$f" Version)" == "$ver" ]]; then continue; fi
-  missing+=("$pin")
-done
-if ((${#missing[@]})); then
-  echo "downloading ${#missing[@]} package(s): ${missing[*]}"
-  apt-get download "${missing[@]}"
-fi
-
-# The .deb file name for each pin (apt writes an epoch ':' as '%3a'); all are Architecture: all.
-files=()
-for pin in "${PINS[@]}"; do
-  pkg="${pin%%=*}"; ver="${pin#*=}"
-  f="${pkg}_${ver//:/%3a}_all.deb"
-  [[ -f "$f" ]] || { echo "missing $f" >&2; exit 1; }
-  files+=("$f")
-done
-
-if ((WRITE_SHA)); then
-  sha256sum "${files[@]}" > "$HERE/packages.sha256"
-  echo "wrote $HERE/packages.sha256"
-else
-  [[ -f "$HERE/packages.sha256" ]] || { echo "no packages.sha256; run with --write-sha once" >&2; exit 1; }
-  # every pinned file must be listed, and every listed hash must match
-  for f in "${files[@]}"; do grep -q "  $f\$" "$HERE/packages.sha256" || { echo "$f not in packages.sha256" >&2; exit 1; }; done
-  sha256sum --quiet -c "$HERE/packages.sha256"
-  echo "sha256 OK for ${#files[@]} packages"
-fi
-
-for f in "${files[@]}"; do
-  pkg="${f%%_*}"
-  stamp="$EXTRACT/.$pkg.done"
-  if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$f" ]]; then continue; fi
-  rm -rf "${EXTRACT:?}/$pkg"
-  dpkg -x "$f" "$EXTRACT/$pkg"
-  echo "$f" > "$stamp"
-  echo "extracted $pkg"
-done
-echo "done: $EXTRACT"
+exec "$HERE/../fetch_debs.sh" "$HERE" photos-debs photos-extract "$@"
