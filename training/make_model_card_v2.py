@@ -18,6 +18,7 @@ import shutil
 import sys
 
 from styled_vq.evaluation import requirements  # noqa: E402
+from styled_vq.lineage import base_package_info, tokens_training  # noqa: E402
 
 SET_TITLES = {
     "val": "validation split (1,373 crops of the training packages' held-out source files)",
@@ -110,25 +111,11 @@ def refiner_design(cfg: dict) -> list[str]:
     ]
 
 
-def base_package_info(log: list[dict]) -> dict | None:
-    """The package a refiner was trained on (its tokens), from the 'base' record, or for an
-    older log from model.json in the folder the run was given."""
-    base = records(log, "base")
-    if base:
-        return base[0].get("package")
-    src = records(log, "args")[0]["final"]
-    if os.path.isdir(src):
-        with open(os.path.join(src, "model.json")) as f:
-            m = json.load(f)
-        return {"name": m["name"], "fingerprint": m["fingerprint"], "training": m.get("training", {})}
-    return None
-
-
 def base_package_section(pkg: dict) -> list[str]:
     """The Training section of a refined package whose tokens come from an earlier package
     (its run directory is gone; model.json's training block says how it was made)."""
     t = pkg.get("training", {})
-    t = t["tokens"]["training"] if "tokens" in t else t  # a refined package: how its tokens were made
+    t = tokens_training(t)  # a refined package: how its tokens were made
     km = t.get("kmeans", {})
     return [
         "## Training",

@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+from styled_vq.lineage import base_package_info, tokens_training  # noqa: E402
+
 
 def read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
@@ -39,16 +41,9 @@ def training_block(log: list[dict], hardware: str) -> dict:
             "codebook": f"per-position k-means, {args['codebook_size']} x 36"}
 
 
-def tokens_training(pkg_training: dict) -> dict:
-    """How a package's tokens were made: its own block, or for a refined package the block
-    of the package it refined (recursively)."""
-    return pkg_training["tokens"]["training"] if "tokens" in pkg_training else pkg_training
-
-
 def refiner_training_block(log: list[dict], hardware: str) -> dict:
     """train_refiner.py: the tokens' package (name, fingerprint, how it was made) and the
     refiner's own budget; images and hours add up over packages it continued from."""
-    from make_model_card_v2 import base_package_info
     args = next(r for r in log if r["kind"] == "args")
     saved = [r for r in log if r["kind"] == "saved"][-1]
     base = base_package_info(log) or {}
