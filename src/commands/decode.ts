@@ -72,7 +72,8 @@ export function builder(y: Argv<GlobalArgs>): Argv<DecodeArgs> {
       force: {
         type: 'boolean',
         default: false,
-        describe: 'Decode tokens made by another model (fingerprint mismatch)',
+        describe:
+          'Decode tokens made by another model (fingerprint mismatch; packages listed in model.json same_tokens_as need no --force, see info)',
       },
       latents: {
         type: 'boolean',
