@@ -152,6 +152,12 @@ def decoder_tensor(name: str) -> bool:
     return name.split(".")[0] in ("decoder", "decoder_in", "refiner") or name == "skip.dec"
 
 
+def in_no_graph(name: str, model: StyledVQ) -> bool:
+    """State-dict entries no exported graph holds: unused research layers, and for the PCA
+    code alone the networks' whitening scale."""
+    return any(u in name for u in UNUSED) or (name == "skip.scale" and not model.cfg.residual)
+
+
 def load_from_package(pkg: str) -> StyledVQ:
     """Rebuild the PyTorch model of an ONNX package with the package's own weights."""
     with open(os.path.join(pkg, "model.json")) as f:
@@ -174,9 +180,7 @@ def load_from_package(pkg: str) -> StyledVQ:
                             {"embedding": model.codebook.embedding})
         if model.skip is not None:
             done |= _load_v2_leftovers(pkg, files, model)
-        missing = [n for n in state if n not in done and n != "codebook.embedding" and not any(u in n for u in UNUSED)]
-        if not cfg.residual:  # the PCA code alone: the networks' whitening scale is in no graph
-            missing = [n for n in missing if n != "skip.scale"]
+        missing = [n for n in state if n not in done and n != "codebook.embedding" and not in_no_graph(n, model)]
         if "embedding" not in done:
             missing.append("codebook.embedding")
         if missing:

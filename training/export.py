@@ -108,8 +108,9 @@ def main(argv=None) -> int:
         if isinstance(ck, dict) and ck.get("prefix_fill") is not None:
             fill = (ck["prefix_fill"]["kind"], ck["prefix_fill"]["values"].float().numpy())
     same = []
+    if a.same_tokens_as:
+        from same_tokens import same_tokens_entries  # reads ONNX graphs: only when asked
     for pkg in a.same_tokens_as:
-        from same_tokens import same_tokens_entries
         try:
             same += same_tokens_entries(model, None if fill is None else fill[1], pkg)
         except (ValueError, OSError) as e:

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from bench_torch import UNUSED, decoder_tensor, load_from_package, smooth_images
+from bench_torch import decoder_tensor, in_no_graph, load_from_package, smooth_images
 from styled_vq.model import StyledVQ
 
 DECODER_CONFIG = ("refiner_channels", "refiner_blocks")
@@ -24,10 +24,8 @@ DECODER_CONFIG = ("refiner_channels", "refiner_blocks")
 
 def token_tensors(model: StyledVQ) -> dict[str, torch.Tensor]:
     """The state-dict entries that decide token ids: what encoder.onnx and the codebook
-    graphs carry (the PCA code alone has no whitening scale in any graph)."""
-    sd = model.state_dict()
-    return {n: t for n, t in sd.items() if not decoder_tensor(n) and not any(u in n for u in UNUSED)
-            and not (n == "skip.scale" and not model.cfg.residual)}
+    graphs carry."""
+    return {n: t for n, t in model.state_dict().items() if not decoder_tensor(n) and not in_no_graph(n, model)}
 
 
 def token_config(model: StyledVQ) -> dict:

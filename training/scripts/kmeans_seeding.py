@@ -10,7 +10,6 @@ iterations.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from bench_torch import load_from_package  # noqa: E402
 from styled_vq.data import load_crops, to_batch  # noqa: E402
 from styled_vq.kmeans import assign, kmeans_pp_seeds, lloyd  # noqa: E402
-from styled_vq.paths import REPO  # noqa: E402
+from styled_vq.paths import default_package  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,14 +30,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    models = os.path.join(REPO, "models")
-    pkg = a.package or os.path.join(models, open(os.path.join(models, "DEFAULT")).read().strip())
-    skip = load_from_package(pkg).skip
-    rows = skip.enc[a.first:a.first + a.dims].detach()
+    skip = load_from_package(a.package or default_package()).skip
+    rows = slice(a.first, a.first + a.dims)
 
+    @torch.no_grad()
     def latents(u8: np.ndarray) -> torch.Tensor:
-        return torch.cat([(to_batch(u8[i:i + 4096]).reshape(-1, rows.shape[1]) - skip.mean.detach()) @ rows.t()
-                          for i in range(0, len(u8), 4096)])
+        return torch.cat([skip.coefficients(to_batch(u8[i:i + 4096]), rows) for i in range(0, len(u8), 4096)])
 
     train = np.asarray(load_crops("train", 64))
     x = torch.cat([latents(train), latents(np.ascontiguousarray(train[:, :, ::-1]))]).contiguous()

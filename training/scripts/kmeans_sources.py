@@ -21,7 +21,7 @@ import torch
 from bench_torch import load_from_package  # noqa: E402
 from styled_vq.data import load_crops, to_batch  # noqa: E402
 from styled_vq.kmeans import assign, kmeans_pp_seeds, lloyd  # noqa: E402
-from styled_vq.paths import DATA_ROOT, REPO  # noqa: E402
+from styled_vq.paths import DATA_ROOT, default_package  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,16 +33,14 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    models = os.path.join(REPO, "models")
-    pkg = a.package or os.path.join(models, open(os.path.join(models, "DEFAULT")).read().strip())
-    model = load_from_package(pkg)
+    model = load_from_package(a.package or default_package())
     dims = model.cfg.token_dims
     first = sum(dims[:a.position])
-    rows = model.skip.enc[first:first + dims[a.position]].detach()
+    rows = slice(first, first + dims[a.position])
 
+    @torch.no_grad()
     def latents(u8: np.ndarray) -> torch.Tensor:
-        return torch.cat([(to_batch(u8[i:i + 4096]).reshape(-1, rows.shape[1]) - model.skip.mean.detach()) @ rows.t()
-                          for i in range(0, len(u8), 4096)])
+        return torch.cat([model.skip.coefficients(to_batch(u8[i:i + 4096]), rows) for i in range(0, len(u8), 4096)])
 
     train = np.asarray(load_crops("train", 64))
     with open(os.path.join(DATA_ROOT, "crops64", "train_sources.json")) as f:
@@ -50,7 +48,7 @@ def main(argv=None) -> int:
     names = np.unique(source)
     order = np.random.default_rng(0).permutation(len(names))
     xv = latents(np.asarray(load_crops("val", 64))).contiguous()
-    print(f"token {a.position} (directions {first}..{first + len(rows) - 1}), {len(names)} training sources, "
+    print(f"token {a.position} (directions {first}..{rows.stop - 1}), {len(names)} training sources, "
           f"{len(train)} crops; validation {len(xv)} crops", flush=True)
     for share in (float(s) for s in a.shares.split(",")):
         keep = np.isin(source, names[order[:round(share * len(names))]])

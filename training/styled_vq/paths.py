@@ -27,6 +27,13 @@ def data_root() -> str:
 DATA_ROOT = data_root()
 
 
+def default_package() -> str:
+    """The shipped default model package, models/<name in models/DEFAULT> (as the CLI)."""
+    models = os.path.join(REPO, "models")
+    with open(os.path.join(models, "DEFAULT")) as f:
+        return os.path.join(models, f.read().strip())
+
+
 def command(script: str, args: Iterable[str] = ()) -> str:
     """'python3 -m training.<script> ARGS' (script: 'evaluate', 'data.build_crops', ...)."""
     return " ".join(["python3", "-m", f"training.{script}"] + [shlex.quote(str(a)) for a in args])

@@ -81,9 +81,13 @@ class PCASkip(nn.Module):
         scale[torch.nonzero(self.mask.reshape(-1)).squeeze(1)] = std.to(scale)
         self.scale.copy_(scale.reshape(self.t, self.d))
 
+    def coefficients(self, image: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """image [B,3,S,S] -> its coefficients on the stored directions [B, n] (or on the
+        directions `rows`), in order, before they are placed in token slots."""
+        return (image.reshape(image.shape[0], -1) - self.mean) @ self.enc[rows].t()
+
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.reshape(image.shape[0], -1) - self.mean
-        y = x @ self.enc.t()
+        y = self.coefficients(image)
         if self.place is not None:
             y = y @ self.place
         return y.reshape(-1, self.t, self.d)
